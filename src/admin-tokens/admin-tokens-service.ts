@@ -1,0 +1,132 @@
+import type { AuditService } from '../audit/audit-service.ts';
+import type { Actor } from '../audit/audit-types.ts';
+import type { Clock } from '../lib/clock.ts';
+import { AppError } from '../lib/errors.ts';
+import { newId } from '../lib/ids.ts';
+import { generateKey, hashKey, parseKey } from '../lib/key-format.ts';
+import type { MetaStore } from '../store/meta-store.ts';
+import type { AdminTokensStore } from './admin-tokens-store.ts';
+import { ADMIN_SCOPES, type AdminToken, type AdminTokensTable } from './admin-tokens-types.ts';
+
+export interface AdminTokensServiceDeps {
+  adminTokensStore: AdminTokensStore;
+  metaStore: MetaStore;
+  audit: AuditService;
+  clock: Clock;
+  keyPrefix: string;
+}
+
+/** last_used_at is refreshed at most this often, so checking a token is not a write each time. */
+const TOUCH_EVERY_MS = 60_000;
+
+function toToken(r: AdminTokensTable): AdminToken {
+  return {
+    id: r.id,
+    name: r.name,
+    start: r.start,
+    scopes: JSON.parse(r.scopes) as string[],
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    lastUsedAt: r.last_used_at,
+    revokedAt: r.revoked_at,
+    status: r.revoked_at ? 'revoked' : 'active',
+  };
+}
+
+export function hasAdminScope(token: Pick<AdminToken, 'scopes'>, scope: string): boolean {
+  return token.scopes.includes('admin') || token.scopes.includes(scope);
+}
+
+export function createAdminTokensService(deps: AdminTokensServiceDeps) {
+  const { adminTokensStore, metaStore, audit, clock } = deps;
+  const prefix = `${deps.keyPrefix}adm`;
+
+  async function create(input: {
+    name: string;
+    scopes?: string[];
+    actor: Actor;
+  }): Promise<{ adminToken: AdminToken; token: string }> {
+    const scopes = input.scopes?.length ? [...new Set(input.scopes)] : ['admin'];
+    const unknown = scopes.filter((s) => !(ADMIN_SCOPES as readonly string[]).includes(s));
+    if (unknown.length) {
+      throw new AppError('validation_failed', `unknown scope(s): ${unknown.join(', ')}`, {
+        context: { allowed: ADMIN_SCOPES },
+      });
+    }
+    const name = input.name.trim();
+    if (!name || name.length > 200)
+      throw new AppError('validation_failed', 'name must be 1-200 characters');
+    const now = clock.now();
+    const token = generateKey(prefix, 'live');
+    const row: AdminTokensTable = {
+      id: newId('adminToken', now.getTime()),
+      name,
+      token_hash: hashKey(token),
+      start: parseKey(token)!.start,
+      scopes: JSON.stringify(scopes),
+      created_at: now.toISOString(),
+      created_by: `${input.actor.type}:${input.actor.id}`,
+      last_used_at: null,
+      revoked_at: null,
+    };
+    await adminTokensStore.insert(row);
+    await audit.record({
+      actor: input.actor,
+      action: 'admin_token.created',
+      targetType: 'admin_token',
+      targetId: row.id,
+      data: { name, scopes },
+    });
+    return { adminToken: toToken(row), token };
+  }
+
+  return {
+    create,
+
+    /**
+     * On the first start of an empty store, exactly one node creates the bootstrap token and
+     * gets it back to print once; every other start gets null.
+     */
+    async bootstrap(): Promise<{ adminToken: AdminToken; token: string } | null> {
+      if (!(await metaStore.claim('bootstrap_admin_token', clock.now().toISOString()))) return null;
+      return create({
+        name: 'bootstrap',
+        scopes: ['admin'],
+        actor: { type: 'system', id: 'bootstrap' },
+      });
+    },
+
+    async list(): Promise<AdminToken[]> {
+      return (await adminTokensStore.list()).map(toToken);
+    },
+
+    async revoke(id: string, actor: Actor): Promise<AdminToken> {
+      const row = await adminTokensStore.findById(id);
+      if (!row) throw new AppError('not_found', 'admin token not found');
+      if (await adminTokensStore.revoke(id, clock.now().toISOString())) {
+        await audit.record({
+          actor,
+          action: 'admin_token.revoked',
+          targetType: 'admin_token',
+          targetId: id,
+        });
+      }
+      return toToken((await adminTokensStore.findById(id))!);
+    },
+
+    /** The active token behind a bearer string, or null. Never throws for bad input. */
+    async authenticate(bearer: string): Promise<AdminToken | null> {
+      const parsed = parseKey(bearer);
+      if (!parsed || parsed.prefix !== prefix) return null;
+      const row = await adminTokensStore.findByHash(hashKey(bearer));
+      if (!row || row.revoked_at) return null;
+      const now = clock.now();
+      if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > TOUCH_EVERY_MS) {
+        await adminTokensStore.touch(row.id, now.toISOString());
+      }
+      return toToken(row);
+    },
+  };
+}
+
+export type AdminTokensService = ReturnType<typeof createAdminTokensService>;

@@ -1,0 +1,49 @@
+export interface AdminTokensTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  start: string;
+  /** JSON array of scopes. */
+  scopes: string;
+  created_at: string;
+  created_by: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface AdminTokensTables {
+  admin_tokens: AdminTokensTable;
+}
+
+/** `admin` grants everything; the others narrow it. */
+export const ADMIN_SCOPES = [
+  'admin',
+  'clients:read',
+  'clients:write',
+  'keys:read',
+  'keys:write',
+  'verify',
+  'usage:read',
+  'invoices:read',
+  'invoices:write',
+  'credentials:read',
+  'credentials:write',
+  'credentials:resolve',
+  'audit:read',
+  'metrics:read',
+  'tokens:write',
+] as const;
+
+export type AdminScope = (typeof ADMIN_SCOPES)[number];
+
+export interface AdminToken {
+  id: string;
+  name: string;
+  start: string;
+  scopes: string[];
+  createdAt: string;
+  createdBy: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  status: 'active' | 'revoked';
+}

@@ -1,0 +1,25 @@
+import type { Command } from 'commander';
+import { createStore } from '../../store/create-db.ts';
+import { migrateToLatest } from '../../store/migrate.ts';
+import { loadConfigOrExit, output } from '../context.ts';
+
+export function migrateCommand(program: Command) {
+  program
+    .command('migrate')
+    .description('apply pending database migrations (idempotent; serve also does this)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const config = loadConfigOrExit();
+      const store = createStore(config.databaseUrl);
+      try {
+        const applied = await migrateToLatest(store.db);
+        output(opts, { store: store.describe, applied }, () =>
+          applied.length
+            ? `applied ${applied.length} migration(s) to ${store.describe}:\n${applied.map((a) => `  ${a}`).join('\n')}`
+            : `${store.describe} is up to date`,
+        );
+      } finally {
+        await store.close();
+      }
+    });
+}

@@ -1,0 +1,23 @@
+import { Command } from 'commander';
+import { adminTokensCommand } from './commands/admin-tokens.ts';
+import { auditCommand } from './commands/audit.ts';
+import { migrateCommand } from './commands/migrate.ts';
+import { serveCommand } from './commands/serve.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('keyplane')
+    .description(
+      'Keyplane: API keys, rate limits, metering, invoices and a credentials vault for your API',
+    )
+    .version('0.1.0')
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      '\nConfiguration comes from KEYPLANE_* variables over keyplane.config.json|yaml (see README).',
+    );
+  serveCommand(program);
+  migrateCommand(program);
+  adminTokensCommand(program);
+  auditCommand(program);
+  return program;
+}

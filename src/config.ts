@@ -1,0 +1,179 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/**
+ * One schema for the whole configuration: environment variables (`KEYPLANE_*`) over an optional
+ * `keyplane.config.json|yaml` file. Parsed once at start and passed down; no service reads
+ * `process.env` itself.
+ */
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce
+  .number({ message: 'must be a number' })
+  .int('must be a whole number')
+  .min(0, 'must be between 0 and 65535')
+  .max(65535, 'must be between 0 and 65535');
+
+const price = z.union([
+  z.number().nonnegative('must not be negative'),
+  z.string().regex(/^\d+(\.\d{1,6})?$/, 'must be a decimal like "0.05" (at most 6 decimals)'),
+]);
+
+export const providerConfigSchema = z.object({
+  baseUrl: z.url('must be a URL').optional(),
+  authHeader: z.string().optional(),
+  policy: z.enum(['byok', 'platform', 'byok_then_platform']).optional(),
+  timeoutMs: z.coerce.number().int().positive().optional(),
+});
+
+export const configSchema = z
+  .object({
+    dataDir: z.string().min(1).default('./data'),
+    databaseUrl: z
+      .string()
+      .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'must be sqlite:PATH or postgres://…')
+      .optional(),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\/.+/, 'must be redis://…')
+      .optional(),
+    masterKey: z.string().optional(),
+    masterKeys: z.string().optional(),
+    port: port.default(8080),
+    host: z.string().min(1).default('127.0.0.1'),
+    keyPrefix: z
+      .string()
+      .regex(/^[a-z0-9]{1,16}$/, 'must be 1-16 lowercase letters or digits')
+      .default('kp'),
+    mode: z.enum(['production', 'development']).default('production'),
+    smtpUrl: z
+      .string()
+      .regex(/^smtps?:\/\/.+/, 'must be smtp://… or smtps://…')
+      .optional(),
+    mailFrom: z.string().optional(),
+    trustProxy: bool.default(false),
+    metricsPublic: bool.default(false),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+    shutdownTimeoutMs: z.coerce.number().int().positive().default(10_000),
+    pricing: z.record(z.string(), price).default({}),
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'must be a 3-letter ISO currency code')
+      .default('EUR'),
+    providers: z.record(z.string(), providerConfigSchema).default({}),
+    billing: z
+      .object({
+        schedule: z.string().default('weekly'),
+        invoiceEmptyClients: bool.default(false),
+        operator: z
+          .object({
+            name: z.string().default('Keyplane operator'),
+            address: z.string().optional(),
+            email: z.string().optional(),
+            vatId: z.string().optional(),
+          })
+          .default({ name: 'Keyplane operator' }),
+      })
+      .default({
+        schedule: 'weekly',
+        invoiceEmptyClients: false,
+        operator: { name: 'Keyplane operator' },
+      }),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema> & { databaseUrl: string };
+
+/** Environment variable → config field. */
+const ENV_FIELDS: Record<string, keyof z.input<typeof configSchema>> = {
+  KEYPLANE_DATA_DIR: 'dataDir',
+  KEYPLANE_DATABASE_URL: 'databaseUrl',
+  KEYPLANE_REDIS_URL: 'redisUrl',
+  KEYPLANE_MASTER_KEY: 'masterKey',
+  KEYPLANE_MASTER_KEYS: 'masterKeys',
+  KEYPLANE_PORT: 'port',
+  KEYPLANE_HOST: 'host',
+  KEYPLANE_KEY_PREFIX: 'keyPrefix',
+  KEYPLANE_MODE: 'mode',
+  KEYPLANE_SMTP_URL: 'smtpUrl',
+  KEYPLANE_MAIL_FROM: 'mailFrom',
+  KEYPLANE_TRUST_PROXY: 'trustProxy',
+  KEYPLANE_METRICS_PUBLIC: 'metricsPublic',
+  KEYPLANE_LOG_LEVEL: 'logLevel',
+  KEYPLANE_CURRENCY: 'currency',
+};
+
+/** The documented variables, for the README table and `--help`. */
+export const ENV_VARIABLES = Object.keys(ENV_FIELDS).concat('KEYPLANE_CONFIG');
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): { path?: string; data: unknown } {
+  const named = env.KEYPLANE_CONFIG;
+  const candidates = named
+    ? [resolve(cwd, named)]
+    : ['keyplane.config.json', 'keyplane.config.yaml', 'keyplane.config.yml'].map((f) =>
+        resolve(cwd, f),
+      );
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    if (named) throw new ConfigError([`KEYPLANE_CONFIG: file not found: ${named}`]);
+    return { data: {} };
+  }
+  const text = readFileSync(path, 'utf8');
+  try {
+    return { path, data: path.endsWith('.json') ? JSON.parse(text) : (parseYaml(text) ?? {}) };
+  } catch (err) {
+    throw new ConfigError([`${path}: cannot parse: ${(err as Error).message.split('\n')[0]}`]);
+  }
+}
+
+/**
+ * Loads and validates the configuration. Throws ConfigError with one line per problem.
+ * Secrets (master keys) are never echoed in a message.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const file = readConfigFile(env, cwd);
+  if (typeof file.data !== 'object' || file.data === null || Array.isArray(file.data)) {
+    throw new ConfigError([`${file.path}: must hold an object`]);
+  }
+  const merged: Record<string, unknown> = { ...(file.data as Record<string, unknown>) };
+  const origin: Record<string, string> = {};
+  for (const [name, field] of Object.entries(ENV_FIELDS)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') {
+      merged[field] = value;
+      origin[field] = name;
+    }
+  }
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const field = issue.path.join('.');
+        const where = origin[String(issue.path[0])] ?? (field || '(config file)');
+        const msg =
+          issue.code === 'unrecognized_keys'
+            ? `unknown setting(s): ${issue.keys.join(', ')}`
+            : issue.message;
+        return `${where}: ${msg}`;
+      }),
+    );
+  }
+  const cfg = parsed.data;
+  const databaseUrl = cfg.databaseUrl ?? `sqlite:${resolve(cwd, cfg.dataDir, 'keyplane.db')}`;
+  return { ...cfg, dataDir: resolve(cwd, cfg.dataDir), databaseUrl };
+}

@@ -1,0 +1,204 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { AppError, ERROR_STATUS, type ErrorCode } from '../lib/errors.ts';
+import { newId } from '../lib/ids.ts';
+import type { Services } from '../services.ts';
+import { registerAuth } from './auth.ts';
+import { adminTokenRoutes } from './routes/admin-tokens.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { operationalRoutes } from './routes/operational.ts';
+
+export type App = FastifyInstance<
+  Server,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>;
+
+export const BODY_LIMIT = 1024 * 1024;
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'content-security-policy':
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+};
+
+const STATUS_CODES: Partial<Record<number, ErrorCode>> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+};
+
+export function sendError(
+  reply: FastifyReply,
+  code: ErrorCode,
+  message: string,
+  extra: { details?: unknown; headers?: Record<string, string> } = {},
+) {
+  if (extra.headers) reply.headers(extra.headers);
+  const body: { error: Record<string, unknown> } = {
+    error: { code, message, requestId: reply.request.id },
+  };
+  if (extra.details !== undefined) body.error.details = extra.details;
+  return reply
+    .code(ERROR_STATUS[code])
+    .type('application/json; charset=utf-8')
+    .serializer(JSON.stringify)
+    .send(body);
+}
+
+function zodIssues(err: FastifyError) {
+  return (err.validation ?? []).map((v) => ({
+    path:
+      ((v.params as { issue?: { path?: unknown[] } })?.issue?.path ?? []).map(String).join('.') ||
+      v.instancePath?.replace(/^\//, '').replace(/\//g, '.') ||
+      '',
+    message: v.message ?? 'invalid',
+  }));
+}
+
+function handleError(
+  this: FastifyInstance,
+  err: FastifyError | AppError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
+  if (err instanceof AppError) {
+    return sendError(reply, err.code, err.message, { details: err.context, headers: err.headers });
+  }
+  const ferr = err as FastifyError;
+  if (hasZodFastifySchemaValidationErrors(ferr) || ferr.validation) {
+    const issues = zodIssues(ferr);
+    const where = ferr.validationContext ?? 'request';
+    const first = issues[0];
+    const message = first
+      ? `invalid ${where}: ${first.path ? `${first.path}: ` : ''}${first.message}`
+      : `invalid ${where}`;
+    return sendError(reply, 'validation_failed', message, { details: issues });
+  }
+  if (ferr.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) {
+    return sendError(reply, 'invalid_json', 'request body is not valid JSON');
+  }
+  if (ferr.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return sendError(reply, 'payload_too_large', `request body exceeds ${BODY_LIMIT} bytes`);
+  }
+  const status = ferr.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const code = STATUS_CODES[status] ?? 'bad_request';
+    // Fastify's own 4xx messages say what was wrong and never carry request data.
+    return sendError(reply, code, ferr.message || code.replace(/_/g, ' '));
+  }
+  request.log.error({ err }, 'unhandled error');
+  return sendError(reply, 'internal_error', 'internal error');
+}
+
+export interface BuildAppOptions {
+  services: Services;
+  /** Extra route plugins (later modules register theirs here via `routes`). */
+  docs?: boolean;
+}
+
+export async function buildApp({ services, docs = true }: BuildAppOptions): Promise<App> {
+  const { config, logger, metrics } = services;
+  const app = Fastify({
+    loggerInstance: logger,
+    // One line per request, written by our onResponse hook (route, status, duration).
+    logController: new LogController({
+      disableRequestLogging: true,
+      requestIdLogLabel: 'requestId',
+    }),
+    bodyLimit: BODY_LIMIT,
+    trustProxy: config.trustProxy,
+    genReqId: () => newId('req'),
+    return503OnClosing: true,
+    forceCloseConnections: false,
+    routerOptions: { maxParamLength: 500 },
+  }).withTypeProvider<ZodTypeProvider>() as unknown as App;
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const durationMs = reply.elapsedTime;
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, durationMs / 1000);
+    request.log.info(
+      {
+        method: request.method,
+        route,
+        path: request.url.split('?')[0],
+        status: reply.statusCode,
+        durationMs: Math.round(durationMs * 100) / 100,
+      },
+      'request',
+    );
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Keyplane API',
+        description:
+          'Multi-tenant API keys, rate limits, metering, billing and a credentials vault.',
+        version: '0.1.0',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  if (docs) await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  registerAuth(app, services);
+  await app.register(async (scope) => operationalRoutes(scope as App, services));
+  await app.register(async (scope) => adminTokenRoutes(scope as App, services), {
+    prefix: '/admin/v1',
+  });
+  await app.register(async (scope) => auditRoutes(scope as App, services), { prefix: '/admin/v1' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

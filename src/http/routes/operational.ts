@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import type { Services } from '../../services.ts';
+import type { App } from '../app.ts';
+import { requireAdmin } from '../auth.ts';
+import { errorEnvelope } from '../schemas.ts';
+
+export async function operationalRoutes(app: App, services: Services) {
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['operational'],
+        summary: 'Liveness: the process is up',
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['operational'],
+        summary: 'Readiness: storage (and Redis when configured) answer',
+        response: {
+          200: z.object({
+            status: z.enum(['ready', 'not_ready']),
+            checks: z.record(z.string(), z.string()),
+          }),
+          503: z.object({
+            status: z.enum(['ready', 'not_ready']),
+            checks: z.record(z.string(), z.string()),
+          }),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const checks: Record<string, string> = {};
+      let ready = true;
+      await Promise.all(
+        Object.entries(services.readiness).map(async ([name, check]) => {
+          try {
+            await Promise.race([
+              check(),
+              new Promise((_, reject) =>
+                setTimeout(() => reject(new Error('timeout')), 2000).unref(),
+              ),
+            ]);
+            checks[name] = 'ok';
+          } catch (err) {
+            const msg = (err as Error).message ?? 'down';
+            // "degraded" checks keep the node serving (e.g. the local rate limiter while Redis is away).
+            if (msg.startsWith('degraded')) checks[name] = msg;
+            else {
+              ready = false;
+              checks[name] = 'down';
+            }
+          }
+        }),
+      );
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
+    },
+  );
+
+  const metricsAuth = services.config.metricsPublic ? [] : [requireAdmin(services, 'metrics:read')];
+  app.get(
+    '/metrics',
+    {
+      preHandler: metricsAuth,
+      schema: {
+        tags: ['operational'],
+        summary: 'Prometheus metrics (admin token unless KEYPLANE_METRICS_PUBLIC=true)',
+        response: {
+          200: z.string().describe('Prometheus text format'),
+          401: errorEnvelope,
+          403: errorEnvelope,
+        },
+      },
+    },
+    async (_request, reply) => {
+      const text = await services.metrics.registry.metrics();
+      return reply.type(services.metrics.registry.contentType).send(text);
+    },
+  );
+}

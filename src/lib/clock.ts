@@ -1,0 +1,19 @@
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** A clock that tests move by hand. */
+export function createManualClock(start = new Date('2025-10-01T00:00:00.000Z')) {
+  let t = start.getTime();
+  return {
+    now: () => new Date(t),
+    set: (d: Date) => {
+      t = d.getTime();
+    },
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
+}

@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Every id Keyplane hands out: a kind prefix, then 10 hex digits of milliseconds (time-sortable)
+ * and 12 random hex digits. `client_0193f3a1b2c4d5e6f708192a3b`.
+ */
+const PREFIXES = {
+  client: 'client',
+  key: 'key',
+  adminToken: 'adm',
+  audit: 'aud',
+  cred: 'cred',
+  inv: 'inv',
+  usage: 'use',
+  req: 'req',
+} as const;
+
+export type IdKind = keyof typeof PREFIXES;
+
+export function newId(kind: IdKind, now: number = Date.now()): string {
+  return `${PREFIXES[kind]}_${now.toString(16).padStart(12, '0')}${randomBytes(6).toString('hex')}`;
+}
+
+const ID_SHAPE = /^[a-z]+_[0-9a-f]{24}$/;
+
+/** A cheap shape check so garbage never reaches a query. */
+export function isIdOf(kind: IdKind, value: string): boolean {
+  return value.startsWith(`${PREFIXES[kind]}_`) && ID_SHAPE.test(value);
+}

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { crc32 } from 'node:zlib';
+import { checksumOf, generateKey, hashKey, parseKey, toBase62 } from './key-format.ts';
+
+describe('key format', () => {
+  it('generates keys of the exact SPEC shape', () => {
+    for (let i = 0; i < 200; i++) {
+      const k = generateKey('kp', i % 2 ? 'live' : 'test');
+      expect(k).toMatch(/^kp_(live|test)_[0-9A-Za-z]{49}$/);
+      expect(parseKey(k)).not.toBeNull();
+    }
+  });
+
+  it('encodes base62 most significant first, left-padded', () => {
+    expect(toBase62(0n, 3)).toBe('000');
+    expect(toBase62(61n, 2)).toBe('0z');
+    expect(toBase62(62n, 2)).toBe('10');
+    expect(toBase62(new Uint8Array(32).fill(255), 43)).toHaveLength(43);
+  });
+
+  it('checksums the text before it with CRC-32 (zlib)', () => {
+    const body = 'kp_live_' + '0'.repeat(43);
+    const n = crc32(Buffer.from(body));
+    expect(checksumOf(body)).toBe(toBase62(BigInt(n), 6));
+    expect(parseKey(body + checksumOf(body))).toEqual({
+      prefix: 'kp',
+      environment: 'live',
+      start: 'kp_live_0000',
+    });
+  });
+
+  it('rejects a key with one character changed', () => {
+    const k = generateKey('kp', 'live');
+    const i = 12;
+    const swapped = k.slice(0, i) + (k[i] === 'a' ? 'b' : 'a') + k.slice(i + 1);
+    expect(parseKey(swapped)).toBeNull();
+  });
+
+  it.each([
+    '',
+    'kp_live_',
+    'kp_prod_' + 'a'.repeat(49),
+    'KP_live_' + 'a'.repeat(49),
+    'x'.repeat(10_000),
+    'kp_live_' + 'a'.repeat(48) + '\u0000',
+    'kp_live_' + 'é'.repeat(49),
+    42,
+    null,
+    { key: 'x' },
+  ])('rejects malformed input %#', (input) => {
+    expect(parseKey(input)).toBeNull();
+  });
+
+  it('hashes with SHA-256', () => {
+    expect(hashKey('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+});

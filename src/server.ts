@@ -1,0 +1,64 @@
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.ts';
+import { buildApp, type App } from './http/app.ts';
+import type { Logger } from './infra/logger.ts';
+import { openRuntime } from './runtime.ts';
+import type { Services } from './services.ts';
+
+export interface RunningServer {
+  app: App;
+  services: Services;
+  url: string;
+  /** Stops accepting, finishes in-flight requests, flushes buffers, closes the store. */
+  stop(): Promise<void>;
+}
+
+/** parse config → open store → migrate → create services → start http. */
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  options: { announce?: (text: string) => void } = {},
+): Promise<RunningServer> {
+  const services = await openRuntime(config, logger);
+  const boot = await services.adminTokens.bootstrap();
+  if (boot) {
+    (options.announce ?? ((t: string) => process.stdout.write(t)))(
+      [
+        '',
+        '='.repeat(78),
+        ' Keyplane: bootstrap admin token (shown once, it cannot be retrieved later)',
+        '',
+        `   ${boot.token}`,
+        '',
+        ' Use it as "Authorization: Bearer <token>" on /admin/v1, or create more with',
+        ' keyplane admin-tokens create --name NAME',
+        '='.repeat(78),
+        '',
+        '',
+      ].join('\n'),
+    );
+  }
+  let app: App;
+  try {
+    app = await buildApp({ services });
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await services.close();
+    throw err;
+  }
+  const addr = app.server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+  logger.info({ url, store: services.store.describe, mode: config.mode }, 'keyplane listening');
+  let stopping: Promise<void> | null = null;
+  return {
+    app,
+    services,
+    url,
+    stop: () =>
+      (stopping ??= (async () => {
+        await app.close();
+        await services.close();
+      })()),
+  };
+}

@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as spine from './0001-spine.ts';
+
+/**
+ * Every migration, in order. Each module adds its own file; names sort by their number.
+ * Keep them append-only: a landed migration is never edited.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001-spine': spine,
+};

@@ -1,0 +1,48 @@
+import type { TestProject } from 'vitest/node';
+import { startPostgres, startRedis, type RunningServer } from './servers.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    postgresUrl: string | null;
+    redisUrl: string | null;
+  }
+}
+
+/**
+ * Starts PostgreSQL and Redis once for the whole run. With CI=true a missing server fails the
+ * run; elsewhere the suites that need it are skipped with a warning.
+ */
+export default async function setup(project: TestProject) {
+  const ci = process.env.CI === 'true';
+  const started: RunningServer[] = [];
+  let postgresUrl = process.env.KEYPLANE_TEST_POSTGRES_URL ?? null;
+  let redisUrl = process.env.KEYPLANE_TEST_REDIS_URL ?? null;
+  if (!postgresUrl) {
+    const pg = await startPostgres();
+    if (pg) {
+      started.push(pg);
+      postgresUrl = pg.url;
+    }
+  }
+  if (!redisUrl) {
+    const redis = await startRedis();
+    if (redis) {
+      started.push(redis);
+      redisUrl = redis.url;
+    }
+  }
+  for (const [name, url] of [
+    ['PostgreSQL (install postgresql or set KEYPLANE_TEST_POSTGRES_URL)', postgresUrl],
+    ['Redis (install redis-server or set KEYPLANE_TEST_REDIS_URL)', redisUrl],
+  ] as const) {
+    if (!url) {
+      if (ci) throw new Error(`CI=true and no ${name} is available`);
+      console.warn(`warning: no ${name}: its suites are skipped`);
+    }
+  }
+  project.provide('postgresUrl', postgresUrl);
+  project.provide('redisUrl', redisUrl);
+  return async () => {
+    await Promise.all(started.map((s) => s.stop()));
+  };
+}
