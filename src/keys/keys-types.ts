@@ -1,0 +1,120 @@
+import type { RateLimitSetting } from '../clients/clients-types.ts';
+import type { KeyEnvironment } from '../lib/key-format.ts';
+
+export type KeyStatus = 'active' | 'revoked';
+
+export type VerifyCode =
+  | 'VALID'
+  | 'MALFORMED'
+  | 'NOT_FOUND'
+  | 'REVOKED'
+  | 'EXPIRED'
+  | 'CLIENT_SUSPENDED'
+  | 'IP_NOT_ALLOWED'
+  | 'INSUFFICIENT_SCOPE'
+  | 'RATE_LIMITED'
+  | 'USAGE_EXCEEDED';
+
+export interface KeysTable {
+  id: string;
+  client_id: string;
+  key_hash: string;
+  start: string;
+  name: string | null;
+  description: string | null;
+  environment: KeyEnvironment;
+  /** JSON string[] */
+  scopes: string;
+  /** JSON string[] of CIDRs; empty = any address */
+  ip_allowlist: string;
+  expires_at: string | null;
+  /** JSON {limit, windowSeconds} or null */
+  rate_limit: string | null;
+  credits_remaining: number | null;
+  refill_interval: 'daily' | 'monthly' | null;
+  refill_amount: number | null;
+  refilled_at: string | null;
+  /** JSON object */
+  meta: string;
+  status: KeyStatus;
+  revoked_at: string | null;
+  revoked_reason: string | null;
+  /** set when rolled: the old key keeps working until then */
+  rolled_to: string | null;
+  last_used_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KeysTables {
+  api_keys: KeysTable;
+}
+
+/** Key metadata as the API shows it; never the key or its hash. */
+export interface ApiKey {
+  id: string;
+  clientId: string;
+  start: string;
+  name: string | null;
+  description: string | null;
+  environment: KeyEnvironment;
+  scopes: string[];
+  ipAllowlist: string[];
+  expiresAt: string | null;
+  rateLimit: RateLimitSetting | null;
+  credits: { remaining: number; refill: { interval: 'daily' | 'monthly'; amount: number } | null } | null;
+  meta: Record<string, unknown>;
+  status: KeyStatus;
+  revokedAt: string | null;
+  revokedReason: string | null;
+  lastUsedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * Who a verified client key belongs to: what `request.client` holds on client routes
+ * (set by `requireClient` in src/http/client-auth.ts) and what the rate-limit gate sees.
+ */
+export interface AuthContext {
+  clientId: string;
+  clientName: string;
+  clientTier: string;
+  keyId: string;
+  environment: KeyEnvironment;
+  scopes: string[];
+  /** The key's own limit, else the client's default, else null (tier/config default applies). */
+  rateLimit: RateLimitSetting | null;
+  meta: Record<string, unknown>;
+}
+
+export interface RateLimitState {
+  limit: number;
+  remaining: number;
+  /** epoch milliseconds when the window frees up */
+  reset: number;
+}
+
+/** What `keys.verify` answers (and POST /admin/v1/verify, always 200). */
+export interface VerifyResult {
+  valid: boolean;
+  code: VerifyCode;
+  clientId: string | null;
+  keyId: string | null;
+  scopes: string[];
+  environment: KeyEnvironment | null;
+  ratelimit: RateLimitState | null;
+  /** credits left, null when the key has no credit limit */
+  remaining: number | null;
+  meta: Record<string, unknown>;
+  /** present when valid */
+  auth?: AuthContext;
+}
+
+/**
+ * The rate-limit step of verification (issue 4 plugs its limiter in here; absent = no limit).
+ * Called only for keys that passed every other check.
+ */
+export interface RateLimitGate {
+  check(auth: AuthContext, ctx: { endpoint?: string }): Promise<RateLimitState & { allowed: boolean }>;
+}
