@@ -4,6 +4,7 @@ import { createAuditService } from './audit/audit-service.ts';
 import { createAuditStore } from './audit/audit-store.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './infra/logger.ts';
+import { createRedis, type Redis } from './infra/redis.ts';
 import type { Metrics } from './infra/metrics.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import type { Keyring } from './infra/master-key.ts';
@@ -32,6 +33,8 @@ export function createServices({
   clock = systemClock,
 }: ServicesDeps) {
   const db = store.db;
+  /** Shared command connection when KEYPLANE_REDIS_URL is set (pub/sub uses `redis.duplicate()`). */
+  const redis: Redis | null = config.redisUrl ? createRedis(config.redisUrl, logger) : null;
   const metaStore = createMetaStore(db);
   const audit = createAuditService({ auditStore: createAuditStore(db), clock });
   const adminTokens = createAdminTokensService({
@@ -52,6 +55,7 @@ export function createServices({
     metrics,
     clock,
     keyring,
+    redis,
     audit,
     adminTokens,
     /** Readiness checks for /readyz: each throws when its dependency is down. */
@@ -60,6 +64,16 @@ export function createServices({
         if (store.engine === 'sqlite') store.sqlite!.prepare('select 1').get();
         else await store.pgPool!.query('select 1');
       },
+      ...(redis && {
+        // Redis down does not stop this node: it serves with local fallbacks and says so.
+        redis: async () => {
+          try {
+            await redis.ping();
+          } catch {
+            throw new Error('degraded: redis unreachable, using local fallbacks');
+          }
+        },
+      }),
     } as Record<string, () => Promise<void>>,
     onClose(fn: () => Promise<void>) {
       closers.push(fn);
@@ -73,6 +87,7 @@ export function createServices({
           logger.error({ err }, 'error while closing');
         }
       }
+      if (redis) redis.disconnect();
       await store.close();
     },
   };
