@@ -1,9 +1,10 @@
 import type { AdminTokensTables } from '../admin-tokens/admin-tokens-types.ts';
 import type { AuditTables } from '../audit/audit-types.ts';
+import type { ChangeLogTables } from '../infra/change-feed-types.ts';
 import type { MetaTables } from './meta-store.ts';
 
 /**
  * Every table Keyplane has, assembled from the modules that own them. A module reads and
  * writes only its own tables.
  */
-export interface Database extends MetaTables, AuditTables, AdminTokensTables {}
+export interface Database extends MetaTables, AuditTables, AdminTokensTables, ChangeLogTables {}

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as spine from './0001-spine.ts';
+import * as changeLog from './0003-change-log.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -7,4 +8,5 @@ import * as spine from './0001-spine.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001-spine': spine,
+  '0003-change-log': changeLog,
 };
