@@ -73,6 +73,10 @@ export function output(opts: OutputOptions, value: unknown, human: () => string)
 
 export function formatError(err: unknown): { code: number; text: string } {
   if (err instanceof CliExit) return { code: err.exitCode, text: err.message };
+  // Problems found after the config file parsed (the master key, its pairing with the store).
+  if (err instanceof ConfigError) {
+    return { code: 2, text: err.problems.map((p) => `config error: ${p}`).join('\n') };
+  }
   if (err instanceof AppError) return { code: 1, text: `error: ${err.message}` };
   const msg = (err as Error)?.message ?? String(err);
   return { code: 1, text: `error: ${msg}` };
