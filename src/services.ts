@@ -5,10 +5,18 @@ import { createAuditStore } from './audit/audit-store.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './infra/logger.ts';
 import { createRedis, type Redis } from './infra/redis.ts';
+import { createChangeFeed } from './infra/change-feed.ts';
+import { createClientsService, type ClientsService } from './clients/clients-service.ts';
+import { createClientsStore } from './clients/clients-store.ts';
+import { createKeysService } from './keys/keys-service.ts';
+import { createKeysStore } from './keys/keys-store.ts';
 import type { Metrics } from './infra/metrics.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import type { Keyring } from './infra/master-key.ts';
 import type { Store } from './store/create-db.ts';
+import { compilePriceBook } from './usage/usage-fns.ts';
+import { createUsageService } from './usage/usage-service.ts';
+import { createUsageStore } from './usage/usage-store.ts';
 import { createMetaStore } from './store/meta-store.ts';
 
 export interface ServicesDeps {
@@ -48,6 +56,36 @@ export function createServices({
   /** Run in reverse order by `close`: buffers flush before the store closes. */
   const closers: Array<() => Promise<void>> = [];
 
+  /** Metering: calls queue in memory and flush in batches (≤ 250 ms); `close` flushes the rest. */
+  const usage = createUsageService({
+    usageStore: createUsageStore(db),
+    priceBook: compilePriceBook(config.pricing),
+    currency: config.currency,
+    clock,
+    logger,
+    registry: metrics.registry,
+  });
+  closers.push(() => usage.close());
+
+  /** Key and client changes reach every node's verification cache (Redis, PostgreSQL or SQLite). */
+  const changes = createChangeFeed({ store, redis, logger });
+  closers.push(() => changes.close());
+
+  // keys ask clients for a client's status during verification; clients create keys.
+  let clients: ClientsService | null = null;
+  const keys = createKeysService({
+    keysStore: createKeysStore(db),
+    audit,
+    clock,
+    logger,
+    keyPrefix: config.keyPrefix,
+    getClient: (clientId) => clients!.snapshot(clientId),
+    changes,
+    registry: metrics.registry,
+  });
+  closers.push(() => keys.close());
+  clients = createClientsService({ clientsStore: createClientsStore(db), keys, audit, clock });
+
   return {
     config,
     store,
@@ -58,6 +96,10 @@ export function createServices({
     redis,
     audit,
     adminTokens,
+    usage,
+    changes,
+    keys,
+    clients,
     /** Readiness checks for /readyz: each throws when its dependency is down. */
     readiness: {
       storage: async () => {

@@ -22,6 +22,9 @@ import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
 import { adminTokenRoutes } from './routes/admin-tokens.ts';
 import { auditRoutes } from './routes/audit.ts';
+import { clientApiRoutes } from './routes/client-api.ts';
+import { adminClientRoutes } from './routes/clients.ts';
+import { registerClientAuth } from './client-auth.ts';
 import { operationalRoutes } from './routes/operational.ts';
 
 export type App = FastifyInstance<
@@ -193,11 +196,14 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   if (docs) await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   registerAuth(app, services);
+  registerClientAuth(app);
   await app.register(async (scope) => operationalRoutes(scope as App, services));
   await app.register(async (scope) => adminTokenRoutes(scope as App, services), {
     prefix: '/admin/v1',
   });
   await app.register(async (scope) => auditRoutes(scope as App, services), { prefix: '/admin/v1' });
+  await app.register(async (scope) => adminClientRoutes(scope as App, services), { prefix: '/admin/v1' });
+  await app.register(async (scope) => clientApiRoutes(scope as App, services), { prefix: '/v1' });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

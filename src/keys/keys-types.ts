@@ -62,7 +62,10 @@ export interface ApiKey {
   ipAllowlist: string[];
   expiresAt: string | null;
   rateLimit: RateLimitSetting | null;
-  credits: { remaining: number; refill: { interval: 'daily' | 'monthly'; amount: number } | null } | null;
+  credits: {
+    remaining: number;
+    refill: { interval: 'daily' | 'monthly'; amount: number } | null;
+  } | null;
   meta: Record<string, unknown>;
   status: KeyStatus;
   revokedAt: string | null;
@@ -116,5 +119,8 @@ export interface VerifyResult {
  * Called only for keys that passed every other check.
  */
 export interface RateLimitGate {
-  check(auth: AuthContext, ctx: { endpoint?: string }): Promise<RateLimitState & { allowed: boolean }>;
+  check(
+    auth: AuthContext,
+    ctx: { endpoint?: string },
+  ): Promise<RateLimitState & { allowed: boolean }>;
 }

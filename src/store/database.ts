@@ -1,10 +1,14 @@
 import type { AdminTokensTables } from '../admin-tokens/admin-tokens-types.ts';
 import type { AuditTables } from '../audit/audit-types.ts';
+import type { BillingTables } from '../billing/billing-types.ts';
 import type { ChangeLogTables } from '../infra/change-feed-types.ts';
+import type { ClientsTables } from '../clients/clients-types.ts';
+import type { KeysTables } from '../keys/keys-types.ts';
+import type { UsageTables } from '../usage/usage-types.ts';
 import type { MetaTables } from './meta-store.ts';
 
 /**
  * Every table Keyplane has, assembled from the modules that own them. A module reads and
  * writes only its own tables.
  */
-export interface Database extends MetaTables, AuditTables, AdminTokensTables, ChangeLogTables {}
+export interface Database extends MetaTables, AuditTables, AdminTokensTables, ClientsTables, KeysTables, ChangeLogTables, UsageTables, BillingTables {}

@@ -1,0 +1,51 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/database.ts';
+import type { ClientStatus, ClientsTable } from './clients-types.ts';
+
+export function createClientsStore(db: Kysely<Database>) {
+  return {
+    async insert(row: ClientsTable): Promise<void> {
+      await db.insertInto('clients').values(row).execute();
+    },
+    async find(clientId: string): Promise<ClientsTable | undefined> {
+      return db.selectFrom('clients').selectAll().where('id', '=', clientId).executeTakeFirst();
+    },
+    async list(opts: {
+      limit: number;
+      cursor?: string;
+      status?: ClientStatus;
+    }): Promise<ClientsTable[]> {
+      let q = db.selectFrom('clients').selectAll().orderBy('id', 'asc').limit(opts.limit);
+      if (opts.cursor) q = q.where('id', '>', opts.cursor);
+      if (opts.status) q = q.where('status', '=', opts.status);
+      return q.execute();
+    },
+    async update(
+      clientId: string,
+      patch: Partial<Omit<ClientsTable, 'id' | 'created_at'>>,
+    ): Promise<boolean> {
+      const res = await db
+        .updateTable('clients')
+        .set(patch)
+        .where('id', '=', clientId)
+        .executeTakeFirst();
+      return Number(res.numUpdatedRows) === 1;
+    },
+    /** Moves a client between statuses only from the expected one (no lost updates). */
+    async transition(
+      clientId: string,
+      from: ClientStatus[],
+      patch: Partial<Omit<ClientsTable, 'id' | 'created_at'>>,
+    ): Promise<boolean> {
+      const res = await db
+        .updateTable('clients')
+        .set(patch)
+        .where('id', '=', clientId)
+        .where('status', 'in', from)
+        .executeTakeFirst();
+      return Number(res.numUpdatedRows) === 1;
+    },
+  };
+}
+
+export type ClientsStore = ReturnType<typeof createClientsStore>;

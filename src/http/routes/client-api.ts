@@ -1,0 +1,190 @@
+import { z } from 'zod';
+import { AppError } from '../../lib/errors.ts';
+import type { Services } from '../../services.ts';
+import type { App } from '../app.ts';
+import { requireClient } from '../client-auth.ts';
+import { errorResponses, paginationQuery } from '../schemas.ts';
+import {
+  apiKeySchema,
+  createdKeySchema,
+  createKeyBody,
+  keyList,
+  revokeBody,
+  rollBody,
+} from './key-schemas.ts';
+import { clientSchema } from './clients.ts';
+
+const tags = ['client'];
+const keyParams = z.object({ id: z.string().min(1).max(100) });
+
+/** A client acting on its own keys, as the audit log names it. */
+function clientActor(request: { client: { keyId: string } | null; ip: string }) {
+  return { type: 'client' as const, id: request.client!.keyId, ip: request.ip };
+}
+
+export async function clientApiRoutes(app: App, services: Services) {
+  const auth = requireClient(services);
+  const keysWrite = requireClient(services, { scope: 'keys:write' });
+
+  app.get(
+    '/health',
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: "Check a key: the client's key check (seed 01)",
+        security: [{ apiKey: [] }],
+        response: {
+          200: z.object({
+            status: z.literal('ok'),
+            timestamp: z.string(),
+            client: z.object({ id: z.string(), name: z.string() }),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => ({
+      status: 'ok' as const,
+      timestamp: new Date().toISOString(),
+      client: { id: request.client!.clientId, name: request.client!.clientName },
+    }),
+  );
+
+  app.get(
+    '/me',
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: 'Own client profile and the calling key',
+        security: [{ apiKey: [] }],
+        response: {
+          200: z.object({ client: clientSchema, key: apiKeySchema }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const c = request.client!;
+      const [client, key] = await Promise.all([
+        services.clients.get(c.clientId),
+        services.keys.get(c.clientId, c.keyId),
+      ]);
+      return { client, key };
+    },
+  );
+
+  app.get(
+    '/keys',
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: 'List own keys',
+        security: [{ apiKey: [] }],
+        querystring: paginationQuery,
+        response: { 200: keyList, ...errorResponses },
+      },
+    },
+    async (request) => services.keys.list(request.client!.clientId, request.query),
+  );
+
+  app.post(
+    '/keys',
+    {
+      preHandler: keysWrite,
+      schema: {
+        tags,
+        summary: 'Create an own key (scope keys:write; the key is shown once)',
+        security: [{ apiKey: [] }],
+        body: createKeyBody,
+        response: { 201: createdKeySchema, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const c = request.client!;
+      // A key cannot hand out more than it holds.
+      const wanted = request.body.scopes ?? [];
+      if (!c.scopes.includes('*')) {
+        const beyond = wanted.filter((s) => !c.scopes.includes(s));
+        if (beyond.length) {
+          throw new AppError(
+            'insufficient_scope',
+            `cannot grant scopes this key does not hold: ${beyond.join(', ')}`,
+          );
+        }
+      }
+      return reply
+        .code(201)
+        .send(await services.keys.create(c.clientId, request.body, clientActor(request)));
+    },
+  );
+
+  app.get(
+    '/keys/:id',
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: 'Get one own key',
+        security: [{ apiKey: [] }],
+        params: keyParams,
+        response: { 200: z.object({ key: apiKeySchema }), ...errorResponses },
+      },
+    },
+    async (request) => ({
+      key: await services.keys.get(request.client!.clientId, request.params.id),
+    }),
+  );
+
+  app.post(
+    '/keys/:id/revoke',
+    {
+      preHandler: keysWrite,
+      schema: {
+        tags,
+        summary: 'Revoke an own key (scope keys:write)',
+        security: [{ apiKey: [] }],
+        params: keyParams,
+        body: revokeBody.nullish(),
+        response: { 200: z.object({ key: apiKeySchema }), ...errorResponses },
+      },
+    },
+    async (request) => ({
+      key: await services.keys.revoke(
+        request.client!.clientId,
+        request.params.id,
+        clientActor(request),
+        request.body?.reason,
+      ),
+    }),
+  );
+
+  app.post(
+    '/keys/:id/roll',
+    {
+      preHandler: keysWrite,
+      schema: {
+        tags,
+        summary:
+          'Roll an own key (scope keys:write): new key now, old one until the grace deadline',
+        security: [{ apiKey: [] }],
+        params: keyParams,
+        body: rollBody.nullish(),
+        response: { 201: createdKeySchema.extend({ rolled: apiKeySchema }), ...errorResponses },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(
+          await services.keys.roll(
+            request.client!.clientId,
+            request.params.id,
+            clientActor(request),
+            request.body?.gracePeriodSeconds,
+          ),
+        ),
+  );
+}

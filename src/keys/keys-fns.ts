@@ -1,0 +1,107 @@
+import { BlockList, isIP } from 'node:net';
+import { AppError } from '../lib/errors.ts';
+
+/** Normalizes `::ffff:1.2.3.4` to `1.2.3.4` so IPv4 allowlists match dual-stack sockets. */
+export function normalizeIp(ip: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  return m ? m[1]! : ip;
+}
+
+/** Parses `10.0.0.0/8`, `2001:db8::/32` or a bare address into canonical CIDR text; throws on junk. */
+export function parseCidr(text: string): {
+  address: string;
+  prefix: number;
+  family: 'ipv4' | 'ipv6';
+  cidr: string;
+} {
+  const [addrRaw, prefixRaw, ...rest] = text.trim().split('/');
+  const address = normalizeIp(addrRaw ?? '');
+  const version = isIP(address);
+  if (!version || rest.length)
+    throw new AppError('validation_failed', `invalid IP or CIDR "${text}"`);
+  const max = version === 4 ? 32 : 128;
+  const prefix = prefixRaw === undefined ? max : Number(prefixRaw);
+  if (!/^\d+$/.test(prefixRaw ?? String(max)) || prefix < 0 || prefix > max) {
+    throw new AppError('validation_failed', `invalid prefix length in "${text}"`);
+  }
+  const family = version === 4 ? 'ipv4' : 'ipv6';
+  return { address, prefix, family, cidr: `${address}/${prefix}` };
+}
+
+/** A compiled allowlist; null when the list is empty (any address). */
+export function compileAllowlist(cidrs: string[]): BlockList | null {
+  if (!cidrs.length) return null;
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const p = parseCidr(c);
+    list.addSubnet(p.address, p.prefix, p.family);
+  }
+  return list;
+}
+
+export function ipAllowed(list: BlockList | null, ip: string | undefined): boolean {
+  if (!list) return true;
+  if (!ip) return false;
+  const addr = normalizeIp(ip);
+  const v = isIP(addr);
+  if (!v) return false;
+  return list.check(addr, v === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** `*` grants every scope. */
+export function hasScopes(granted: string[], required: string[] | undefined): boolean {
+  if (!required?.length) return true;
+  if (granted.includes('*')) return true;
+  return required.every((s) => granted.includes(s));
+}
+
+/** Start of the current refill period (UTC day or month), as ISO text. */
+export function refillPeriodStart(interval: 'daily' | 'monthly', now: Date): string {
+  const d =
+    interval === 'daily'
+      ? new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))
+      : new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  return d.toISOString();
+}
+
+const SCOPE = /^[a-z0-9*][a-z0-9_.:*-]{0,63}$/i;
+
+export function validateScopes(scopes: string[]): string[] {
+  const bad = scopes.filter((s) => !SCOPE.test(s));
+  if (bad.length) throw new AppError('validation_failed', `invalid scope(s): ${bad.join(', ')}`);
+  return [...new Set(scopes)];
+}
+
+/**
+ * A small bounded LRU on Map insertion order: get() moves the entry to the end; set() evicts
+ * the oldest when full.
+ */
+export class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(key: K): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+  set(key: K, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
+  }
+  delete(key: K): boolean {
+    return this.map.delete(key);
+  }
+  clear(): void {
+    this.map.clear();
+  }
+  get size(): number {
+    return this.map.size;
+  }
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+}

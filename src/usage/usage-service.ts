@@ -1,0 +1,338 @@
+import type { Registry } from 'prom-client';
+import type { Logger } from '../infra/logger.ts';
+import type { Clock } from '../lib/clock.ts';
+import { AppError } from '../lib/errors.ts';
+import type { KeyEnvironment } from '../lib/key-format.ts';
+import { formatMicros } from '../lib/money.ts';
+import { dedupe, splitRange, type PriceBook } from './usage-fns.ts';
+import { createUsageMetrics } from './usage-metrics.ts';
+import type { UsageAggRow, UsageDim, UsageFilter, UsageStore } from './usage-store.ts';
+import type {
+  BillingLine,
+  KeyUsage,
+  UsageEvent,
+  UsageGroupBy,
+  UsageSummary,
+} from './usage-types.ts';
+
+export interface UsageServiceDeps {
+  usageStore: UsageStore;
+  priceBook: PriceBook;
+  currency: string;
+  clock: Clock;
+  logger: Logger;
+  /** Where the metering metrics (queue depth, flush time, …) are registered. */
+  registry?: Registry;
+  /** Bounded delay between a call and its flush (default 250 ms). */
+  flushIntervalMs?: number;
+  /** Events per flush transaction (default 5000); a full batch flushes at once. */
+  maxBatch?: number;
+  /** Events held while storage fails before the oldest are dropped (default 500 000). */
+  maxQueue?: number;
+}
+
+/** A finished authenticated call, as the HTTP face reports it. */
+export interface CallRecord {
+  requestId: string;
+  clientId: string;
+  keyId: string;
+  endpoint: string;
+  method: string;
+  status: number;
+  environment: KeyEnvironment;
+  durationMs: number;
+  /** When the call happened (default: now). */
+  at?: Date;
+}
+
+export function createUsageService(deps: UsageServiceDeps) {
+  const { usageStore, priceBook, currency, clock, logger } = deps;
+  const flushIntervalMs = deps.flushIntervalMs ?? 250;
+  const maxBatch = deps.maxBatch ?? 5000;
+  const maxQueue = deps.maxQueue ?? 500_000;
+
+  let queue: UsageEvent[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> | null = null;
+  let failures = 0;
+  let closed = false;
+  const metrics = deps.registry ? createUsageMetrics(deps.registry, () => queue.length) : null;
+
+  function schedule(delay: number) {
+    if (timer || closed) return;
+    timer = setTimeout(() => {
+      timer = null;
+      void flush();
+    }, delay);
+    timer.unref();
+  }
+
+  async function writeBatch(batch: UsageEvent[]) {
+    const end = metrics?.flushSeconds.startTimer();
+    const fresh = await usageStore.insertBatch(dedupe(batch));
+    end?.();
+    metrics?.flushes.inc({ result: 'ok' });
+    if (metrics && fresh) {
+      let test = 0;
+      for (const e of batch) if (e.environment === 'test') test++;
+      // Duplicates are rare (retries of a flush that did commit); count them as live.
+      metrics.events.inc({ environment: 'test' }, Math.min(test, fresh));
+      metrics.events.inc({ environment: 'live' }, Math.max(0, fresh - test));
+    }
+  }
+
+  /** Writes everything queued so far (and whatever arrives meanwhile) in batches. */
+  function flush(): Promise<void> {
+    if (running) return running;
+    running = (async () => {
+      try {
+        while (queue.length) {
+          const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+          queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+          try {
+            await writeBatch(batch);
+            failures = 0;
+          } catch (err) {
+            // Put the batch back in front: a request id is never lost and never counted twice
+            // (a retried batch that did commit is skipped by the unique request id).
+            queue = batch.concat(queue);
+            failures++;
+            metrics?.flushes.inc({ result: 'error' });
+            logger.error(
+              { err, queued: queue.length, attempt: failures },
+              'usage flush failed; will retry',
+            );
+            if (queue.length > maxQueue) {
+              const drop = queue.length - maxQueue;
+              queue = queue.slice(drop);
+              metrics?.dropped.inc(drop);
+              logger.error({ dropped: drop }, 'usage queue full: dropped the oldest events');
+            }
+            break;
+          }
+        }
+      } finally {
+        running = null;
+        if (queue.length) schedule(Math.min(flushIntervalMs * 2 ** failures, 5000));
+      }
+    })();
+    return running;
+  }
+
+  /** `[from, to)` sums, exact: whole hours from the rollups, the partial edges from raw events. */
+  async function aggregate(filter: UsageFilter, by: UsageDim[]): Promise<UsageAggRow[]> {
+    const parts = splitRange(new Date(filter.from), new Date(filter.to));
+    const results = await Promise.all([
+      ...(parts.rollup ? [usageStore.aggregateRollups({ ...filter, ...parts.rollup }, by)] : []),
+      ...parts.raw.map((r) => usageStore.aggregateRaw({ ...filter, ...r }, by)),
+    ]);
+    if (results.length === 1) return results[0]!;
+    const merged = new Map<string, UsageAggRow>();
+    for (const row of results.flat()) {
+      const k = by.map((d) => String(row[d])).join('\u0000');
+      const m = merged.get(k);
+      if (m) {
+        m.calls += row.calls;
+        m.costMicros += row.costMicros;
+      } else merged.set(k, { ...row });
+    }
+    return [...merged.values()];
+  }
+
+  function checkRange(from: string, to: string) {
+    const f = new Date(from).getTime();
+    const t = new Date(to).getTime();
+    if (Number.isNaN(f) || Number.isNaN(t)) throw new AppError('bad_request', 'invalid from/to');
+    if (t < f) throw new AppError('bad_request', '"to" must not be before "from"');
+  }
+
+  const GROUP_DIM: Record<UsageGroupBy, UsageDim> = {
+    day: 'day',
+    endpoint: 'endpoint',
+    key: 'key',
+    client: 'client',
+  };
+
+  return {
+    /** The unit price of one call of `endpoint` (test keys are never priced). */
+    priceOf(endpoint: string, environment: KeyEnvironment = 'live'): number {
+      return environment === 'test' ? 0 : priceBook.priceOf(endpoint);
+    },
+
+    /**
+     * Records one finished call without waiting for storage: it is queued and written by the
+     * next flush (at most `flushIntervalMs` later, at once when a batch is full). Server errors
+     * (5xx) and test keys are recorded at price 0.
+     */
+    record(call: CallRecord): void {
+      const unit =
+        call.environment === 'test' || call.status >= 500 ? 0 : priceBook.priceOf(call.endpoint);
+      queue.push({
+        requestId: call.requestId,
+        clientId: call.clientId,
+        keyId: call.keyId,
+        endpoint: call.endpoint,
+        method: call.method,
+        status: call.status,
+        environment: call.environment,
+        unitPriceMicros: unit,
+        costMicros: unit,
+        durationUs: Math.max(0, Math.round(call.durationMs * 1000)),
+        createdAt: (call.at ?? clock.now()).toISOString(),
+      });
+      if (closed) {
+        void flush();
+        return;
+      }
+      if (queue.length >= maxBatch) void flush();
+      else schedule(flushIntervalMs);
+    },
+
+    flush,
+
+    /** Events waiting in memory. */
+    queueDepth: () => queue.length,
+
+    /** Graceful stop: no more timers, everything queued is written (retrying a few times). */
+    async close(): Promise<void> {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      for (let attempt = 0; attempt < 20 && (queue.length || running); attempt++) {
+        await flush();
+        if (queue.length)
+          await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
+      }
+      if (queue.length)
+        logger.error({ lost: queue.length }, 'usage events could not be written at stop');
+    },
+
+    /** `GET /v1/usage` and its admin twin: calls and cost in `[from, to)`, grouped. */
+    async summary(q: {
+      clientIds?: string[];
+      from: string;
+      to: string;
+      groupBy: UsageGroupBy;
+      environment?: 'live' | 'test';
+    }): Promise<UsageSummary> {
+      checkRange(q.from, q.to);
+      const dim = GROUP_DIM[q.groupBy];
+      const rows = await aggregate(
+        { from: q.from, to: q.to, clientIds: q.clientIds, environment: q.environment },
+        [dim, 'environment'],
+      );
+      const groups = new Map<string, { calls: number; testCalls: number; costMicros: number }>();
+      for (const r of rows) {
+        const g = String(r[dim]);
+        const acc = groups.get(g) ?? { calls: 0, testCalls: 0, costMicros: 0 };
+        acc.calls += r.calls;
+        if (r.environment === 'test') acc.testCalls += r.calls;
+        acc.costMicros += r.costMicros;
+        groups.set(g, acc);
+      }
+      const list = [...groups.entries()].map(([group, v]) => ({
+        group,
+        ...v,
+        cost: formatMicros(v.costMicros),
+      }));
+      list.sort((a, b) =>
+        q.groupBy === 'day'
+          ? a.group.localeCompare(b.group)
+          : b.costMicros - a.costMicros || b.calls - a.calls || a.group.localeCompare(b.group),
+      );
+      const totals = list.reduce(
+        (t, g) => ({
+          calls: t.calls + g.calls,
+          testCalls: t.testCalls + g.testCalls,
+          costMicros: t.costMicros + g.costMicros,
+        }),
+        { calls: 0, testCalls: 0, costMicros: 0 },
+      );
+      return {
+        from: q.from,
+        to: q.to,
+        currency,
+        totals: { ...totals, cost: formatMicros(totals.costMicros) },
+        groups: list,
+      };
+    },
+
+    /** Per-key statistics: calls by endpoint and by status code. */
+    async keyUsage(q: {
+      clientId: string;
+      keyId: string;
+      from: string;
+      to: string;
+      lastUsedAt: string | null;
+    }): Promise<KeyUsage> {
+      checkRange(q.from, q.to);
+      const rows = await aggregate(
+        { from: q.from, to: q.to, clientIds: [q.clientId], keyId: q.keyId },
+        ['endpoint', 'status'],
+      );
+      const endpoints = new Map<string, { calls: number; costMicros: number }>();
+      const statusCodes: Record<string, number> = {};
+      let calls = 0;
+      let costMicros = 0;
+      for (const r of rows) {
+        const e = endpoints.get(String(r.endpoint)) ?? { calls: 0, costMicros: 0 };
+        e.calls += r.calls;
+        e.costMicros += r.costMicros;
+        endpoints.set(String(r.endpoint), e);
+        statusCodes[String(r.status)] = (statusCodes[String(r.status)] ?? 0) + r.calls;
+        calls += r.calls;
+        costMicros += r.costMicros;
+      }
+      return {
+        keyId: q.keyId,
+        from: q.from,
+        to: q.to,
+        currency,
+        calls,
+        costMicros,
+        cost: formatMicros(costMicros),
+        lastUsedAt: q.lastUsedAt,
+        endpoints: [...endpoints.entries()]
+          .map(([endpoint, v]) => ({ endpoint, ...v, cost: formatMicros(v.costMicros) }))
+          .sort((a, b) => b.calls - a.calls || a.endpoint.localeCompare(b.endpoint)),
+        statusCodes,
+      };
+    },
+
+    /**
+     * Live usage in `[from, to)` per client, endpoint and unit price, for invoices. Read from
+     * the rollups (whole hours) plus raw events for partial edge hours, so it stays fast at
+     * millions of events.
+     */
+    async billingLines(q: {
+      from: string;
+      to: string;
+      clientIds?: string[];
+    }): Promise<BillingLine[]> {
+      checkRange(q.from, q.to);
+      const rows = await aggregate(
+        { from: q.from, to: q.to, clientIds: q.clientIds, environment: 'live' },
+        ['client', 'endpoint', 'unitPrice'],
+      );
+      return rows
+        .map((r) => ({
+          clientId: String(r.client),
+          endpoint: String(r.endpoint),
+          unitPriceMicros: Number(r.unitPrice),
+          calls: r.calls,
+          amountMicros: r.costMicros,
+        }))
+        .sort(
+          (a, b) =>
+            a.clientId.localeCompare(b.clientId) ||
+            a.endpoint.localeCompare(b.endpoint) ||
+            a.unitPriceMicros - b.unitPriceMicros,
+        );
+    },
+
+    /** Exact totals from the raw events (used by tests to check the rollups). */
+    rawTotals: (clientId?: string) => usageStore.countEvents(clientId),
+  };
+}
+
+export type UsageService = ReturnType<typeof createUsageService>;

@@ -1,0 +1,263 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHarness, type Harness } from './support/harness.ts';
+import { ENGINES } from './support/stores.ts';
+
+describe.each(ENGINES)('clients and keys on %s', (engine) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness(engine);
+  });
+  afterAll(async () => h?.close());
+
+  async function createClient(name = 'Acme Corporation', email = 'security@acme.com') {
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/admin/v1/clients',
+      headers: h.adminHeaders,
+      payload: { name, email },
+    });
+    expect(res.statusCode).toBe(201);
+    return res.json() as {
+      client: { id: string; name: string };
+      key: { id: string; start: string };
+      apiKey: string;
+    };
+  }
+
+  const get = (url: string, key: string, extra: Record<string, string> = {}) =>
+    h.app.inject({ method: 'GET', url, headers: { 'x-api-key': key, ...extra } });
+
+  it('creates a client with a key shown once, and the key checks in on /v1/health', async () => {
+    const c = await createClient();
+    expect(c.apiKey).toMatch(/^kp_live_[0-9A-Za-z]{49}$/);
+    expect(c.key.start).toBe(c.apiKey.slice(0, 12));
+    expect(JSON.stringify(c.key)).not.toContain(c.apiKey);
+    const res = await get('/v1/health', c.apiKey);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      status: 'ok',
+      client: { id: c.client.id, name: 'Acme Corporation' },
+    });
+    const bearer = await h.app.inject({
+      method: 'GET',
+      url: '/v1/health',
+      headers: { authorization: `Bearer ${c.apiKey}` },
+    });
+    expect(bearer.statusCode).toBe(200);
+    // Never stored in clear.
+    const row = await h.services.store.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('id', '=', c.key.id)
+      .executeTakeFirstOrThrow();
+    expect(JSON.stringify(row)).not.toContain(c.apiKey);
+  });
+
+  it('answers 401 for missing, malformed and unknown keys', async () => {
+    expect((await h.app.inject({ method: 'GET', url: '/v1/health' })).statusCode).toBe(401);
+    expect((await get('/v1/health', 'nope')).json().error.code).toBe('unauthorized');
+    const c = await createClient('Other', 'o@example.com');
+    const wrong =
+      c.apiKey.slice(0, -7) + (c.apiKey.at(-7) === 'a' ? 'b' : 'a') + c.apiKey.slice(-6);
+    expect((await get('/v1/health', wrong)).statusCode).toBe(401);
+  });
+
+  it('suspends and reactivates a client: all keys stop and start at once', async () => {
+    const c = await createClient('Susp', 's@example.com');
+    const k2 = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${c.client.id}/keys`,
+      headers: h.adminHeaders,
+      payload: { name: 'second' },
+    });
+    expect(k2.statusCode).toBe(201);
+    const second = k2.json().apiKey as string;
+    expect((await get('/v1/health', second)).statusCode).toBe(200);
+    const s = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${c.client.id}/suspend`,
+      headers: h.adminHeaders,
+    });
+    expect(s.json(), s.body).toHaveProperty('client.status', 'suspended');
+    for (const k of [c.apiKey, second]) {
+      const r = await get('/v1/health', k);
+      expect(r.statusCode).toBe(403);
+      expect(r.json().error.code).toBe('client_suspended');
+    }
+    await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${c.client.id}/reactivate`,
+      headers: h.adminHeaders,
+    });
+    expect((await get('/v1/health', c.apiKey)).statusCode).toBe(200);
+  });
+
+  it('revokes with a reason, reactivates, and deletes keys', async () => {
+    const c = await createClient('Rev', 'r@example.com');
+    const base = `/admin/v1/clients/${c.client.id}/keys/${c.key.id}`;
+    const r = await h.app.inject({
+      method: 'POST',
+      url: `${base}/revoke`,
+      headers: h.adminHeaders,
+      payload: { reason: 'stopped paying' },
+    });
+    expect(r.json().key).toMatchObject({ status: 'revoked', revokedReason: 'stopped paying' });
+    expect((await get('/v1/health', c.apiKey)).statusCode).toBe(401);
+    await h.app.inject({ method: 'POST', url: `${base}/reactivate`, headers: h.adminHeaders });
+    expect((await get('/v1/health', c.apiKey)).statusCode).toBe(200);
+    const d = await h.app.inject({ method: 'DELETE', url: base, headers: h.adminHeaders });
+    expect(d.statusCode).toBe(204);
+    expect((await get('/v1/health', c.apiKey)).statusCode).toBe(401);
+  });
+
+  it('rolls a key with a grace period, and immediately with 0', async () => {
+    const c = await createClient('Roll', 'roll@example.com');
+    const r = await h.app.inject({
+      method: 'POST',
+      url: `/v1/keys/${c.key.id}/roll`,
+      headers: { 'x-api-key': c.apiKey },
+      payload: { gracePeriodSeconds: 3600 },
+    });
+    expect(r.statusCode).toBe(201);
+    const fresh = r.json().apiKey as string;
+    expect((await get('/v1/health', fresh)).statusCode).toBe(200);
+    expect((await get('/v1/health', c.apiKey)).statusCode).toBe(200);
+    expect(r.json().rolled.expiresAt).not.toBeNull();
+    const r0 = await h.app.inject({
+      method: 'POST',
+      url: `/v1/keys/${r.json().key.id}/roll`,
+      headers: { 'x-api-key': fresh },
+      payload: { gracePeriodSeconds: 0 },
+    });
+    expect(r0.statusCode).toBe(201);
+    expect((await get('/v1/health', fresh)).statusCode).toBe(401);
+    expect((await get('/v1/health', r0.json().apiKey)).statusCode).toBe(200);
+  });
+
+  it('enforces scopes, IP allowlists and expiry', async () => {
+    const c = await createClient('Scoped', 'sc@example.com');
+    const mk = async (payload: object) => {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: `/admin/v1/clients/${c.client.id}/keys`,
+        headers: h.adminHeaders,
+        payload,
+      });
+      expect(res.statusCode).toBe(201);
+      return res.json().apiKey as string;
+    };
+    const readOnly = await mk({ scopes: ['usage:read'] });
+    const denied = await h.app.inject({
+      method: 'POST',
+      url: '/v1/keys',
+      headers: { 'x-api-key': readOnly },
+      payload: {},
+    });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json().error.code).toBe('insufficient_scope');
+    const writer = await mk({ scopes: ['keys:write'] });
+    const escalate = await h.app.inject({
+      method: 'POST',
+      url: '/v1/keys',
+      headers: { 'x-api-key': writer },
+      payload: { scopes: ['*'] },
+    });
+    expect(escalate.statusCode).toBe(403);
+    const ok = await h.app.inject({
+      method: 'POST',
+      url: '/v1/keys',
+      headers: { 'x-api-key': writer },
+      payload: { scopes: ['keys:write'], environment: 'test' },
+    });
+    expect(ok.statusCode).toBe(201);
+    expect(ok.json().apiKey).toMatch(/^kp_test_/);
+
+    const v4 = await mk({ ipAllowlist: ['10.0.0.0/8'] });
+    const blocked = await get('/v1/health', v4);
+    expect(blocked.statusCode).toBe(403);
+    expect(blocked.json().error.code).toBe('ip_not_allowed');
+    const local = await mk({ ipAllowlist: ['127.0.0.1', '::1/128'] });
+    expect((await get('/v1/health', local)).statusCode).toBe(200);
+
+    const expired = await mk({ expiresAt: new Date(Date.now() - 1000).toISOString() });
+    expect((await get('/v1/health', expired)).statusCode).toBe(401);
+  });
+
+  it('spends credits atomically and answers 429 at zero', async () => {
+    const c = await createClient('Credits', 'cr@example.com');
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${c.client.id}/keys`,
+      headers: h.adminHeaders,
+      payload: { credits: 5 },
+    });
+    const key = res.json().apiKey as string;
+    const results = await Promise.all(Array.from({ length: 12 }, () => get('/v1/health', key)));
+    expect(results.filter((r) => r.statusCode === 200)).toHaveLength(5);
+    const refused = results.filter((r) => r.statusCode === 429);
+    expect(refused).toHaveLength(7);
+    expect(refused[0]!.json().error.code).toBe('usage_exceeded');
+    expect(refused[0]!.headers['retry-after']).toBeDefined();
+  });
+
+  it('verifies keys for services that check them themselves (always 200)', async () => {
+    const c = await createClient('Verify', 'v@example.com');
+    const ok = await h.app.inject({
+      method: 'POST',
+      url: '/admin/v1/verify',
+      headers: h.adminHeaders,
+      payload: { key: c.apiKey },
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({
+      valid: true,
+      code: 'VALID',
+      clientId: c.client.id,
+      keyId: c.key.id,
+      environment: 'live',
+    });
+    const bad = await h.app.inject({
+      method: 'POST',
+      url: '/admin/v1/verify',
+      headers: h.adminHeaders,
+      payload: { key: 'garbage' },
+    });
+    expect(bad.json()).toMatchObject({ valid: false, code: 'MALFORMED' });
+  });
+
+  it('deletes a client permanently: keys destroyed, PII scrubbed, tombstone kept', async () => {
+    const c = await createClient('Gone Inc', 'gone@example.com');
+    const d = await h.app.inject({
+      method: 'DELETE',
+      url: `/admin/v1/clients/${c.client.id}`,
+      headers: h.adminHeaders,
+    });
+    expect(d.statusCode).toBe(200);
+    expect(d.json().client).toMatchObject({ status: 'deleted', email: null });
+    expect(d.json().client.name).not.toContain('Gone');
+    expect((await get('/v1/health', c.apiKey)).statusCode).toBe(401);
+    const keys = await h.services.store.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('client_id', '=', c.client.id)
+      .execute();
+    expect(keys).toHaveLength(0);
+    const again = await h.app.inject({
+      method: 'DELETE',
+      url: `/admin/v1/clients/${c.client.id}`,
+      headers: h.adminHeaders,
+    });
+    expect(again.statusCode).toBe(404);
+  });
+
+  it('shows /v1/me and lists own keys only', async () => {
+    const a = await createClient('MeA', 'a@example.com');
+    const b = await createClient('MeB', 'b@example.com');
+    const me = await get('/v1/me', a.apiKey);
+    expect(me.json()).toMatchObject({ client: { id: a.client.id }, key: { id: a.key.id } });
+    const list = await get('/v1/keys', a.apiKey);
+    expect(list.json().data.map((k: { clientId: string }) => k.clientId)).toEqual([a.client.id]);
+    const other = await get(`/v1/keys/${b.key.id}`, a.apiKey);
+    expect(other.statusCode).toBe(404);
+  });
+});
