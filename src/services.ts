@@ -14,9 +14,6 @@ import type { Metrics } from './infra/metrics.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import type { Keyring } from './infra/master-key.ts';
 import type { Store } from './store/create-db.ts';
-import { compilePriceBook } from './usage/usage-fns.ts';
-import { createUsageService } from './usage/usage-service.ts';
-import { createUsageStore } from './usage/usage-store.ts';
 import { createMetaStore } from './store/meta-store.ts';
 
 export interface ServicesDeps {
@@ -56,17 +53,6 @@ export function createServices({
   /** Run in reverse order by `close`: buffers flush before the store closes. */
   const closers: Array<() => Promise<void>> = [];
 
-  /** Metering: calls queue in memory and flush in batches (≤ 250 ms); `close` flushes the rest. */
-  const usage = createUsageService({
-    usageStore: createUsageStore(db),
-    priceBook: compilePriceBook(config.pricing),
-    currency: config.currency,
-    clock,
-    logger,
-    registry: metrics.registry,
-  });
-  closers.push(() => usage.close());
-
   /** Key and client changes reach every node's verification cache (Redis, PostgreSQL or SQLite). */
   const changes = createChangeFeed({ store, redis, logger });
   closers.push(() => changes.close());
@@ -96,7 +82,6 @@ export function createServices({
     redis,
     audit,
     adminTokens,
-    usage,
     changes,
     keys,
     clients,

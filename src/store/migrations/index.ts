@@ -1,6 +1,6 @@
 import type { Migration } from 'kysely';
 import * as spine from './0001-spine.ts';
-import * as usage from './0003-usage.ts';
+import * as clientsKeys from './0002-clients-keys.ts';
 import * as changeLog from './0003-change-log.ts';
 
 /**
@@ -9,6 +9,6 @@ import * as changeLog from './0003-change-log.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001-spine': spine,
+  '0002-clients-keys': clientsKeys,
   '0003-change-log': changeLog,
-  '0003-usage': usage,
 };
