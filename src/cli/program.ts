@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { adminTokensCommand } from './commands/admin-tokens.ts';
 import { auditCommand } from './commands/audit.ts';
+import { clientsCommand } from './commands/clients.ts';
+import { keysCommand } from './commands/keys.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { serveCommand } from './commands/serve.ts';
 
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     );
   serveCommand(program);
   migrateCommand(program);
+  clientsCommand(program);
+  keysCommand(program);
   adminTokensCommand(program);
   auditCommand(program);
   return program;

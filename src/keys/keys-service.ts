@@ -641,6 +641,13 @@ export function createKeysService(deps: KeysServiceDeps) {
     /** Tells every node that a client changed (status, name, tier, default limit). */
     clientChanged: (clientId: string) => publish('client', clientId, clientId),
 
+    /** Operator paths only (the CLI names keys by id alone). */
+    async ownerOf(keyId: string): Promise<string> {
+      const owner = await keysStore.ownerOf(keyId);
+      if (!owner) throw new AppError('not_found', 'key not found');
+      return owner;
+    },
+
     cacheStats: () => ({ positive: cache.size, negative: negative.size }),
 
     async close(): Promise<void> {

@@ -22,6 +22,15 @@ export function createKeysStore(db: Kysely<Database>) {
         .where('id', '=', keyId)
         .executeTakeFirst();
     },
+    /** Operator paths only (CLI by key id): which client owns a key. Never used on client routes. */
+    async ownerOf(keyId: string): Promise<string | null> {
+      const row = await db
+        .selectFrom('api_keys')
+        .select('client_id')
+        .where('id', '=', keyId)
+        .executeTakeFirst();
+      return row?.client_id ?? null;
+    },
     async list(clientId: string, opts: { limit: number; cursor?: string }): Promise<KeysTable[]> {
       let q = db
         .selectFrom('api_keys')
