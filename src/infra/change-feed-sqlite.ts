@@ -127,7 +127,7 @@ export function createSqliteTransport(deps: {
           .execute();
       }
     },
-    isLive: () => !failing,
+    isLive: () => cursor !== null && !failing,
     async close() {
       closed = true;
       if (timer) clearInterval(timer);

@@ -133,10 +133,11 @@ export async function startPostgres(): Promise<RunningServer | null> {
   };
 }
 
-export async function startRedis(): Promise<RunningServer | null> {
+/** `port` reuses a port, e.g. to restart a Redis that a test stopped (reconnect tests). */
+export async function startRedis(options: { port?: number } = {}): Promise<RunningServer | null> {
   const bin = findOnPath('redis-server');
   if (!bin) return null;
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'kp-redis-'));
   const child = spawn(
     bin,
@@ -162,6 +163,7 @@ export async function startRedis(): Promise<RunningServer | null> {
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
     });
+    r.on('error', () => undefined); // not up yet: the next try reports nothing either
     try {
       await r.connect();
       return (await r.ping()) === 'PONG';
