@@ -11,6 +11,7 @@ const PREFIXES = {
   audit: 'aud',
   cred: 'cred',
   inv: 'inv',
+  delivery: 'dlv',
   usage: 'use',
   req: 'req',
 } as const;

@@ -1,0 +1,279 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../store/database.ts';
+import { invoiceNumber } from './billing-fns.ts';
+import type {
+  InvoiceDeliveriesTable,
+  InvoiceRunsTable,
+  InvoicesTable,
+  InvoiceStatus,
+  PaymentDetailsTable,
+} from './billing-types.ts';
+
+/** What a run wants issued for one client; number and seq are allocated by the store. */
+export type InvoiceDraft = Omit<InvoicesTable, 'number' | 'seq'>;
+
+export interface InvoiceFilter {
+  period?: string;
+  status?: InvoiceStatus;
+  limit: number;
+  /** the last id of the previous page */
+  cursor?: string;
+}
+
+/** Rows per INSERT: well under SQLite's and PostgreSQL's bound-parameter limits. */
+const INSERT_BATCH = 400;
+
+export function createBillingStore(db: Kysely<Database>) {
+  return {
+    // ---- payment details -------------------------------------------------------------------
+    async upsertPaymentDetails(row: PaymentDetailsTable): Promise<void> {
+      const { client_id: _id, created_at: _c, ...rest } = row;
+      await db
+        .insertInto('payment_details')
+        .values(row)
+        .onConflict((oc) => oc.column('client_id').doUpdateSet(rest))
+        .execute();
+    },
+    async findPaymentDetails(clientId: string): Promise<PaymentDetailsTable | undefined> {
+      return db
+        .selectFrom('payment_details')
+        .selectAll()
+        .where('client_id', '=', clientId)
+        .executeTakeFirst();
+    },
+    /** Every client's payment details (a run reads them all at once). */
+    async allPaymentDetails(): Promise<PaymentDetailsTable[]> {
+      return db.selectFrom('payment_details').selectAll().execute();
+    },
+
+    // ---- issuing -----------------------------------------------------------------------------
+    /**
+     * Issues the drafts of one period that do not exist yet, in one transaction: the first
+     * statement takes the period's counter row (a write, so SQLite upgrades its lock and
+     * PostgreSQL row-locks it until commit); every issuer of that period queues there, then sees
+     * the invoices committed before it and numbers only the missing ones, gap-free. The unique
+     * constraints (client_id, period) and (period, seq) back this up.
+     */
+    async issue(
+      periodId: string,
+      drafts: readonly InvoiceDraft[],
+    ): Promise<{ created: InvoicesTable[]; existing: number }> {
+      if (!drafts.length) return { created: [], existing: 0 };
+      return db.transaction().execute(async (trx) => {
+        const counter = await trx
+          .insertInto('invoice_counters')
+          .values({ period: periodId, last_seq: 0 })
+          .onConflict((oc) =>
+            oc.column('period').doUpdateSet({ last_seq: sql`invoice_counters.last_seq` }),
+          )
+          .returning('last_seq')
+          .executeTakeFirstOrThrow();
+        const have = new Set<string>();
+        for (let i = 0; i < drafts.length; i += 1000) {
+          const ids = drafts.slice(i, i + 1000).map((d) => d.client_id);
+          const rows = await trx
+            .selectFrom('invoices')
+            .select('client_id')
+            .where('period', '=', periodId)
+            .where('client_id', 'in', ids)
+            .execute();
+          for (const r of rows) have.add(r.client_id);
+        }
+        let seq = Number(counter.last_seq);
+        const created: InvoicesTable[] = [];
+        for (const d of drafts) {
+          if (have.has(d.client_id)) continue;
+          have.add(d.client_id);
+          seq += 1;
+          created.push({ ...d, seq, number: invoiceNumber(periodId, seq) });
+        }
+        for (let i = 0; i < created.length; i += INSERT_BATCH) {
+          await trx
+            .insertInto('invoices')
+            .values(created.slice(i, i + INSERT_BATCH))
+            .execute();
+        }
+        if (created.length) {
+          await trx
+            .updateTable('invoice_counters')
+            .set({ last_seq: seq })
+            .where('period', '=', periodId)
+            .execute();
+        }
+        return { created, existing: drafts.length - created.length };
+      });
+    },
+
+    // ---- reading -----------------------------------------------------------------------------
+    async find(clientId: string, id: string): Promise<InvoicesTable | undefined> {
+      return db
+        .selectFrom('invoices')
+        .selectAll()
+        .where('client_id', '=', clientId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+    },
+    /** Admin-only: the operator sees every client's invoices. Never reached from /v1. */
+    async findAnyClient(id: string): Promise<InvoicesTable | undefined> {
+      return db.selectFrom('invoices').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+    async list(clientId: string, f: InvoiceFilter): Promise<InvoicesTable[]> {
+      let q = db
+        .selectFrom('invoices')
+        .selectAll()
+        .where('client_id', '=', clientId)
+        .orderBy('id', 'desc')
+        .limit(f.limit);
+      if (f.period) q = q.where('period', '=', f.period);
+      if (f.status) q = q.where('status', '=', f.status);
+      if (f.cursor) q = q.where('id', '<', f.cursor);
+      return q.execute();
+    },
+    /** Admin-only listing across clients. */
+    async listAnyClient(f: InvoiceFilter): Promise<InvoicesTable[]> {
+      let q = db.selectFrom('invoices').selectAll().orderBy('id', 'desc').limit(f.limit);
+      if (f.period) q = q.where('period', '=', f.period);
+      if (f.status) q = q.where('status', '=', f.status);
+      if (f.cursor) q = q.where('id', '<', f.cursor);
+      return q.execute();
+    },
+    /** The period's invoices still waiting for a first successful delivery. */
+    async unsentInPeriod(periodId: string): Promise<Array<{ id: string; client_id: string }>> {
+      return db
+        .selectFrom('invoices')
+        .select(['id', 'client_id'])
+        .where('period', '=', periodId)
+        .where('status', '=', 'issued')
+        .where('sent_at', 'is', null)
+        .orderBy('seq', 'asc')
+        .execute();
+    },
+    /** Invoices whose delivery failed transiently and whose retry time has come. */
+    async dueForRetry(
+      now: string,
+      limit: number,
+    ): Promise<Array<{ id: string; client_id: string }>> {
+      return db
+        .selectFrom('invoices')
+        .select(['id', 'client_id'])
+        .where('next_send_at', '<=', now)
+        .where('status', '=', 'issued')
+        .orderBy('next_send_at', 'asc')
+        .limit(limit)
+        .execute();
+    },
+
+    // ---- status ------------------------------------------------------------------------------
+    /** Moves an invoice only from an expected status (no lost updates between nodes). */
+    async transition(
+      clientId: string,
+      id: string,
+      from: InvoiceStatus[],
+      patch: Partial<
+        Pick<
+          InvoicesTable,
+          'status' | 'paid_at' | 'voided_at' | 'void_reason' | 'next_send_at' | 'updated_at'
+        >
+      >,
+    ): Promise<boolean> {
+      const res = await db
+        .updateTable('invoices')
+        .set(patch)
+        .where('client_id', '=', clientId)
+        .where('id', '=', id)
+        .where('status', 'in', from)
+        .executeTakeFirst();
+      return Number(res.numUpdatedRows) === 1;
+    },
+
+    // ---- delivery ----------------------------------------------------------------------------
+    /**
+     * Takes the sender's lease on an invoice: true for exactly one caller until `until`, so
+     * two runs (or nodes) sending the same period never mail an invoice twice.
+     */
+    async claimSend(clientId: string, id: string, now: string, until: string): Promise<boolean> {
+      const res = await db
+        .updateTable('invoices')
+        .set({ sending_until: until })
+        .where('client_id', '=', clientId)
+        .where('id', '=', id)
+        .where('status', '!=', 'void')
+        .where((eb) => eb.or([eb('sending_until', 'is', null), eb('sending_until', '<', now)]))
+        .executeTakeFirst();
+      return Number(res.numUpdatedRows) === 1;
+    },
+    async recordDelivery(row: InvoiceDeliveriesTable): Promise<void> {
+      await db.insertInto('invoice_deliveries').values(row).execute();
+    },
+    /** Ends a send: delivered (issued → sent) or not (with the time of the next retry, if any). */
+    async finishSend(
+      clientId: string,
+      id: string,
+      outcome: { attempts: number; sentAt: string | null; nextSendAt: string | null; now: string },
+    ): Promise<void> {
+      await db
+        .updateTable('invoices')
+        .set((eb) => ({
+          sending_until: null,
+          next_send_at: outcome.nextSendAt,
+          send_attempts: eb('send_attempts', '+', outcome.attempts),
+          updated_at: outcome.now,
+          ...(outcome.sentAt
+            ? {
+                sent_at: outcome.sentAt,
+                status: sql<InvoiceStatus>`case when status = 'issued' then 'sent' else status end`,
+              }
+            : {}),
+        }))
+        .where('client_id', '=', clientId)
+        .where('id', '=', id)
+        .execute();
+    },
+    async deliveries(clientId: string, invoiceId: string): Promise<InvoiceDeliveriesTable[]> {
+      return db
+        .selectFrom('invoice_deliveries')
+        .selectAll()
+        .where('client_id', '=', clientId)
+        .where('invoice_id', '=', invoiceId)
+        .orderBy('id', 'asc')
+        .execute();
+    },
+
+    // ---- runs --------------------------------------------------------------------------------
+    async startRun(periodId: string, actor: string, now: string): Promise<void> {
+      await db
+        .insertInto('invoice_runs')
+        .values({
+          period: periodId,
+          started_at: now,
+          finished_at: null,
+          created: 0,
+          existing: 0,
+          actor,
+        })
+        .onConflict((oc) => oc.column('period').doUpdateSet({ started_at: now, actor }))
+        .execute();
+    },
+    async finishRun(
+      periodId: string,
+      created: number,
+      existing: number,
+      now: string,
+    ): Promise<void> {
+      await db
+        .updateTable('invoice_runs')
+        .set((eb) => ({ finished_at: now, created: eb('created', '+', created), existing }))
+        .where('period', '=', periodId)
+        .execute();
+    },
+    async findRun(periodId: string): Promise<InvoiceRunsTable | undefined> {
+      return db
+        .selectFrom('invoice_runs')
+        .selectAll()
+        .where('period', '=', periodId)
+        .executeTakeFirst();
+    },
+  };
+}
+
+export type BillingStore = ReturnType<typeof createBillingStore>;
