@@ -40,7 +40,11 @@ describe.each(ENGINES)('auth fuzz on %s', (engine) => {
 
   it('answers junk keys in X-API-Key and Authorization with 401 in the envelope', async () => {
     for (const junk of junkKeys()) {
-      for (const headers of [{ 'x-api-key': junk }, { authorization: `Bearer ${junk}` }, { authorization: junk }]) {
+      for (const headers of [
+        { 'x-api-key': junk },
+        { authorization: `Bearer ${junk}` },
+        { authorization: junk },
+      ]) {
         let res;
         try {
           res = await h.app.inject({ method: 'GET', url: '/v1/health', headers });
@@ -89,14 +93,24 @@ describe.each(ENGINES)('auth fuzz on %s', (engine) => {
         headers: { 'x-api-key': key, 'content-type': 'application/json' },
         payload: JSON.stringify(body),
       });
-      expect(res.statusCode, `${JSON.stringify(body).slice(0, 60)} → ${res.body}`).toBeGreaterThanOrEqual(400);
+      expect(
+        res.statusCode,
+        `${JSON.stringify(body).slice(0, 60)} → ${res.body}`,
+      ).toBeGreaterThanOrEqual(400);
       expect(res.statusCode).toBeLessThan(500);
       expect(res.json().error.code).toBeTruthy();
     }
   });
 
   it('answers odd ids and paths with 404 or 400, never 500', async () => {
-    for (const id of ['%00', 'x'.repeat(300), '../../etc/passwd', "' OR 1=1 --", '🔑', keyId + 'x']) {
+    for (const id of [
+      '%00',
+      'x'.repeat(300),
+      '../../etc/passwd',
+      "' OR 1=1 --",
+      '🔑',
+      keyId + 'x',
+    ]) {
       const res = await h.app.inject({
         method: 'POST',
         url: `/v1/keys/${encodeURIComponent(id)}/revoke`,

@@ -44,10 +44,20 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
   async function snapshotOf(t: Tenant): Promise<string> {
     const parts: string[] = [];
     for (const r of clientRoutes.filter((r) => r.method === 'GET' && !r.path.includes('{'))) {
-      const res = await h.app.inject({ method: 'GET', url: r.path, headers: { 'x-api-key': t.apiKey } });
-      parts.push(`${r.path} ${res.statusCode} ${res.body.replace(/"(timestamp|lastUsedAt)":"[^"]*"/g, '')}`);
+      const res = await h.app.inject({
+        method: 'GET',
+        url: r.path,
+        headers: { 'x-api-key': t.apiKey },
+      });
+      parts.push(
+        `${r.path} ${res.statusCode} ${res.body.replace(/"(timestamp|lastUsedAt)":"[^"]*"/g, '')}`,
+      );
     }
-    const admin = await h.app.inject({ method: 'GET', url: `/admin/v1/clients/${t.clientId}`, headers: h.adminHeaders });
+    const admin = await h.app.inject({
+      method: 'GET',
+      url: `/admin/v1/clients/${t.clientId}`,
+      headers: h.adminHeaders,
+    });
     parts.push(admin.body.replace(/"lastUsedAt":"[^"]*"/g, ''));
     return parts.join('\n');
   }
@@ -109,7 +119,9 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
           method: r.method as 'GET',
           url,
           headers: { 'x-api-key': a.apiKey },
-          ...(r.method === 'GET' || r.method === 'DELETE' ? {} : { payload: (sample ?? {}) as object }),
+          ...(r.method === 'GET' || r.method === 'DELETE'
+            ? {}
+            : { payload: (sample ?? {}) as object }),
         });
         attempts.push(`${r.method} ${url} → ${res.statusCode}`);
         expect(res.statusCode, `${r.method} ${url}: ${res.body}`).toBe(404);
@@ -123,7 +135,11 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
 
   it("lists nothing of B's on any list route", async () => {
     for (const r of clientRoutes.filter((r) => r.method === 'GET' && !r.path.includes('{'))) {
-      const res = await h.app.inject({ method: 'GET', url: r.path, headers: { 'x-api-key': a.apiKey } });
+      const res = await h.app.inject({
+        method: 'GET',
+        url: r.path,
+        headers: { 'x-api-key': a.apiKey },
+      });
       for (const id of [...bIds, b.clientId, b.name, b.email]) {
         expect(res.body, `${r.path} leaks ${id}`).not.toContain(id);
       }
@@ -143,7 +159,11 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
   });
 
   it("B's keys keep working after every attempt", async () => {
-    const res = await h.app.inject({ method: 'GET', url: '/v1/health', headers: { 'x-api-key': b.apiKey } });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/v1/health',
+      headers: { 'x-api-key': b.apiKey },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.json().client.id).toBe(b.clientId);
   });
