@@ -28,6 +28,14 @@ export const providerConfigSchema = z.object({
   authHeader: z.string().optional(),
   policy: z.enum(['byok', 'platform', 'byok_then_platform']).optional(),
   timeoutMs: z.coerce.number().int().positive().optional(),
+  /** Verification calls: extra attempts on transient failures (seed 05's MAX_RETRIES). */
+  maxRetries: z.coerce.number().int().min(0).max(10).optional(),
+  /** First backoff step; doubles per attempt, with jitter (seed 05's RETRY_BACKOFF_MS). */
+  retryBackoffMs: z.coerce.number().int().positive().optional(),
+  /** Consecutive transient failures that open the provider's circuit. */
+  circuitBreakerThreshold: z.coerce.number().int().positive().optional(),
+  /** How long an open circuit refuses calls (seed 05's CIRCUIT_BREAKER_TIMEOUT). */
+  circuitBreakerCooldownMs: z.coerce.number().int().positive().optional(),
 });
 
 export const configSchema = z

@@ -8,6 +8,8 @@ import { createRedis, type Redis } from './infra/redis.ts';
 import { createChangeFeed } from './infra/change-feed.ts';
 import { createClientsService, type ClientsService } from './clients/clients-service.ts';
 import { createClientsStore } from './clients/clients-store.ts';
+import { createCredentialsService } from './credentials/credentials-service.ts';
+import { createCredentialsStore } from './credentials/credentials-store.ts';
 import { createKeysService } from './keys/keys-service.ts';
 import { createKeysStore } from './keys/keys-store.ts';
 import type { Metrics } from './infra/metrics.ts';
@@ -72,6 +74,24 @@ export function createServices({
   closers.push(() => keys.close());
   clients = createClientsService({ clientsStore: createClientsStore(db), keys, audit, clock });
 
+  /** The credentials vault. Only development mode may fall back to provider keys in the environment (seed 04). */
+  const credentials = createCredentialsService({
+    credentialsStore: createCredentialsStore(db),
+    metaStore,
+    audit,
+    keyring,
+    clock,
+    logger,
+    providers: config.providers,
+    environment: config.mode === 'development' ? process.env : null,
+    getClient: (clientId) => clients!.snapshot(clientId),
+  });
+  closers.push(() => credentials.close());
+  // A permanently deleted client loses its credentials: soft-deleted, data keys shredded.
+  clients.onDeleted(async (clientId) => {
+    await credentials.removeAllFor(clientId, { type: 'system', id: 'client-deletion' });
+  });
+
   return {
     config,
     store,
@@ -85,6 +105,7 @@ export function createServices({
     changes,
     keys,
     clients,
+    credentials,
     /** Readiness checks for /readyz: each throws when its dependency is down. */
     readiness: {
       storage: async () => {

@@ -7,7 +7,9 @@ import { ConfigError } from '../config.ts';
 /**
  * The master keyring: 256-bit keys by id, one of them active (new data keys are wrapped with
  * it; the others only unwrap). Sources, first match wins:
- * - `KEYPLANE_MASTER_KEYS=id:base64,id2:base64` — the first entry is the active key;
+ * - `KEYPLANE_MASTER_KEYS=id:base64,id2:base64` — the first entry is the active key, unless
+ *   one entry is marked with a leading `*` (`old:…,*new:…`): that one is active. New data keys
+ *   are wrapped with the active key; `keyplane credentials rewrap` moves the old ones to it;
  * - `KEYPLANE_MASTER_KEY=base64` — one key with id `default`;
  * - the embedded default: `{dataDir}/master.key`, generated `0600` on first start (SQLite only).
  */
@@ -31,17 +33,24 @@ export function loadKeyring(config: Config, onGenerated?: (path: string) => void
   if (config.masterKeys) {
     const keys = new Map<string, Buffer>();
     let activeId = '';
+    let marked = '';
     for (const [i, part] of config.masterKeys.split(',').entries()) {
-      const m = /^([A-Za-z0-9_.-]{1,64}):(.+)$/.exec(part.trim());
+      const m = /^(\*?)([A-Za-z0-9_.-]{1,64}):(.+)$/.exec(part.trim());
       if (!m) {
-        problems.push(`KEYPLANE_MASTER_KEYS: entry ${i + 1} must be id:base64`);
+        problems.push(`KEYPLANE_MASTER_KEYS: entry ${i + 1} must be id:base64 (or *id:base64 for the active key)`);
         continue;
       }
-      const key = decodeKey(m[2]!, `KEYPLANE_MASTER_KEYS entry "${m[1]}"`, problems);
-      if (keys.has(m[1]!)) problems.push(`KEYPLANE_MASTER_KEYS: id "${m[1]}" appears twice`);
-      if (key) keys.set(m[1]!, key);
-      if (i === 0) activeId = m[1]!;
+      const id = m[2]!;
+      const key = decodeKey(m[3]!, `KEYPLANE_MASTER_KEYS entry "${id}"`, problems);
+      if (keys.has(id)) problems.push(`KEYPLANE_MASTER_KEYS: id "${id}" appears twice`);
+      if (key) keys.set(id, key);
+      if (i === 0) activeId = id;
+      if (m[1]) {
+        if (marked) problems.push('KEYPLANE_MASTER_KEYS: only one entry may be marked active (*)');
+        marked = id;
+      }
     }
+    if (marked) activeId = marked;
     if (problems.length) throw new ConfigError(problems);
     return { activeId, keys, source: 'env' };
   }

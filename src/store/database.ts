@@ -3,6 +3,7 @@ import type { AuditTables } from '../audit/audit-types.ts';
 import type { BillingTables } from '../billing/billing-types.ts';
 import type { ChangeLogTables } from '../infra/change-feed-types.ts';
 import type { ClientsTables } from '../clients/clients-types.ts';
+import type { CredentialsTables } from '../credentials/credentials-types.ts';
 import type { KeysTables } from '../keys/keys-types.ts';
 import type { UsageTables } from '../usage/usage-types.ts';
 import type { MetaTables } from './meta-store.ts';
@@ -11,4 +12,4 @@ import type { MetaTables } from './meta-store.ts';
  * Every table Keyplane has, assembled from the modules that own them. A module reads and
  * writes only its own tables.
  */
-export interface Database extends MetaTables, AuditTables, AdminTokensTables, ClientsTables, KeysTables, ChangeLogTables, UsageTables, BillingTables {}
+export interface Database extends MetaTables, AuditTables, AdminTokensTables, ClientsTables, KeysTables, ChangeLogTables, UsageTables, BillingTables, CredentialsTables {}

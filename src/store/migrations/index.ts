@@ -3,6 +3,7 @@ import * as spine from './0001-spine.ts';
 import * as clientsKeys from './0002-clients-keys.ts';
 import * as changeLog from './0003-change-log.ts';
 import * as billing from './0005-billing.ts';
+import * as credentials from './0004-credentials.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '0002-clients-keys': clientsKeys,
   '0003-change-log': changeLog,
   '0005-billing': billing,
+  '0004-credentials': credentials,
 };

@@ -1,0 +1,75 @@
+import { AppError } from '../lib/errors.ts';
+import {
+  PLATFORM_OWNER,
+  type Credential,
+  type CredentialType,
+  type CredentialsTable,
+  type Permission,
+  type Provider,
+  type VerificationStatus,
+} from './credentials-types.ts';
+
+export function checkName(name: unknown): string {
+  if (typeof name !== 'string' || !name.trim()) {
+    throw new AppError('validation_failed', 'credentialName: required (1-200 characters)', {
+      context: { field: 'credentialName' },
+    });
+  }
+  const n = name.trim();
+  if (n.length > 200 || /[\u0000-\u001f]/.test(n)) {
+    throw new AppError('validation_failed', 'credentialName: 1-200 printable characters', {
+      context: { field: 'credentialName' },
+    });
+  }
+  return n;
+}
+
+export function checkEnum<T extends string>(
+  field: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: string,
+): T {
+  const v = value ?? fallback;
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    throw new AppError('validation_failed', `${field}: must be one of ${allowed.join(', ')}`, {
+      context: { field },
+    });
+  }
+  return v as T;
+}
+
+/** SQLite and PostgreSQL name a unique-index violation differently. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}
+
+/** A row as the API shows it, plus use counts not yet flushed to the store. */
+export function toCredential(
+  r: CredentialsTable,
+  pendingUse?: { count: number; last: string },
+): Credential {
+  let lastUsedAt = r.last_used_at;
+  if (pendingUse && (!lastUsedAt || pendingUse.last > lastUsedAt)) lastUsedAt = pendingUse.last;
+  return {
+    id: r.id,
+    clientId: r.client_id === PLATFORM_OWNER ? null : r.client_id,
+    name: r.name,
+    provider: r.provider as Provider,
+    type: r.type as CredentialType,
+    permissions: r.permissions as Permission,
+    fields: JSON.parse(r.fields) as string[],
+    isActive: r.is_active === 1 && !r.deleted_at,
+    isVerified: r.is_verified === 1,
+    lastVerifiedAt: r.last_verified_at,
+    verification: r.verify_status
+      ? { status: r.verify_status as VerificationStatus, message: r.verify_message ?? '' }
+      : null,
+    lastUsedAt,
+    usageCount: Number(r.usage_count) + (pendingUse?.count ?? 0),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    deletedAt: r.deleted_at,
+  };
+}
