@@ -23,6 +23,22 @@ const price = z.union([
   z.string().regex(/^\d+(\.\d{1,6})?$/, 'must be a decimal like "0.05" (at most 6 decimals)'),
 ]);
 
+const rateLimitSetting = z
+  .object({
+    limit: z.number().int('must be a whole number').positive('must be positive'),
+    windowSeconds: z.number().int('must be a whole number').positive('must be positive'),
+  })
+  .strict();
+
+/** Rate-limit defaults: per tier, an overall default, and extra per-endpoint windows (per key). */
+export const rateLimitsConfigSchema = z
+  .object({
+    default: rateLimitSetting.optional(),
+    tiers: z.record(z.string(), rateLimitSetting).default({}),
+    endpoints: z.record(z.string(), rateLimitSetting).default({}),
+  })
+  .strict();
+
 export const providerConfigSchema = z.object({
   baseUrl: z.url('must be a URL').optional(),
   authHeader: z.string().optional(),
@@ -70,6 +86,7 @@ export const configSchema = z
       .default('info'),
     shutdownTimeoutMs: z.coerce.number().int().positive().default(10_000),
     pricing: z.record(z.string(), price).default({}),
+    rateLimits: rateLimitsConfigSchema.default({ tiers: {}, endpoints: {} }),
     currency: z
       .string()
       .regex(/^[A-Z]{3}$/, 'must be a 3-letter ISO currency code')

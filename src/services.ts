@@ -16,6 +16,10 @@ import type { Metrics } from './infra/metrics.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import type { Keyring } from './infra/master-key.ts';
 import type { Store } from './store/create-db.ts';
+import { compilePriceBook } from './usage/usage-fns.ts';
+import { createUsageService } from './usage/usage-service.ts';
+import { createUsageStore } from './usage/usage-store.ts';
+import { createRateLimitService } from './ratelimit/ratelimit-service.ts';
 import { createMetaStore } from './store/meta-store.ts';
 
 export interface ServicesDeps {
@@ -55,6 +59,26 @@ export function createServices({
   /** Run in reverse order by `close`: buffers flush before the store closes. */
   const closers: Array<() => Promise<void>> = [];
 
+  /** Metering: calls queue in memory and flush in batches (≤ 250 ms); `close` flushes the rest. */
+  const usage = createUsageService({
+    usageStore: createUsageStore(db),
+    priceBook: compilePriceBook(config.pricing),
+    currency: config.currency,
+    clock,
+    logger,
+    registry: metrics.registry,
+  });
+  closers.push(() => usage.close());
+
+  /** Sliding-window limits: Redis when configured (global), in-process otherwise or meanwhile. */
+  const ratelimit = createRateLimitService({
+    config: config.rateLimits,
+    clock,
+    logger,
+    redis,
+    registry: metrics.registry,
+  });
+
   /** Key and client changes reach every node's verification cache (Redis, PostgreSQL or SQLite). */
   const changes = createChangeFeed({ store, redis, logger });
   closers.push(() => changes.close());
@@ -70,6 +94,7 @@ export function createServices({
     getClient: (clientId) => clients!.snapshot(clientId),
     changes,
     registry: metrics.registry,
+    rateLimitGate: ratelimit.gate,
   });
   closers.push(() => keys.close());
   clients = createClientsService({ clientsStore: createClientsStore(db), keys, audit, clock });
@@ -102,6 +127,8 @@ export function createServices({
     redis,
     audit,
     adminTokens,
+    usage,
+    ratelimit,
     changes,
     keys,
     clients,
@@ -121,6 +148,7 @@ export function createServices({
             throw new Error('degraded: redis unreachable, using local fallbacks');
           }
         },
+        ratelimit: () => ratelimit.readiness(),
       }),
     } as Record<string, () => Promise<void>>,
     onClose(fn: () => Promise<void>) {

@@ -26,6 +26,8 @@ import { clientApiRoutes } from './routes/client-api.ts';
 import { adminClientRoutes } from './routes/clients.ts';
 import { registerClientAuth } from './client-auth.ts';
 import { operationalRoutes } from './routes/operational.ts';
+import { adminUsageRoutes, usageRoutes } from './routes/usage.ts';
+import { registerMetering } from './metering.ts';
 
 export type App = FastifyInstance<
   Server,
@@ -197,6 +199,7 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
 
   registerAuth(app, services);
   registerClientAuth(app);
+  registerMetering(app, services);
   await app.register(async (scope) => operationalRoutes(scope as App, services));
   await app.register(async (scope) => adminTokenRoutes(scope as App, services), {
     prefix: '/admin/v1',
@@ -204,6 +207,10 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   await app.register(async (scope) => auditRoutes(scope as App, services), { prefix: '/admin/v1' });
   await app.register(async (scope) => adminClientRoutes(scope as App, services), { prefix: '/admin/v1' });
   await app.register(async (scope) => clientApiRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => usageRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => adminUsageRoutes(scope as App, services), {
+    prefix: '/admin/v1',
+  });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

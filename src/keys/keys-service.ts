@@ -289,8 +289,10 @@ export function createKeysService(deps: KeysServiceDeps) {
     let ratelimit: VerifyResult['ratelimit'] = null;
     if (deps.rateLimitGate) {
       const rl = await deps.rateLimitGate.check(auth, { endpoint: opts.endpoint });
-      ratelimit = { limit: rl.limit, remaining: rl.remaining, reset: rl.reset };
-      if (!rl.allowed) return count(invalid('RATE_LIMITED', entry, { ratelimit }));
+      if (rl) {
+        ratelimit = { limit: rl.limit, remaining: rl.remaining, reset: rl.reset };
+        if (!rl.allowed) return count(invalid('RATE_LIMITED', entry, { ratelimit }));
+      }
     }
     let remaining: number | null = null;
     if (entry.credits) {

@@ -119,8 +119,9 @@ export interface VerifyResult {
  * Called only for keys that passed every other check.
  */
 export interface RateLimitGate {
+  /** null when no limit applies to this key (then no RateLimit-* headers either). */
   check(
     auth: AuthContext,
     ctx: { endpoint?: string },
-  ): Promise<RateLimitState & { allowed: boolean }>;
+  ): Promise<(RateLimitState & { allowed: boolean }) | null>;
 }

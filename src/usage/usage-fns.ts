@@ -25,7 +25,7 @@ export function compilePriceBook(pricing: Record<string, number | string>): Pric
     try {
       micros = toMicros(price);
     } catch (err) {
-      throw new RangeError(`pricing "${endpoint}": ${(err as Error).message}`);
+      throw new RangeError(`pricing "${endpoint}": ${(err as Error).message}`, { cause: err });
     }
     if (micros < 0) throw new RangeError(`pricing "${endpoint}": must not be negative`);
     entries.push({ endpoint, priceMicros: micros });

@@ -81,41 +81,46 @@ export function createUsageService(deps: UsageServiceDeps) {
     }
   }
 
-  /** Writes everything queued so far (and whatever arrives meanwhile) in batches. */
-  function flush(): Promise<void> {
-    if (running) return running;
-    running = (async () => {
+  /** Writes batches until the queue is empty; on failure puts the batch back and stops. */
+  async function drain(): Promise<void> {
+    while (queue.length) {
+      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
       try {
-        while (queue.length) {
-          const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
-          queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
-          try {
-            await writeBatch(batch);
-            failures = 0;
-          } catch (err) {
-            // Put the batch back in front: a request id is never lost and never counted twice
-            // (a retried batch that did commit is skipped by the unique request id).
-            queue = batch.concat(queue);
-            failures++;
-            metrics?.flushes.inc({ result: 'error' });
-            logger.error(
-              { err, queued: queue.length, attempt: failures },
-              'usage flush failed; will retry',
-            );
-            if (queue.length > maxQueue) {
-              const drop = queue.length - maxQueue;
-              queue = queue.slice(drop);
-              metrics?.dropped.inc(drop);
-              logger.error({ dropped: drop }, 'usage queue full: dropped the oldest events');
-            }
-            break;
-          }
+        await writeBatch(batch);
+        failures = 0;
+      } catch (err) {
+        // Put the batch back in front: a request id is never lost and never counted twice
+        // (a retried batch that did commit is skipped by the unique request id).
+        queue = batch.concat(queue);
+        failures++;
+        metrics?.flushes.inc({ result: 'error' });
+        logger.error(
+          { err, queued: queue.length, attempt: failures },
+          'usage flush failed; will retry',
+        );
+        if (queue.length > maxQueue) {
+          const drop = queue.length - maxQueue;
+          queue = queue.slice(drop);
+          metrics?.dropped.inc(drop);
+          logger.error({ dropped: drop }, 'usage queue full: dropped the oldest events');
         }
-      } finally {
+        return;
+      }
+    }
+  }
+
+  /**
+   * Writes everything queued so far (and whatever arrives meanwhile) in batches. One flush runs
+   * at a time; a caller arriving during one waits for it.
+   */
+  function flush(): Promise<void> {
+    if (!running) {
+      running = drain().finally(() => {
         running = null;
         if (queue.length) schedule(Math.min(flushIntervalMs * 2 ** failures, 5000));
-      }
-    })();
+      });
+    }
     return running;
   }
 

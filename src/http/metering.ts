@@ -1,0 +1,36 @@
+import type { Services } from '../services.ts';
+import type { App } from './app.ts';
+import { endpointOf } from './client-auth.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The endpoint a call is metered and priced as, when the route template is not specific
+     * enough (the proxy sets `POST /v1/proxy/gemini/*`). Default: `METHOD /route-template`.
+     */
+    meterEndpoint: string | null;
+  }
+}
+
+/**
+ * Every authenticated client call (request.client set by requireClient) becomes one usage
+ * event when its response is sent. Recording only queues it in memory: the response never
+ * waits for storage.
+ */
+export function registerMetering(app: App, services: Services): void {
+  app.decorateRequest('meterEndpoint', null);
+  app.addHook('onResponse', async (request, reply) => {
+    const client = request.client;
+    if (!client) return;
+    services.usage.record({
+      requestId: request.id,
+      clientId: client.clientId,
+      keyId: client.keyId,
+      endpoint: request.meterEndpoint ?? endpointOf(request),
+      method: request.method,
+      status: reply.statusCode,
+      environment: client.environment,
+      durationMs: reply.elapsedTime,
+    });
+  });
+}
