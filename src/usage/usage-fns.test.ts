@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import {
+  compilePriceBook,
+  dedupe,
+  hourOf,
+  parseBound,
+  rollupsOf,
+  splitRange,
+} from './usage-fns.ts';
+import type { UsageEvent } from './usage-types.ts';
+
+describe('price book', () => {
+  const book = compilePriceBook({
+    'POST /api/video/buffer': 0.01,
+    'POST /api/video/analyze': '0.05',
+    'POST /api/alert': 0.1,
+    'POST /v1/proxy/*': '0.001',
+    'POST /v1/proxy/gemini/*': '0.002',
+    '*': '0.0001',
+  });
+
+  it('prices exact endpoints in micros (seed 02 figures)', () => {
+    expect(book.priceOf('POST /api/video/buffer')).toBe(10_000);
+    expect(book.priceOf('POST /api/video/analyze')).toBe(50_000);
+    expect(book.priceOf('POST /api/alert')).toBe(100_000);
+  });
+
+  it('matches wildcards by the longest prefix, else the default', () => {
+    expect(book.priceOf('POST /v1/proxy/gemini/*')).toBe(2_000);
+    expect(book.priceOf('POST /v1/proxy/exa/*')).toBe(1_000);
+    expect(book.priceOf('GET /v1/health')).toBe(100);
+  });
+
+  it('is 0 without a default', () => {
+    expect(compilePriceBook({ 'GET /a': 1 }).priceOf('GET /b')).toBe(0);
+  });
+
+  it('rejects bad prices naming the entry', () => {
+    expect(() => compilePriceBook({ 'GET /a': '0.0000001' })).toThrow(/pricing "GET \/a"/);
+    expect(() => compilePriceBook({ 'GET /a': -1 })).toThrow(/negative/);
+  });
+});
+
+describe('ranges', () => {
+  it('splits [from, to) into whole rollup hours and raw edges', () => {
+    expect(
+      splitRange(new Date('2025-10-01T10:15:00.000Z'), new Date('2025-10-01T13:30:00.000Z')),
+    ).toEqual({
+      rollup: { from: '2025-10-01T11:00:00.000Z', to: '2025-10-01T13:00:00.000Z' },
+      raw: [
+        { from: '2025-10-01T10:15:00.000Z', to: '2025-10-01T11:00:00.000Z' },
+        { from: '2025-10-01T13:00:00.000Z', to: '2025-10-01T13:30:00.000Z' },
+      ],
+    });
+  });
+
+  it('uses rollups only for aligned bounds, raw only inside one hour', () => {
+    expect(
+      splitRange(new Date('2025-10-01T00:00:00.000Z'), new Date('2025-10-08T00:00:00.000Z')).raw,
+    ).toEqual([]);
+    expect(
+      splitRange(new Date('2025-10-01T10:05:00.000Z'), new Date('2025-10-01T10:55:00.000Z')),
+    ).toEqual({
+      rollup: null,
+      raw: [{ from: '2025-10-01T10:05:00.000Z', to: '2025-10-01T10:55:00.000Z' }],
+    });
+    expect(splitRange(new Date(5), new Date(5))).toEqual({ rollup: null, raw: [] });
+  });
+
+  it('parses bounds', () => {
+    expect(parseBound('2025-10-01')?.toISOString()).toBe('2025-10-01T00:00:00.000Z');
+    expect(parseBound('2025-10-01T12:00:00+02:00')?.toISOString()).toBe('2025-10-01T10:00:00.000Z');
+    expect(parseBound('yesterday')).toBeNull();
+    expect(parseBound('2025-13-45')).toBeNull();
+    expect(hourOf('2025-10-02T13:45:00.123Z')).toBe('2025-10-02T13:00:00.000Z');
+  });
+});
+
+describe('rollups', () => {
+  const ev = (id: string, over: Partial<UsageEvent> = {}): UsageEvent => ({
+    requestId: id,
+    clientId: 'c1',
+    keyId: 'k1',
+    endpoint: 'GET /v1/health',
+    method: 'GET',
+    status: 200,
+    environment: 'live',
+    unitPriceMicros: 10_000,
+    costMicros: 10_000,
+    durationUs: 100,
+    createdAt: '2025-10-02T13:45:00.000Z',
+    ...over,
+  });
+
+  it('folds events into one row per hour/key/endpoint/status/env/price, in a stable order', () => {
+    const rows = rollupsOf([
+      ev('1'),
+      ev('2', { createdAt: '2025-10-02T13:59:59.999Z' }),
+      ev('3', { status: 404 }),
+      ev('4', { createdAt: '2025-10-02T14:00:00.000Z' }),
+      ev('5', { clientId: 'c0' }),
+    ]);
+    expect(rows.map((r) => [r.client_id, r.hour, r.status, r.calls, r.cost_micros])).toEqual([
+      ['c0', '2025-10-02T13:00:00.000Z', 200, 1, 10_000],
+      ['c1', '2025-10-02T13:00:00.000Z', 200, 2, 20_000],
+      ['c1', '2025-10-02T13:00:00.000Z', 404, 1, 10_000],
+      ['c1', '2025-10-02T14:00:00.000Z', 200, 1, 10_000],
+    ]);
+  });
+
+  it('dedupes request ids within a batch', () => {
+    expect(dedupe([ev('1'), ev('2'), ev('1')]).map((e) => e.requestId)).toEqual(['1', '2']);
+  });
+});

@@ -1,0 +1,143 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/infra/logger.ts';
+import { createManualClock } from '../src/lib/clock.ts';
+import type { Store } from '../src/store/create-db.ts';
+import { compilePriceBook } from '../src/usage/usage-fns.ts';
+import { createUsageService, type CallRecord } from '../src/usage/usage-service.ts';
+import { createUsageStore } from '../src/usage/usage-store.ts';
+import { logCapture } from './support/harness.ts';
+import { createTestStore, ENGINES } from './support/stores.ts';
+
+describe.each(ENGINES)('usage store and flush on %s', (engine) => {
+  let t: Awaited<ReturnType<typeof createTestStore>>;
+  let store: Store;
+  const clock = createManualClock(new Date('2025-10-02T10:30:00.000Z'));
+  const priceBook = compilePriceBook({ 'POST /api/video/buffer': 0.01, 'POST /api/alert': '0.10' });
+  const logs = logCapture();
+  const logger = createLogger({ level: 'info', destination: logs.stream });
+
+  beforeAll(async () => {
+    t = await createTestStore(engine);
+    store = t.store;
+  });
+  afterAll(async () => t?.close());
+
+  const service = (extra: Partial<Parameters<typeof createUsageService>[0]> = {}) =>
+    createUsageService({
+      usageStore: createUsageStore(store.db),
+      priceBook,
+      currency: 'EUR',
+      clock,
+      logger,
+      ...extra,
+    });
+
+  let n = 0;
+  const call = (over: Partial<CallRecord> = {}): CallRecord => ({
+    requestId: `req_${engine}_${n++}`,
+    clientId: 'client_a',
+    keyId: 'key_a',
+    endpoint: 'POST /api/video/buffer',
+    method: 'POST',
+    status: 200,
+    environment: 'live',
+    durationMs: 2.5,
+    ...over,
+  });
+
+  it('never counts a request id twice, across batches and flushes', async () => {
+    const usage = service();
+    const c = call({ clientId: 'client_dup' });
+    usage.record(c);
+    usage.record(c);
+    await usage.flush();
+    usage.record(c);
+    await usage.flush();
+    expect(await usage.rawTotals('client_dup')).toEqual({ calls: 1, costMicros: 10_000 });
+    const s = await usage.summary({
+      clientIds: ['client_dup'],
+      from: '2025-10-02T00:00:00.000Z',
+      to: '2025-10-03T00:00:00.000Z',
+      groupBy: 'endpoint',
+    });
+    expect(s.totals.calls).toBe(1);
+    await usage.close();
+  });
+
+  it('keeps rollups equal to the raw events, for aligned and unaligned ranges', async () => {
+    const usage = service({ maxBatch: 97 });
+    const start = new Date('2025-10-05T08:00:00.000Z').getTime();
+    let expected = 0;
+    for (let i = 0; i < 1000; i++) {
+      const alert = i % 7 === 0;
+      usage.record(
+        call({
+          clientId: 'client_roll',
+          keyId: i % 3 ? 'key_1' : 'key_2',
+          endpoint: alert ? 'POST /api/alert' : 'POST /api/video/buffer',
+          status: i % 50 === 0 ? 500 : 200,
+          environment: i % 11 === 0 ? 'test' : 'live',
+          at: new Date(start + i * 37_000), // spread over ~10 hours
+        }),
+      );
+      if (i % 11 !== 0 && i % 50 !== 0) expected += alert ? 100_000 : 10_000;
+    }
+    await usage.close();
+    const raw = await usage.rawTotals('client_roll');
+    expect(raw).toEqual({ calls: 1000, costMicros: expected });
+    for (const [from, to] of [
+      ['2025-10-05T00:00:00.000Z', '2025-10-06T00:00:00.000Z'], // aligned: rollups only
+      ['2025-10-05T09:17:00.000Z', '2025-10-05T14:03:30.000Z'], // rollups + both edges
+      ['2025-10-05T10:10:00.000Z', '2025-10-05T10:50:00.000Z'], // raw only
+    ] as const) {
+      const s = await usage.summary({ clientIds: ['client_roll'], from, to, groupBy: 'key' });
+      const rows = await store.db
+        .selectFrom('usage_events')
+        .select((eb) => [
+          eb.fn.countAll<number>().as('n'),
+          eb.fn.sum<number>('cost_micros').as('c'),
+        ])
+        .where('client_id', '=', 'client_roll')
+        .where('created_at', '>=', from)
+        .where('created_at', '<', to)
+        .executeTakeFirstOrThrow();
+      expect(s.totals.calls).toBe(Number(rows.n));
+      expect(s.totals.costMicros).toBe(Number(rows.c));
+    }
+    const lines = await usage.billingLines({
+      from: '2025-10-05T00:00:00.000Z',
+      to: '2025-10-06T00:00:00.000Z',
+      clientIds: ['client_roll'],
+    });
+    expect(lines.reduce((a, l) => a + l.amountMicros, 0)).toBe(expected);
+    for (const l of lines) expect(l.amountMicros).toBe(l.calls * l.unitPriceMicros);
+  });
+
+  it('flushes within the bounded delay without being asked', async () => {
+    const usage = service({ flushIntervalMs: 20 });
+    usage.record(call({ clientId: 'client_timer' }));
+    expect(usage.queueDepth()).toBe(1);
+    const deadline = Date.now() + 5000;
+    while ((await usage.rawTotals('client_timer')).calls === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    expect((await usage.rawTotals('client_timer')).calls).toBe(1);
+    await usage.close();
+  });
+
+  it('keeps events through a failing flush and writes them once storage is back', async () => {
+    const usage = service({ flushIntervalMs: 10 });
+    // A real storage failure: the table is away, so inserts fail on both engines.
+    await sql`alter table usage_events rename to usage_events_away`.execute(store.db);
+    for (let i = 0; i < 25; i++) usage.record(call({ clientId: 'client_flaky' }));
+    await usage.flush();
+    expect(usage.queueDepth()).toBe(25);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(usage.queueDepth()).toBe(25);
+    await sql`alter table usage_events_away rename to usage_events`.execute(store.db);
+    await usage.close();
+    expect(usage.queueDepth()).toBe(0);
+    expect(await usage.rawTotals('client_flaky')).toEqual({ calls: 25, costMicros: 250_000 });
+    expect(logs.text()).toContain('usage flush failed; will retry');
+  });
+});
