@@ -18,6 +18,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
+import { accessLogOf } from '../infra/logger.ts';
 import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
 import { adminTokenRoutes } from './routes/admin-tokens.ts';
@@ -156,17 +157,19 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   );
 
   app.addHook('onRequest', async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
     reply.header('x-request-id', request.id);
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
   });
 
+  const accessLog = accessLogOf(logger);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const durationMs = reply.elapsedTime;
     metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
     metrics.httpDuration.observe({ method: request.method, route }, durationMs / 1000);
-    request.log.info(
+    accessLog.info(
       {
+        requestId: request.id,
         method: request.method,
         route,
         path: request.url.split('?')[0],

@@ -26,18 +26,34 @@ export const REDACT_PATHS = [
   ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]),
 ];
 
+const accessLoggers = new WeakMap<Logger, Logger>();
+
+/**
+ * The per-request access line goes through a sibling logger without redaction: its fields are
+ * fixed by us (method, route template, path, status, duration, request id) and never carry a
+ * secret, and redaction is the dearest part of a log call on the hot path.
+ */
+export function accessLogOf(logger: Logger): Logger {
+  return accessLoggers.get(logger) ?? logger;
+}
+
 export function createLogger(
   options: { level?: string; destination?: DestinationStream } = {},
 ): Logger {
-  return pino(
-    {
-      level: options.level ?? 'info',
-      base: { service: 'keyplane' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    },
-    options.destination,
+  // stdout is written asynchronously: under load lines batch into few writes instead of one
+  // blocking write each; pending writes keep the process alive until they are out.
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  const base = {
+    level: options.level ?? 'info',
+    base: { service: 'keyplane' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  const logger = pino(
+    { ...base, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    destination,
   );
+  accessLoggers.set(logger, pino(base, destination));
+  return logger;
 }
 
 export type { Logger };
