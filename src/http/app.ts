@@ -21,6 +21,7 @@ import { newId } from '../lib/ids.ts';
 import { accessLogOf } from '../infra/logger.ts';
 import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
+import { clientErrorHandler, frameworkErrors, rejectNulCharacters } from './hardening.ts';
 import { adminTokenRoutes } from './routes/admin-tokens.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { clientApiRoutes } from './routes/client-api.ts';
@@ -40,7 +41,7 @@ export type App = FastifyInstance<
 
 export const BODY_LIMIT = 1024 * 1024;
 
-const SECURITY_HEADERS: Record<string, string> = {
+export const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
@@ -147,6 +148,9 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     return503OnClosing: true,
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 500 },
+    // Malformed requests and URLs answer in the error envelope too (see hardening.ts).
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>() as unknown as App;
 
   app.setValidatorCompiler(validatorCompiler);
@@ -162,6 +166,8 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   });
 
   const accessLog = accessLogOf(logger);
+  app.addHook('preValidation', rejectNulCharacters);
+
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const durationMs = reply.elapsedTime;

@@ -16,7 +16,9 @@ declare module 'fastify' {
 export function bearerOf(request: FastifyRequest): string | null {
   const h = request.headers.authorization;
   if (typeof h !== 'string') return null;
-  const m = /^Bearer +(\S+)*$/i.exec(h);
+  // Linear on any input: a nested quantifier here (`(\S+)*`) backtracks exponentially on a
+  // long token followed by a space, and one such header would stall the event loop.
+  const m = /^Bearer +(\S+)$/i.exec(h);
   return m?.[1] ?? null;
 }
 

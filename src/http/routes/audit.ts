@@ -34,7 +34,11 @@ export async function auditRoutes(app: App, services: Services) {
           action: z.string().max(100).optional(),
           targetId: z.string().max(100).optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(50),
-          cursor: z.string().regex(/^\d+$/).optional(),
+          // At most 15 digits: a bigint column refuses anything larger (PostgreSQL errors).
+          cursor: z
+            .string()
+            .regex(/^\d{1,15}$/, 'must be a nextCursor value')
+            .optional(),
         }),
         response: {
           200: z.object({ data: z.array(auditEntrySchema), nextCursor: z.string().nullable() }),
