@@ -4,6 +4,7 @@ import { auditCommand } from './commands/audit.ts';
 import { clientsCommand } from './commands/clients.ts';
 import { keysCommand } from './commands/keys.ts';
 import { migrateCommand } from './commands/migrate.ts';
+import { usageCommand } from './commands/usage.ts';
 import { serveCommand } from './commands/serve.ts';
 
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   migrateCommand(program);
   clientsCommand(program);
   keysCommand(program);
+  usageCommand(program);
   adminTokensCommand(program);
   auditCommand(program);
   return program;

@@ -1,3 +1,4 @@
+import { AppError } from '../lib/errors.ts';
 import { toMicros } from '../lib/money.ts';
 import type { UsageEvent, UsageHourlyTable } from './usage-types.ts';
 
@@ -146,4 +147,26 @@ export function parseBound(text: string): Date | null {
     return null;
   const d = new Date(text);
   return Number.isNaN(d.getTime()) ? null : d;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * A query's `[from, to)`: `to` defaults to now, `from` to 30 days before `to`. Throws a
+ * validation error for an unreadable bound or `to` before `from`.
+ */
+export function resolveRange(
+  q: { from?: string; to?: string },
+  now: Date,
+): { from: string; to: string } {
+  const to = q.to ? parseBound(q.to) : now;
+  const from = q.from ? parseBound(q.from) : to && new Date(to.getTime() - 30 * DAY_MS);
+  if (!from || !to)
+    throw new AppError(
+      'validation_failed',
+      'from/to must be an ISO date (2025-10-01) or timestamp',
+    );
+  if (to.getTime() < from.getTime())
+    throw new AppError('validation_failed', '"to" must not be before "from"');
+  return { from: from.toISOString(), to: to.toISOString() };
 }

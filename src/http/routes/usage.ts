@@ -1,13 +1,10 @@
 import { z } from 'zod';
-import { AppError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
-import { parseBound } from '../../usage/usage-fns.ts';
+import { parseBound, resolveRange } from '../../usage/usage-fns.ts';
 import type { App } from '../app.ts';
 import { requireAdmin } from '../auth.ts';
 import { requireClient } from '../client-auth.ts';
 import { errorResponses } from '../schemas.ts';
-
-const DAY_MS = 86_400_000;
 
 const bound = z
   .string()
@@ -56,18 +53,6 @@ const keyUsageSchema = z.object({
   statusCodes: z.record(z.string(), z.number().int()).describe('calls by HTTP status code'),
 });
 
-/** Resolves the query's bounds: defaults, and `to` after `from`. */
-export function rangeOf(
-  q: { from?: string; to?: string },
-  now: Date,
-): { from: string; to: string } {
-  const to = q.to ? parseBound(q.to)! : now;
-  const from = q.from ? parseBound(q.from)! : new Date(to.getTime() - 30 * DAY_MS);
-  if (to.getTime() < from.getTime())
-    throw new AppError('validation_failed', '"to" must not be before "from"');
-  return { from: from.toISOString(), to: to.toISOString() };
-}
-
 /** Client API: own usage and own keys' statistics. */
 export async function usageRoutes(app: App, services: Services) {
   const auth = requireClient(services);
@@ -87,7 +72,7 @@ export async function usageRoutes(app: App, services: Services) {
       },
     },
     async (request) => {
-      const range = rangeOf(request.query, services.clock.now());
+      const range = resolveRange(request.query, services.clock.now());
       return services.usage.summary({
         clientIds: [request.client!.clientId],
         ...range,
@@ -113,7 +98,7 @@ export async function usageRoutes(app: App, services: Services) {
       const clientId = request.client!.clientId;
       // Another client's key answers exactly like a missing one.
       const key = await services.keys.get(clientId, request.params.id);
-      const range = rangeOf(request.query, services.clock.now());
+      const range = resolveRange(request.query, services.clock.now());
       return services.usage.keyUsage({
         clientId,
         keyId: key.id,
@@ -142,7 +127,7 @@ export async function adminUsageRoutes(app: App, services: Services) {
       },
     },
     async (request) => {
-      const range = rangeOf(request.query, services.clock.now());
+      const range = resolveRange(request.query, services.clock.now());
       return services.usage.summary({
         clientIds: request.query.clientId ? [request.query.clientId] : undefined,
         ...range,
