@@ -16,7 +16,7 @@ export function checkName(name: unknown): string {
     });
   }
   const n = name.trim();
-  if (n.length > 200 || /[\u0000-\u001f]/.test(n)) {
+  if (n.length > 200 || [...n].some((ch) => ch.charCodeAt(0) < 0x20)) {
     throw new AppError('validation_failed', 'credentialName: 1-200 printable characters', {
       context: { field: 'credentialName' },
     });

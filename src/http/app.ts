@@ -26,6 +26,7 @@ import { adminTokenRoutes } from './routes/admin-tokens.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { clientApiRoutes } from './routes/client-api.ts';
 import { adminClientRoutes } from './routes/clients.ts';
+import { adminCredentialsRoutes, credentialsRoutes } from './routes/credentials.ts';
 import { registerClientAuth } from './client-auth.ts';
 import { operationalRoutes } from './routes/operational.ts';
 import { adminUsageRoutes, usageRoutes } from './routes/usage.ts';
@@ -216,6 +217,10 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   await app.register(async (scope) => auditRoutes(scope as App, services), { prefix: '/admin/v1' });
   await app.register(async (scope) => adminClientRoutes(scope as App, services), { prefix: '/admin/v1' });
   await app.register(async (scope) => clientApiRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => credentialsRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => adminCredentialsRoutes(scope as App, services), {
+    prefix: '/admin/v1',
+  });
   await app.register(async (scope) => usageRoutes(scope as App, services), { prefix: '/v1' });
   await app.register(async (scope) => adminUsageRoutes(scope as App, services), {
     prefix: '/admin/v1',

@@ -1,0 +1,394 @@
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Actor } from '../../audit/audit-types.ts';
+import {
+  CREDENTIAL_TYPES,
+  PERMISSIONS,
+  PLATFORM_OWNER,
+  POLICIES,
+  PROVIDERS,
+} from '../../credentials/credentials-types.ts';
+import type { Services } from '../../services.ts';
+import type { App } from '../app.ts';
+import { actorOf, requireAdmin } from '../auth.ts';
+import { requireClient } from '../client-auth.ts';
+import { errorResponses, page, paginationQuery } from '../schemas.ts';
+
+/**
+ * The credentials vault over HTTP (SPEC §3, §5): secrets go in and never come out, except to
+ * an admin token with `credentials:resolve` (workers) via POST /admin/v1/credentials/resolve.
+ */
+
+const verificationStatus = z.enum(['verified', 'rejected', 'unreachable', 'unsupported']);
+
+export const credentialSchema = z
+  .object({
+    id: z.string(),
+    clientId: z.string().nullable().describe('null for a platform (operator) credential'),
+    name: z.string(),
+    provider: z.enum(PROVIDERS),
+    type: z.enum(CREDENTIAL_TYPES),
+    permissions: z.enum(PERMISSIONS),
+    fields: z.array(z.string()).describe('names of the stored secret fields (never their values)'),
+    isActive: z.boolean(),
+    isVerified: z.boolean(),
+    lastVerifiedAt: z.string().nullable(),
+    verification: z
+      .object({ status: verificationStatus, message: z.string() })
+      .nullable()
+      .describe('outcome of the last verification'),
+    lastUsedAt: z.string().nullable(),
+    usageCount: z.number().int(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    deletedAt: z.string().nullable(),
+  })
+  .describe('Credential metadata; the secret is write-only');
+
+const verifiedSchema = credentialSchema.extend({
+  verification: z.object({
+    status: verificationStatus,
+    message: z.string(),
+    attempts: z.number().int(),
+    checkedAt: z.string(),
+  }),
+});
+
+const createBody = z.object({
+  provider: z.enum(PROVIDERS).describe('which provider the secret is for'),
+  credentialName: z.string().min(1).max(200).describe('a name unique per provider'),
+  credentials: z
+    .record(z.string(), z.unknown())
+    .describe(
+      'the secret, per provider: vultr {apiKey}; aws {accessKeyId, secretAccessKey, region?}; gcp {serviceAccountJson}; azure {tenantId, clientId, clientSecret, subscriptionId?}; gemini|openai|anthropic|exa|copilotkit {apiKey}; generic {any string fields}',
+    )
+    .meta({ example: { apiKey: 'YOUR-VULTR-API-KEY' } }),
+  credentialType: z
+    .enum(CREDENTIAL_TYPES)
+    .optional()
+    .describe("default: the provider's usual type"),
+  permissions: z.enum(PERMISSIONS).optional().describe('default: read_only'),
+});
+
+const patchBody = z.object({
+  credentialName: z.string().min(1).max(200).optional(),
+  credentials: z.record(z.string(), z.unknown()).optional().describe('replaces the secret'),
+  credentialType: z.enum(CREDENTIAL_TYPES).optional(),
+  permissions: z.enum(PERMISSIONS).optional(),
+  isActive: z.boolean().optional(),
+});
+
+const listQuery = paginationQuery.extend({
+  provider: z.enum(PROVIDERS).optional(),
+  includeDeleted: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true')
+    .describe('also list soft-deleted credentials'),
+});
+
+const auditEntry = z.object({
+  id: z.string(),
+  createdAt: z.string(),
+  action: z.string(),
+  actorType: z.string(),
+  actorId: z.string(),
+  ip: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()),
+});
+
+const summarySchema = z.object({
+  clientId: z.string(),
+  totalCredentials: z.number().int(),
+  providers: z.record(
+    z.string(),
+    z.object({ total: z.number().int(), active: z.number().int(), verified: z.number().int() }),
+  ),
+});
+
+const idParams = z.object({ id: z.string().min(1).max(100) });
+const clientCredParams = z.object({
+  id: z.string().min(1).max(100).describe('client id'),
+  credentialId: z.string().min(1).max(100),
+});
+
+function clientActor(request: FastifyRequest): Actor {
+  return { type: 'client', id: request.client!.keyId, ip: request.ip };
+}
+
+/** The routes of one owner's credentials; `ownerOf` names whose they are. */
+function credentialRoutes(
+  app: App,
+  services: Services,
+  opts: {
+    base: string;
+    idParam: 'id' | 'credentialId';
+    params: z.ZodObject;
+    tags: string[];
+    security: Array<Record<string, string[]>>;
+    read: ReturnType<typeof requireClient>;
+    write: ReturnType<typeof requireClient>;
+    ownerOf: (request: FastifyRequest) => Promise<string> | string;
+    actor: (request: FastifyRequest) => Actor;
+  },
+) {
+  const { base, tags, security } = opts;
+  const one = `${base}/:${opts.idParam}`;
+  const credId = (request: FastifyRequest) =>
+    (request.params as Record<string, string>)[opts.idParam]!;
+  const baseParams = opts.idParam === 'id' ? undefined : opts.params.pick({ id: true });
+  const vault = services.credentials;
+
+  app.post(
+    base,
+    {
+      preHandler: opts.write,
+      schema: {
+        tags,
+        security,
+        summary: 'Store a credential (the secret is write-only)',
+        ...(baseParams && { params: baseParams }),
+        body: createBody,
+        response: { 201: credentialSchema, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const created = await vault.create(
+        await opts.ownerOf(request),
+        request.body,
+        opts.actor(request),
+      );
+      return reply.code(201).send(created);
+    },
+  );
+
+  app.get(
+    base,
+    {
+      preHandler: opts.read,
+      schema: {
+        tags,
+        security,
+        summary: 'List credentials (metadata only)',
+        ...(baseParams && { params: baseParams }),
+        querystring: listQuery,
+        response: { 200: page(credentialSchema), ...errorResponses },
+      },
+    },
+    async (request) => vault.list(await opts.ownerOf(request), request.query),
+  );
+
+  app.get(
+    one,
+    {
+      preHandler: opts.read,
+      schema: {
+        tags,
+        security,
+        summary: 'One credential (metadata only)',
+        params: opts.params,
+        response: { 200: credentialSchema, ...errorResponses },
+      },
+    },
+    async (request) => vault.get(await opts.ownerOf(request), credId(request)),
+  );
+
+  app.patch(
+    one,
+    {
+      preHandler: opts.write,
+      schema: {
+        tags,
+        security,
+        summary: 'Rename, re-permission, (de)activate, or replace the secret',
+        params: opts.params,
+        body: patchBody,
+        response: { 200: credentialSchema, ...errorResponses },
+      },
+    },
+    async (request) =>
+      vault.update(await opts.ownerOf(request), credId(request), request.body, opts.actor(request)),
+  );
+
+  app.delete(
+    one,
+    {
+      preHandler: opts.write,
+      schema: {
+        tags,
+        security,
+        summary: 'Soft-delete a credential: it becomes inactive and its data key is shredded',
+        params: opts.params,
+        response: { 200: credentialSchema, ...errorResponses },
+      },
+    },
+    async (request) =>
+      vault.remove(await opts.ownerOf(request), credId(request), opts.actor(request)),
+  );
+
+  app.post(
+    `${one}/verify`,
+    {
+      preHandler: opts.write,
+      schema: {
+        tags,
+        security,
+        summary: "Check the credential against the provider's API",
+        description:
+          'Answers the metadata with isVerified and the outcome: verified, rejected (the provider refused it), unreachable (timeouts, 5xx, open circuit: the last verdict stands) or unsupported.',
+        params: opts.params,
+        response: { 200: verifiedSchema, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const r = await vault.verify(
+        await opts.ownerOf(request),
+        credId(request),
+        opts.actor(request),
+      );
+      return { ...r.credential, verification: r.verification };
+    },
+  );
+
+  app.get(
+    `${one}/audit`,
+    {
+      preHandler: opts.read,
+      schema: {
+        tags,
+        security,
+        summary: "The credential's audit trail, newest first",
+        params: opts.params,
+        querystring: paginationQuery,
+        response: { 200: page(auditEntry), ...errorResponses },
+      },
+    },
+    async (request) =>
+      vault.auditTrail(await opts.ownerOf(request), credId(request), request.query),
+  );
+}
+
+/** Client API (`/v1`): a client's own credentials. */
+export async function credentialsRoutes(app: App, services: Services) {
+  const read = requireClient(services, { scope: 'credentials:read' });
+  const write = requireClient(services, { scope: 'credentials:write' });
+  const security = [{ apiKey: [] }];
+
+  app.get(
+    '/credentials/summary',
+    {
+      preHandler: read,
+      schema: {
+        tags: ['credentials'],
+        security,
+        summary: 'Counts per provider: total, active, verified',
+        response: { 200: summarySchema, ...errorResponses },
+      },
+    },
+    async (request) => services.credentials.summary(request.client!.clientId),
+  );
+
+  credentialRoutes(app, services, {
+    base: '/credentials',
+    idParam: 'id',
+    params: idParams,
+    tags: ['credentials'],
+    security,
+    read,
+    write,
+    ownerOf: (request) => request.client!.clientId,
+    actor: clientActor,
+  });
+}
+
+/** Admin API (`/admin/v1`): platform credentials, clients' credentials, worker resolution. */
+export async function adminCredentialsRoutes(app: App, services: Services) {
+  const read = requireAdmin(services, 'credentials:read');
+  const write = requireAdmin(services, 'credentials:write');
+  const security = [{ bearer: [] }];
+
+  app.post(
+    '/credentials/resolve',
+    {
+      preHandler: requireAdmin(services, 'credentials:resolve'),
+      schema: {
+        tags: ['admin credentials'],
+        security,
+        summary:
+          "For workers: the decrypted secret to use for a client and provider (audited as 'used')",
+        description:
+          "Follows the provider's policy: byok (the client's own), platform (the operator's), byok_then_platform. In development mode a missing credential falls back to the environment (GEMINI_API_KEY, …); production never does.",
+        body: z.object({
+          clientId: z.string().min(1).max(100),
+          provider: z.enum(PROVIDERS),
+          credentialId: z
+            .string()
+            .min(1)
+            .max(100)
+            .optional()
+            .describe('a specific credential of the client'),
+        }),
+        response: {
+          200: z.object({
+            provider: z.enum(PROVIDERS),
+            policy: z.enum(POLICIES),
+            source: z.enum(['byok', 'platform', 'environment']),
+            credentialId: z.string().nullable(),
+            credentials: z.record(z.string(), z.string()).describe('the secret, in clear'),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      return services.credentials.resolve(request.body, actorOf(request));
+    },
+  );
+
+  credentialRoutes(app, services, {
+    base: '/credentials',
+    idParam: 'id',
+    params: idParams,
+    tags: ['admin credentials'],
+    security,
+    read,
+    write,
+    ownerOf: () => PLATFORM_OWNER,
+    actor: actorOf,
+  });
+
+  app.get(
+    '/clients/:id/credentials/summary',
+    {
+      preHandler: read,
+      schema: {
+        tags: ['admin credentials'],
+        security,
+        summary: "A client's credentials, counted per provider",
+        params: idParams,
+        response: { 200: summarySchema, ...errorResponses },
+      },
+    },
+    async (request) => {
+      await services.clients.get(request.params.id);
+      return services.credentials.summary(request.params.id);
+    },
+  );
+
+  credentialRoutes(app, services, {
+    base: '/clients/:id/credentials',
+    idParam: 'credentialId',
+    params: clientCredParams,
+    tags: ['admin credentials'],
+    security,
+    read,
+    write,
+    ownerOf: async (request) => {
+      const clientId = (request.params as { id: string }).id;
+      await services.clients.get(clientId); // unknown client: 404
+      return clientId;
+    },
+    actor: actorOf,
+  });
+}
