@@ -18,6 +18,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
+import { isStorageUnavailable } from '../store/store-errors.ts';
 import { accessLogOf } from '../infra/logger.ts';
 import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
@@ -123,6 +124,12 @@ function handleError(
     const code = STATUS_CODES[status] ?? 'bad_request';
     // Fastify's own 4xx messages say what was wrong and never carry request data.
     return sendError(reply, code, ferr.message || code.replace(/_/g, ' '));
+  }
+  if (isStorageUnavailable(err)) {
+    request.log.error({ err }, 'storage unavailable');
+    return sendError(reply, 'service_unavailable', 'storage is unavailable, retry later', {
+      headers: { 'retry-after': '1' },
+    });
   }
   request.log.error({ err }, 'unhandled error');
   return sendError(reply, 'internal_error', 'internal error');
