@@ -94,8 +94,14 @@ export const configSchema = z
     providers: z.record(z.string(), providerConfigSchema).default({}),
     billing: z
       .object({
-        schedule: z.string().default('weekly'),
+        /** `weekly`: `keyplane serve` invoices each completed week (and month); `off`: by hand only. */
+        schedule: z.enum(['weekly', 'off']).default('weekly'),
         invoiceEmptyClients: bool.default(false),
+        /** Email invoices as the scheduled run issues them (needs KEYPLANE_SMTP_URL). */
+        send: bool.default(true),
+        /** Wait after a period ends before invoicing it, so late usage is flushed in. */
+        runAfterMinutes: z.coerce.number().int().min(0).default(60),
+        checkIntervalSeconds: z.coerce.number().int().positive().default(300),
         operator: z
           .object({
             name: z.string().default('Keyplane operator'),
@@ -108,6 +114,9 @@ export const configSchema = z
       .default({
         schedule: 'weekly',
         invoiceEmptyClients: false,
+        send: true,
+        runAfterMinutes: 60,
+        checkIntervalSeconds: 300,
         operator: { name: 'Keyplane operator' },
       }),
   })

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { createBillingScheduler } from './billing/billing-scheduler.ts';
 import type { Config } from './config.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './infra/logger.ts';
@@ -50,6 +51,18 @@ export async function startServer(
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
   logger.info({ url, store: services.store.describe, mode: config.mode }, 'keyplane listening');
+  // The weekly invoice job runs in `serve` only (never in CLI commands or tests' harness).
+  const billingScheduler = createBillingScheduler({
+    billing: services.billing,
+    store: services.store,
+    logger,
+    clock: services.clock,
+    schedule: config.billing.schedule,
+    runAfterMs: config.billing.runAfterMinutes * 60_000,
+    checkIntervalMs: config.billing.checkIntervalSeconds * 1000,
+    send: config.billing.send,
+  });
+  billingScheduler.start();
   let stopping: Promise<void> | null = null;
   return {
     app,
@@ -57,6 +70,7 @@ export async function startServer(
     url,
     stop: () =>
       (stopping ??= (async () => {
+        await billingScheduler.stop();
         await app.close();
         await services.close();
       })()),

@@ -2,6 +2,9 @@ import { createAdminTokensService } from './admin-tokens/admin-tokens-service.ts
 import { createAdminTokensStore } from './admin-tokens/admin-tokens-store.ts';
 import { createAuditService } from './audit/audit-service.ts';
 import { createAuditStore } from './audit/audit-store.ts';
+import { clientDirectory, createBillingService } from './billing/billing-service.ts';
+import { createBillingStore } from './billing/billing-store.ts';
+import { createMailer } from './infra/mailer.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './infra/logger.ts';
 import { createRedis, type Redis } from './infra/redis.ts';
@@ -117,6 +120,24 @@ export function createServices({
     await credentials.removeAllFor(clientId, { type: 'system', id: 'client-deletion' });
   });
 
+  /** Billing: invoices per client per period from usage, emailed over SMTP when configured. */
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom });
+  closers.push(() => mailer.close());
+  const billing = createBillingService({
+    billingStore: createBillingStore(db),
+    clients: clientDirectory(clients),
+    usage,
+    mailer,
+    audit,
+    clock,
+    settings: {
+      currency: config.currency,
+      invoiceEmptyClients: config.billing.invoiceEmptyClients,
+      operator: config.billing.operator,
+    },
+    onError: (err, context) => logger.error({ err, ...context }, 'invoice delivery error'),
+  });
+
   return {
     config,
     store,
@@ -129,6 +150,7 @@ export function createServices({
     adminTokens,
     usage,
     ratelimit,
+    billing,
     changes,
     keys,
     clients,

@@ -51,6 +51,24 @@ export interface BillingClientDirectory {
   }): Promise<{ data: BillingClient[]; nextCursor: string | null }>;
 }
 
+/** Adapts the clients service (its `get` throws not_found) to what billing reads. */
+export function clientDirectory(clients: {
+  get(clientId: string): Promise<BillingClient>;
+  list(opts: {
+    limit: number;
+    cursor?: string;
+  }): Promise<{ data: BillingClient[]; nextCursor: string | null }>;
+}): BillingClientDirectory {
+  return {
+    find: (clientId) =>
+      clients.get(clientId).catch((err: unknown) => {
+        if (isAppError(err) && err.code === 'not_found') return null;
+        throw err;
+      }),
+    list: (opts) => clients.list(opts),
+  };
+}
+
 /** The usage module's priced, live-only lines for [from, to). */
 export interface BillingUsageSource {
   billingLines(q: { from: string; to: string; clientIds?: string[] }): Promise<BillingLine[]>;
@@ -477,11 +495,19 @@ export function createBillingService(deps: BillingServiceDeps) {
       const startedAt = clock.now().toISOString();
       await billingStore.startRun(period.id, actorLabel(input.actor), startedAt);
       input.onProgress?.({ phase: 'usage', done: 0, total: 1 });
-      const [lines, details, directory] = await Promise.all([
-        usage.billingLines({ from: period.start.toISOString(), to: period.end.toISOString() }),
+      const [details, directory] = await Promise.all([
         billingStore.allPaymentDetails(),
         allClients(),
       ]);
+      // Monthly periods bill only the (usually few) monthly clients: ask usage for just those.
+      const monthly = details.filter((d) => d.frequency === 'monthly').map((d) => d.client_id);
+      const range = { from: period.start.toISOString(), to: period.end.toISOString() };
+      const lines =
+        period.kind === 'weekly'
+          ? await usage.billingLines(range)
+          : monthly.length
+            ? await usage.billingLines({ ...range, clientIds: monthly })
+            : [];
       input.onProgress?.({ phase: 'usage', done: 1, total: 1 });
       const detailsOf = new Map(details.map((d) => [d.client_id, d]));
       const frequencyOf = (clientId: string): BillingFrequency =>

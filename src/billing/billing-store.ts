@@ -235,6 +235,7 @@ export function createBillingStore(db: Kysely<Database>) {
         .selectAll()
         .where('client_id', '=', clientId)
         .where('invoice_id', '=', invoiceId)
+        .orderBy('attempt', 'asc')
         .orderBy('id', 'asc')
         .execute();
     },

@@ -1,8 +1,11 @@
 import { Command } from 'commander';
 import { adminTokensCommand } from './commands/admin-tokens.ts';
 import { auditCommand } from './commands/audit.ts';
+import { billingCommand } from './commands/billing.ts';
 import { clientsCommand } from './commands/clients.ts';
+import { credentialsCommand } from './commands/credentials.ts';
 import { keysCommand } from './commands/keys.ts';
+import { invoicesCommand } from './commands/invoices.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { usageCommand } from './commands/usage.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -22,7 +25,10 @@ export function buildProgram(): Command {
   migrateCommand(program);
   clientsCommand(program);
   keysCommand(program);
+  credentialsCommand(program);
   usageCommand(program);
+  billingCommand(program); // adds `clients payment`: after clientsCommand
+  invoicesCommand(program);
   adminTokensCommand(program);
   auditCommand(program);
   return program;
