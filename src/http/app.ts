@@ -18,6 +18,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
+import { isStorageUnavailable } from '../store/store-errors.ts';
 import { accessLogOf } from '../infra/logger.ts';
 import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
@@ -26,6 +27,7 @@ import { adminTokenRoutes } from './routes/admin-tokens.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { clientApiRoutes } from './routes/client-api.ts';
 import { adminClientRoutes } from './routes/clients.ts';
+import { adminCredentialsRoutes, credentialsRoutes } from './routes/credentials.ts';
 import { registerClientAuth } from './client-auth.ts';
 import { operationalRoutes } from './routes/operational.ts';
 import { adminInvoiceRoutes, invoiceRoutes } from './routes/invoices.ts';
@@ -124,6 +126,12 @@ function handleError(
     // Fastify's own 4xx messages say what was wrong and never carry request data.
     return sendError(reply, code, ferr.message || code.replace(/_/g, ' '));
   }
+  if (isStorageUnavailable(err)) {
+    request.log.error({ err }, 'storage unavailable');
+    return sendError(reply, 'service_unavailable', 'storage is unavailable, retry later', {
+      headers: { 'retry-after': '1' },
+    });
+  }
   request.log.error({ err }, 'unhandled error');
   return sendError(reply, 'internal_error', 'internal error');
 }
@@ -217,6 +225,10 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   await app.register(async (scope) => auditRoutes(scope as App, services), { prefix: '/admin/v1' });
   await app.register(async (scope) => adminClientRoutes(scope as App, services), { prefix: '/admin/v1' });
   await app.register(async (scope) => clientApiRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => credentialsRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => adminCredentialsRoutes(scope as App, services), {
+    prefix: '/admin/v1',
+  });
   await app.register(async (scope) => usageRoutes(scope as App, services), { prefix: '/v1' });
   await app.register(async (scope) => adminUsageRoutes(scope as App, services), {
     prefix: '/admin/v1',
