@@ -4,6 +4,7 @@ import { auditCommand } from './commands/audit.ts';
 import { billingCommand } from './commands/billing.ts';
 import { clientsCommand } from './commands/clients.ts';
 import { credentialsCommand } from './commands/credentials.ts';
+import { credentialsCommand } from './commands/credentials.ts';
 import { keysCommand } from './commands/keys.ts';
 import { invoicesCommand } from './commands/invoices.ts';
 import { migrateCommand } from './commands/migrate.ts';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   migrateCommand(program);
   clientsCommand(program);
   keysCommand(program);
+  credentialsCommand(program);
   credentialsCommand(program);
   usageCommand(program);
   billingCommand(program); // adds `clients payment`: after clientsCommand

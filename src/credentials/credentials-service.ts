@@ -794,6 +794,13 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
       if (problems.length) throw new ConfigError(problems);
     },
 
+    /** Operator tools (CLI): whose credential an id is. Never used on a client path. */
+    async ownerOf(id: string): Promise<string> {
+      const owner = await store.ownerOf(id);
+      if (!owner) throw new AppError('not_found', 'credential not found');
+      return owner;
+    },
+
     flushUsage,
 
     async close(): Promise<void> {
