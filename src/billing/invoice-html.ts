@@ -126,7 +126,7 @@ export function renderInvoiceHtml(invoice: Invoice, operator: OperatorDetails): 
       ${invoice.voidedAt ? `<dt>Voided</dt><dd>${escapeHtml(day(invoice.voidedAt))}</dd>` : ''}
     </dl>
   </section>
-  <table>
+  <table class="lines">
     <thead><tr><th>Endpoint</th><th class="num">Calls</th><th class="num">Unit price</th><th class="num">Amount</th></tr></thead>
     <tbody>${rows}</tbody>
   </table>
