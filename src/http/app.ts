@@ -19,7 +19,7 @@ import {
 import { AppError, ERROR_STATUS, type ErrorCode } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { isStorageUnavailable } from '../store/store-errors.ts';
-import { accessLogOf } from '../infra/logger.ts';
+import { accessLogOf, lazyChildLogger, type Logger } from '../infra/logger.ts';
 import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
 import { clientErrorHandler, frameworkErrors, rejectNulCharacters } from './hardening.ts';
@@ -154,6 +154,7 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     bodyLimit: BODY_LIMIT,
     trustProxy: config.trustProxy,
     genReqId: () => newId('req'),
+    childLoggerFactory: (parent, bindings) => lazyChildLogger(parent as Logger, bindings),
     return503OnClosing: true,
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 500 },

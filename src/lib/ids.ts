@@ -18,8 +18,22 @@ const PREFIXES = {
 
 export type IdKind = keyof typeof PREFIXES;
 
+// randomBytes is a synchronous call into OpenSSL (~4 µs); ids are minted on every request, so
+// random bits come from a pool refilled 4 KiB at a time.
+let pool = randomBytes(4096);
+let offset = 0;
+function random12Hex(): string {
+  if (offset + 6 > pool.length) {
+    pool = randomBytes(4096);
+    offset = 0;
+  }
+  const hex = pool.toString('hex', offset, offset + 6);
+  offset += 6;
+  return hex;
+}
+
 export function newId(kind: IdKind, now: number = Date.now()): string {
-  return `${PREFIXES[kind]}_${now.toString(16).padStart(12, '0')}${randomBytes(6).toString('hex')}`;
+  return `${PREFIXES[kind]}_${now.toString(16).padStart(12, '0')}${random12Hex()}`;
 }
 
 const ID_SHAPE = /^[a-z]+_[0-9a-f]{24}$/;
