@@ -22,7 +22,12 @@ import { isStorageUnavailable } from '../store/store-errors.ts';
 import { accessLogOf, lazyChildLogger, type Logger } from '../infra/logger.ts';
 import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
-import { clientErrorHandler, frameworkErrors, rejectNulCharacters } from './hardening.ts';
+import {
+  clientErrorHandler,
+  frameworkErrors,
+  registerGracefulClose,
+  rejectNulCharacters,
+} from './hardening.ts';
 import { adminTokenRoutes } from './routes/admin-tokens.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { clientApiRoutes } from './routes/client-api.ts';
@@ -155,7 +160,8 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     trustProxy: config.trustProxy,
     genReqId: () => newId('req'),
     childLoggerFactory: (parent, bindings) => lazyChildLogger(parent as Logger, bindings),
-    return503OnClosing: true,
+    // Our own closing answer (503 in the envelope, Connection: close): see registerGracefulClose.
+    return503OnClosing: false,
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 500 },
     // Malformed requests and URLs answer in the error envelope too (see hardening.ts).
@@ -176,6 +182,7 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   });
 
   const accessLog = accessLogOf(logger);
+  registerGracefulClose(app);
   app.addHook('preValidation', rejectNulCharacters);
 
   app.addHook('onResponse', async (request, reply) => {

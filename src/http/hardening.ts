@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { SECURITY_HEADERS, sendError } from './app.ts';
@@ -91,4 +91,24 @@ export async function rejectNulCharacters(request: FastifyRequest): Promise<void
       );
     }
   }
+}
+
+/**
+ * Graceful stop (SIGTERM): once `app.close()` starts, the listening socket is closed (new
+ * connections are refused) and every answer carries `Connection: close`, so a kept-alive client
+ * socket ends with the request it was serving instead of holding the process open until the
+ * keep-alive timeout. A request arriving on such a socket meanwhile gets 503 in the envelope.
+ */
+export function registerGracefulClose(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) return sendError(reply, 'service_unavailable', 'the server is shutting down');
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
 }
