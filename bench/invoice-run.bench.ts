@@ -1,0 +1,247 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { createClientsStore } from '../src/clients/clients-store.ts';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/infra/logger.ts';
+import { loadKeyring } from '../src/infra/master-key.ts';
+import { createMetrics } from '../src/infra/metrics.ts';
+import { newId } from '../src/lib/ids.ts';
+import { createServices } from '../src/services.ts';
+import { createStore } from '../src/store/create-db.ts';
+import { migrateToLatest } from '../src/store/migrate.ts';
+import { createUsageStore } from '../src/usage/usage-store.ts';
+import type { UsageEvent } from '../src/usage/usage-types.ts';
+import { startPostgres } from '../test/support/servers.ts';
+import { type BenchResult } from './lib.ts';
+
+export const description =
+  'Invoice run over 10,000 clients and 1,000,000 usage events (one ISO week), SQLite and PostgreSQL, as a ratio to a plain GROUP BY over the same events';
+
+const CLIENTS = Number(process.env.KEYPLANE_BENCH_INVOICE_CLIENTS ?? 10_000);
+const EVENTS = Number(process.env.KEYPLANE_BENCH_INVOICE_EVENTS ?? 1_000_000);
+const PERIOD = '2025-W40';
+const FROM = '2025-09-29T00:00:00.000Z';
+const TO = '2025-10-06T00:00:00.000Z';
+const WEEK_MS = 7 * 86_400_000;
+/** Seed 02's price book, in micros. */
+const ENDPOINTS: Array<[string, number]> = [
+  ['POST /api/video/buffer', 10_000],
+  ['POST /api/video/analyze', 50_000],
+  ['POST /api/alert', 100_000],
+];
+
+/** 10,000 clients and 1,000,000 events, written through the owning modules' store functions. */
+async function seed(databaseUrl: string): Promise<void> {
+  const store = createStore(databaseUrl);
+  try {
+    await migrateToLatest(store.db);
+    const clients = createClientsStore(store.db);
+    const now = new Date().toISOString();
+    const ids: string[] = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      const id = newId('client');
+      ids.push(id);
+      await clients.insert({
+        id,
+        name: `Client ${i}`,
+        email: `billing${i}@client${i}.example`,
+        tier: 'default',
+        status: 'active',
+        metadata: '{}',
+        default_rate_limit: null,
+        created_at: now,
+        updated_at: now,
+        suspended_at: null,
+        deleted_at: null,
+      });
+    }
+    const usage = createUsageStore(store.db);
+    const start = Date.parse(FROM);
+    const batch: UsageEvent[] = [];
+    for (let i = 0; i < EVENTS; i++) {
+      const c = i % CLIENTS;
+      const [endpoint, unit] = ENDPOINTS[(i * 7 + c) % 3]!;
+      const test = Math.floor(i / CLIENTS) % 50 === 0; // test-key calls: metered, never invoiced
+      batch.push({
+        requestId: `req_bench_${i}`,
+        clientId: ids[c]!,
+        keyId: `key_${c}`,
+        endpoint,
+        method: 'POST',
+        status: 200,
+        environment: test ? 'test' : 'live',
+        unitPriceMicros: test ? 0 : unit,
+        costMicros: test ? 0 : unit,
+        durationUs: 1000,
+        createdAt: new Date(start + Math.floor((i / EVENTS) * WEEK_MS)).toISOString(),
+      });
+      if (batch.length === 10_000) await usage.insertBatch(batch.splice(0));
+    }
+    await usage.insertBatch(batch.splice(0));
+  } finally {
+    await store.close();
+  }
+}
+
+async function measureEngine(
+  label: string,
+  databaseUrl: string,
+  dir: string,
+): Promise<BenchResult[]> {
+  const t0 = performance.now();
+  await seed(databaseUrl);
+  const seedSeconds = (performance.now() - t0) / 1000;
+
+  const config = loadConfig(
+    {
+      KEYPLANE_DATA_DIR: dir,
+      KEYPLANE_DATABASE_URL: databaseUrl,
+      KEYPLANE_MASTER_KEY: randomBytes(32).toString('base64'),
+      KEYPLANE_LOG_LEVEL: 'silent',
+    },
+    dir,
+  );
+  const store = createStore(databaseUrl);
+  const services = createServices({
+    store,
+    config,
+    logger: createLogger({ level: 'silent' }),
+    metrics: createMetrics({ defaults: false }),
+    keyring: loadKeyring(config),
+  });
+  try {
+    // The baseline: the plain GROUP BY a hand-written billing script would run over the events.
+    const aggregate = () =>
+      store.db
+        .selectFrom('usage_events')
+        .select([
+          'client_id',
+          'endpoint',
+          'unit_price_micros',
+          sql<number>`count(*)`.as('calls'),
+          sql<number>`sum(cost_micros)`.as('cost'),
+        ])
+        .where('created_at', '>=', FROM)
+        .where('created_at', '<', TO)
+        .where('environment', '=', 'live')
+        .groupBy(['client_id', 'endpoint', 'unit_price_micros'])
+        .execute();
+    await aggregate(); // warm the cache, as the run below benefits from the seed's writes
+    const times: number[] = [];
+    let rows: Awaited<ReturnType<typeof aggregate>> = [];
+    for (let i = 0; i < 3; i++) {
+      const a = performance.now();
+      rows = await aggregate();
+      times.push(performance.now() - a);
+    }
+    const aggregateMs = times.sort((x, y) => x - y)[1]!;
+
+    const r0 = performance.now();
+    const result = await services.billing.run({
+      period: PERIOD,
+      actor: { type: 'system', id: 'bench' },
+    });
+    const runMs = performance.now() - r0;
+    const a0 = performance.now();
+    const again = await services.billing.run({
+      period: PERIOD,
+      actor: { type: 'system', id: 'bench' },
+    });
+    const rerunMs = performance.now() - a0;
+
+    // Proof: one invoice per client, gap-free numbers, totals equal to the events to the micro.
+    const expected = new Map<string, number>();
+    for (const r of rows)
+      expected.set(r.client_id, (expected.get(r.client_id) ?? 0) + Number(r.cost));
+    const invoices = [];
+    let cursor: string | undefined;
+    do {
+      const page = await services.billing.list({ period: PERIOD, limit: 1000, cursor });
+      invoices.push(...page.data);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    const numbers = new Set(invoices.map((i) => i.number));
+    const mismatched = invoices.filter((i) => expected.get(i.clientId) !== i.totalMicros).length;
+    const ok =
+      invoices.length === CLIENTS &&
+      new Set(invoices.map((i) => i.clientId)).size === CLIENTS &&
+      numbers.size === CLIENTS &&
+      numbers.has(`INV-${PERIOD}-${String(CLIENTS).padStart(4, '0')}`) &&
+      mismatched === 0 &&
+      result.created === CLIENTS &&
+      again.created === 0;
+    if (!ok) {
+      throw new Error(
+        `invoice run on ${label}: ${invoices.length} invoices, ${numbers.size} numbers, ${mismatched} totals off, created ${result.created}, re-run created ${again.created}`,
+      );
+    }
+    const grand = invoices.reduce((n, i) => n + i.totalMicros, 0);
+    const note = `${CLIENTS.toLocaleString('en-US')} invoices, totals = events to the micro (${(grand / 1e6).toFixed(2)} EUR); seeding took ${seedSeconds.toFixed(0)} s`;
+    return [
+      {
+        name: `invoice run, ${label} (${CLIENTS.toLocaleString('en-US')} clients, ${EVENTS.toLocaleString('en-US')} events)`,
+        value: runMs,
+        unit: 'ms',
+        baseline: { name: 'plain GROUP BY over the events', value: aggregateMs },
+        ratio: runMs / aggregateMs,
+        target: '≤ 5× (lower is better)',
+        note,
+      },
+      {
+        name: `invoice re-run of the same period, ${label} (issues nothing)`,
+        value: rerunMs,
+        unit: 'ms',
+        baseline: { name: 'plain GROUP BY over the events', value: aggregateMs },
+        ratio: rerunMs / aggregateMs,
+        target: '≤ 5× (lower is better)',
+      },
+    ];
+  } finally {
+    await services.close();
+  }
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'kp-bench-invoices-'));
+  try {
+    results.push(...(await measureEngine('SQLite', `sqlite:${join(dir, 'invoices.db')}`, dir)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  let url = process.env.KEYPLANE_BENCH_POSTGRES_URL ?? null;
+  const server = url ? null : await startPostgres();
+  url ??= server?.url ?? null;
+  if (!url) {
+    results.push({
+      name: 'invoice run, PostgreSQL',
+      value: Number.NaN,
+      unit: 'ms',
+      note: 'skipped: no PostgreSQL (install postgresql or set KEYPLANE_BENCH_POSTGRES_URL)',
+    });
+    return results;
+  }
+  const name = `kp_bench_invoices_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const pgDir = mkdtempSync(join(tmpdir(), 'kp-bench-invoices-pg-'));
+  try {
+    const got = await measureEngine('PostgreSQL', url.replace(/\/[^/]*$/, `/${name}`), pgDir);
+    if (server)
+      for (const r of got)
+        r.note = [r.note, 'throwaway server (fsync off)'].filter(Boolean).join('; ');
+    results.push(...got);
+  } finally {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+    await server?.stop();
+    rmSync(pgDir, { recursive: true, force: true });
+  }
+  return results;
+}
