@@ -1,21 +1,19 @@
-import type { z } from 'zod';
 import type { AuditService } from '../audit/audit-service.ts';
 import type { Actor } from '../audit/audit-types.ts';
-import { ConfigError, type providerConfigSchema } from '../config.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Keyring } from '../infra/master-key.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { MetaStore } from '../store/meta-store.ts';
+import { openCredential, sealCredential, VaultCryptoError } from './credentials-crypto.ts';
+import { createKeyMaintenance } from './credentials-keyring.ts';
+import { createUseCounter } from './credentials-usage.ts';
 import {
-  masterKeyCheckValue,
-  openCredential,
-  rewrapDataKey,
-  sealCredential,
-  unwrapDataKey,
-  VaultCryptoError,
-} from './credentials-crypto.ts';
+  createVerifier,
+  type ProviderSettings,
+  type Verification,
+} from './credentials-verifier.ts';
 import { checkEnum, checkName, isUniqueViolation, toCredential } from './credentials-fns.ts';
 import type { CredentialsStore } from './credentials-store.ts';
 import {
@@ -29,20 +27,12 @@ import {
   type Policy,
   type Provider,
   type ResolvedCredential,
-  type RewrapReport,
   type SecretFields,
   type UpdateCredentialInput,
-  type VerificationStatus,
 } from './credentials-types.ts';
-import {
-  providerSpec,
-  secretFromEnvironment,
-  validateSecret,
-  type ProviderSpec,
-} from './providers/index.ts';
-import { createCircuitBreaker, withRetry, type CircuitBreaker } from './resilience-fns.ts';
+import { providerSpec, secretFromEnvironment, validateSecret } from './providers/index.ts';
 
-export type ProviderSettings = z.output<typeof providerConfigSchema>;
+export type { ProviderSettings } from './credentials-verifier.ts';
 
 export interface CredentialsServiceDeps {
   credentialsStore: CredentialsStore;
@@ -65,92 +55,23 @@ export interface CredentialsServiceDeps {
   usageFlushMs?: number;
 }
 
-const DEFAULTS = {
-  timeoutMs: 10_000,
-  maxRetries: 2,
-  retryBackoffMs: 500,
-  retryMaxMs: 5_000,
-  circuitBreakerThreshold: 5,
-  circuitBreakerCooldownMs: 30_000,
-};
-
-export interface Verification {
-  status: VerificationStatus;
-  message: string;
-  attempts: number;
-  checkedAt: string;
-}
-
-const META_CHECK = (keyId: string) => `credentials.master-key-check.${keyId}`;
-
 /**
  * The credentials vault: write-only secrets, metadata out, envelope encryption, provider
  * verification, policy-aware resolution for workers, and an audit event for every access.
  */
 export function createCredentialsService(deps: CredentialsServiceDeps) {
   const { credentialsStore: store, audit, keyring, clock, logger } = deps;
-  const doFetch = deps.fetch ?? globalThis.fetch;
-  const flushMs = deps.usageFlushMs ?? 250;
-  const breakers = new Map<string, CircuitBreaker>();
+  const uses = createUseCounter({ store, logger, flushMs: deps.usageFlushMs ?? 250 });
+  const verifier = createVerifier({
+    providers: deps.providers,
+    clock,
+    fetch: deps.fetch ?? globalThis.fetch,
+  });
+  const maintenance = createKeyMaintenance({ store, keyring, metaStore: deps.metaStore, audit });
 
   // ---- use counters: counted in memory, written in batches ----
-  const pending = new Map<string, { owner: string; id: string; count: number; last: string }>();
-  let flushTimer: NodeJS.Timeout | null = null;
-  let flushing: Promise<void> | null = null;
-
-  function countUse(owner: string, id: string, at: string) {
-    const k = `${owner}\n${id}`;
-    const p = pending.get(k);
-    if (p) {
-      p.count++;
-      if (at > p.last) p.last = at;
-    } else pending.set(k, { owner, id, count: 1, last: at });
-    if (!flushTimer) {
-      flushTimer = setTimeout(() => void flushUsage(), flushMs);
-      flushTimer.unref();
-    }
-  }
-
-  async function flushUsage(): Promise<void> {
-    if (flushTimer) clearTimeout(flushTimer);
-    flushTimer = null;
-    if (flushing) await flushing;
-    if (!pending.size) return;
-    const batch = [...pending.values()];
-    pending.clear();
-    flushing = (async () => {
-      for (const [i, u] of batch.entries()) {
-        try {
-          await store.addUsage(u.owner, u.id, u.count, u.last);
-        } catch (err) {
-          // Put back what was not written; the next flush tries again.
-          for (const rest of batch.slice(i)) {
-            const k = `${rest.owner}\n${rest.id}`;
-            const p = pending.get(k);
-            if (p) {
-              p.count += rest.count;
-              if (rest.last > p.last) p.last = rest.last;
-            } else pending.set(k, { ...rest });
-          }
-          logger.error({ err }, 'credential usage flush failed; will retry');
-          if (!flushTimer) {
-            flushTimer = setTimeout(() => void flushUsage(), flushMs);
-            flushTimer.unref();
-          }
-          return;
-        }
-      }
-    })();
-    try {
-      await flushing;
-    } finally {
-      flushing = null;
-    }
-  }
-
   function view(row: CredentialsTable): Credential {
-    const p = pending.get(`${row.client_id}\n${row.id}`);
-    return toCredential(row, p ? { count: p.count, last: p.last } : undefined);
+    return toCredential(row, uses.pendingFor(row.client_id, row.id));
   }
 
   // ---- helpers ----
@@ -239,76 +160,6 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
       }
       throw err;
     }
-  }
-
-  function breakerFor(provider: Provider): CircuitBreaker {
-    let b = breakers.get(provider);
-    if (!b) {
-      const s = settings(provider);
-      b = createCircuitBreaker({
-        failureThreshold: s.circuitBreakerThreshold ?? DEFAULTS.circuitBreakerThreshold,
-        cooldownMs: s.circuitBreakerCooldownMs ?? DEFAULTS.circuitBreakerCooldownMs,
-        now: () => Date.now(),
-      });
-      breakers.set(provider, b);
-    }
-    return b;
-  }
-
-  /** Calls the provider with retries on transient failures, behind its circuit breaker. */
-  async function callProvider(spec: ProviderSpec, fields: SecretFields): Promise<Verification> {
-    const checkedAt = clock.now().toISOString();
-    if (!spec.verify) {
-      return {
-        status: 'unsupported',
-        message: `${spec.name} has no verification endpoint; the credential is stored unverified`,
-        attempts: 0,
-        checkedAt,
-      };
-    }
-    const verify = spec.verify;
-    const s = settings(spec.name);
-    const baseUrl = s.baseUrl ?? spec.defaultBaseUrl!;
-    const breaker = breakerFor(spec.name);
-    let circuitOpen: string | null = null;
-    const result = await withRetry(
-      async () => {
-        const pass = breaker.tryPass();
-        if (!pass.allowed) {
-          circuitOpen = `${spec.name} is failing: its circuit is open, next try in ${Math.ceil(pass.retryInMs / 1000)} s`;
-          return { ok: false, transient: false, reason: circuitOpen };
-        }
-        const r = await verify(fields, {
-          baseUrl,
-          timeoutMs: s.timeoutMs ?? DEFAULTS.timeoutMs,
-          now: clock.now(),
-          fetch: doFetch,
-        });
-        if (!r.ok && r.transient) breaker.recordFailure();
-        else breaker.recordSuccess();
-        return r;
-      },
-      {
-        retries: s.maxRetries ?? DEFAULTS.maxRetries,
-        baseMs: s.retryBackoffMs ?? DEFAULTS.retryBackoffMs,
-        maxMs: DEFAULTS.retryMaxMs,
-      },
-    );
-    if (result.ok) {
-      return {
-        status: 'verified',
-        message: result.value.message,
-        attempts: result.attempts,
-        checkedAt,
-      };
-    }
-    const unreachable = result.transient || circuitOpen !== null;
-    return {
-      status: unreachable ? 'unreachable' : 'rejected',
-      message: result.reason,
-      attempts: circuitOpen ? result.attempts - 1 : result.attempts,
-      checkedAt,
-    };
   }
 
   const service = {
@@ -530,7 +381,7 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
       mustBeLive(row);
       const spec = providerSpec(row.provider);
       const fields = await openOrFail(row, actor, 'verify');
-      const verification = await callProvider(spec, fields);
+      const verification = await verifier.verify(spec, fields);
       const patch: Partial<CredentialsTable> = {
         verify_status: verification.status,
         verify_message: verification.message,
@@ -633,7 +484,7 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
         if (!row) continue;
         const fields = await openOrFail(row, actor, 'resolve');
         const at = clock.now().toISOString();
-        countUse(owner, row.id, at);
+        uses.count(owner, row.id, at);
         await audit.record({
           actor,
           action: 'credential.used',
@@ -693,106 +544,8 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
       throw new AppError('not_found', `${where} (policy ${policy})`);
     },
 
-    /**
-     * Moves every data key to the active master key. Secrets stay sealed; each data key is
-     * unwrapped in memory and wrapped again, compare-and-set so concurrent writes win.
-     */
-    async rewrap(
-      opts: {
-        batchSize?: number;
-        onProgress?: (done: number, total: number) => void;
-        actor?: Actor;
-      } = {},
-    ): Promise<RewrapReport> {
-      const active = keyring.activeId;
-      const total = await store.countWrappedWithOther(active);
-      const report: RewrapReport = { activeKeyId: active, total, rewrapped: 0, failed: [] };
-      let after = '';
-      let done = 0;
-      opts.onProgress?.(0, total);
-      for (;;) {
-        const rows = await store.pageWrappedWithOther(active, after, opts.batchSize ?? 200);
-        if (!rows.length) break;
-        for (const r of rows) {
-          after = r.id;
-          try {
-            const next = rewrapDataKey(
-              keyring,
-              { credentialId: r.id, ownerId: r.client_id },
-              r.wrapped_key!,
-              r.master_key_id!,
-            );
-            if (await store.replaceWrappedKey(r.client_id, r.id, r.wrapped_key!, next)) {
-              report.rewrapped++;
-            }
-          } catch (err) {
-            if (!(err instanceof VaultCryptoError)) throw err;
-            report.failed.push({ id: r.id, reason: err.message });
-          }
-          opts.onProgress?.(++done, Math.max(total, done));
-        }
-      }
-      await audit.record({
-        actor: opts.actor ?? { type: 'system', id: 'rewrap' },
-        action: 'credentials.rewrapped',
-        targetType: 'credential',
-        data: {
-          activeKeyId: active,
-          total,
-          rewrapped: report.rewrapped,
-          failed: report.failed.length,
-        },
-      });
-      return report;
-    },
-
-    /**
-     * Start-up check: every master key matches the one this store first saw under its id, and
-     * every data key in use can be unwrapped. A wrong key fails here with a clear message
-     * instead of answering garbage later.
-     */
-    async checkKeyring(): Promise<void> {
-      const problems: string[] = [];
-      const varName =
-        keyring.source === 'file' || keyring.source === 'generated'
-          ? 'the master key file'
-          : keyring.keys.size > 1 || keyring.activeId !== 'default'
-            ? 'KEYPLANE_MASTER_KEYS'
-            : 'KEYPLANE_MASTER_KEY';
-      for (const [id, key] of keyring.keys) {
-        const check = masterKeyCheckValue(key, id);
-        const stored = await deps.metaStore.get(META_CHECK(id));
-        if (stored === null) await deps.metaStore.claim(META_CHECK(id), check);
-        else if (stored !== check) {
-          problems.push(
-            `${varName}: master key "${id}" is not the key this store was set up with (its check value differs); start with the original key`,
-          );
-        }
-      }
-      for (const { masterKeyId, sampleId } of await store.masterKeyIdsInUse()) {
-        if (!keyring.keys.has(masterKeyId)) {
-          problems.push(
-            `${varName}: stored credentials are wrapped with master key "${masterKeyId}", which the keyring does not hold; add it back (KEYPLANE_MASTER_KEYS=${masterKeyId}:…,…) and run \`keyplane credentials rewrap\` before retiring it`,
-          );
-          continue;
-        }
-        const row = await store.findAny(sampleId);
-        if (!row?.wrapped_key) continue;
-        try {
-          unwrapDataKey(
-            keyring,
-            { credentialId: row.id, ownerId: row.client_id },
-            row.wrapped_key,
-            masterKeyId,
-          );
-        } catch {
-          problems.push(
-            `${varName}: master key "${masterKeyId}" cannot open the stored data keys; this is not the key they were sealed with`,
-          );
-        }
-      }
-      if (problems.length) throw new ConfigError(problems);
-    },
+    rewrap: maintenance.rewrap,
+    checkKeyring: maintenance.checkKeyring,
 
     /** Operator tools (CLI): whose credential an id is. Never used on a client path. */
     async ownerOf(id: string): Promise<string> {
@@ -801,15 +554,16 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
       return owner;
     },
 
-    flushUsage,
+    /** Writes pending use counts now (they also go out within usageFlushMs, and on close). */
+    flushUsage: uses.flush,
 
     async close(): Promise<void> {
-      await flushUsage();
+      await uses.flush();
     },
 
     /** For tests and /readyz-style reporting: a provider's circuit state. */
     circuitState(provider: Provider) {
-      return breakerFor(provider).state();
+      return verifier.circuitState(provider);
     },
   };
   return service;
