@@ -3,7 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Actor } from '../src/audit/audit-types.ts';
 import { PLATFORM_OWNER } from '../src/credentials/credentials-types.ts';
+import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/infra/logger.ts';
+import { loadKeyring } from '../src/infra/master-key.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { createHarness, logCapture, testConfig, type Harness } from './support/harness.ts';
 import { createTestDatabase, ENGINES, type TestDatabase } from './support/stores.ts';
@@ -550,6 +552,22 @@ describe.each(ENGINES)('credentials vault on %s', (engine) => {
     ).rejects.toMatchObject({ code: 'not_found' });
   });
 
+  it('hands nothing out for a suspended client, and again once reactivated', async () => {
+    const c = (await h.services.clients.create({ name: 'Paused', email: 'p@example.com' }, ACTOR))
+      .client.id;
+    await creds().create(
+      c,
+      { provider: 'gemini', credentialName: 'g', credentials: { apiKey: secret('paused') } },
+      ACTOR,
+    );
+    await h.services.clients.suspend(c, ACTOR);
+    await expect(creds().resolve({ clientId: c, provider: 'gemini' }, ACTOR)).rejects.toMatchObject(
+      { code: 'client_suspended' },
+    );
+    await h.services.clients.reactivate(c, ACTOR);
+    expect((await creds().resolve({ clientId: c, provider: 'gemini' }, ACTOR)).source).toBe('byok');
+  });
+
   it('deleting a client shreds every credential it had', async () => {
     const doomed = (
       await h.services.clients.create({ name: 'Doomed', email: 'd@example.com' }, ACTOR)
@@ -721,6 +739,28 @@ describe.each(ENGINES)('master keys on %s', (engine) => {
       await again.close();
     } finally {
       await database.drop();
+    }
+  });
+});
+
+describe('the master keyring syntax', () => {
+  const cfg = (masterKeys: string) =>
+    loadConfig({ KEYPLANE_MASTER_KEYS: masterKeys, KEYPLANE_DATA_DIR: '/nonexistent' }, '/');
+  const [k1, k2] = [b64(), b64()];
+
+  it('takes the first entry as active, or the one marked with *', () => {
+    expect(loadKeyring(cfg(`a:${k1},b:${k2}`)).activeId).toBe('a');
+    const marked = loadKeyring(cfg(`a:${k1},*b:${k2}`));
+    expect(marked.activeId).toBe('b');
+    expect([...marked.keys.keys()]).toEqual(['a', 'b']);
+  });
+
+  it('refuses two active marks, and never echoes a key', () => {
+    expect(() => loadKeyring(cfg(`*a:${k1},*b:${k2}`))).toThrow(/only one entry may be marked/);
+    try {
+      loadKeyring(cfg(`*a:${k1},*b:${k2}`));
+    } catch (err) {
+      expect((err as Error).message).not.toContain(k1);
     }
   });
 });
