@@ -33,7 +33,14 @@ export async function openRuntime(
     throw err;
   }
   const metrics = createMetrics({ defaults: options.metricsDefaults });
-  const services = createServices({ store, config, logger, metrics, keyring, clock: options.clock });
+  const services = createServices({
+    store,
+    config,
+    logger,
+    metrics,
+    keyring,
+    clock: options.clock,
+  });
   if (options.migrate !== false) {
     // A wrong master key stops the start here, with a clear message, instead of failing to
     // open credentials later.

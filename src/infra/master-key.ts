@@ -37,7 +37,9 @@ export function loadKeyring(config: Config, onGenerated?: (path: string) => void
     for (const [i, part] of config.masterKeys.split(',').entries()) {
       const m = /^(\*?)([A-Za-z0-9_.-]{1,64}):(.+)$/.exec(part.trim());
       if (!m) {
-        problems.push(`KEYPLANE_MASTER_KEYS: entry ${i + 1} must be id:base64 (or *id:base64 for the active key)`);
+        problems.push(
+          `KEYPLANE_MASTER_KEYS: entry ${i + 1} must be id:base64 (or *id:base64 for the active key)`,
+        );
         continue;
       }
       const id = m[2]!;
