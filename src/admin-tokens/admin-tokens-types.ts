@@ -24,6 +24,7 @@ export const ADMIN_SCOPES = [
   'keys:write',
   'verify',
   'usage:read',
+  'usage:write',
   'invoices:read',
   'invoices:write',
   'credentials:read',

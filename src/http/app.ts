@@ -37,6 +37,7 @@ import { registerClientAuth } from './client-auth.ts';
 import { operationalRoutes } from './routes/operational.ts';
 import { adminInvoiceRoutes, invoiceRoutes } from './routes/invoices.ts';
 import { adminUsageRoutes, usageRoutes } from './routes/usage.ts';
+import { usageIngestRoutes } from './routes/usage-ingest.ts';
 import { registerMetering } from './metering.ts';
 
 export type App = FastifyInstance<
@@ -239,6 +240,9 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   });
   await app.register(async (scope) => usageRoutes(scope as App, services), { prefix: '/v1' });
   await app.register(async (scope) => adminUsageRoutes(scope as App, services), {
+    prefix: '/admin/v1',
+  });
+  await app.register(async (scope) => usageIngestRoutes(scope as App, services), {
     prefix: '/admin/v1',
   });
   await app.register(async (scope) => invoiceRoutes(scope as App, services), { prefix: '/v1' });
