@@ -22,6 +22,7 @@ import type { Store } from './store/create-db.ts';
 import { compilePriceBook } from './usage/usage-fns.ts';
 import { createUsageService } from './usage/usage-service.ts';
 import { createUsageStore } from './usage/usage-store.ts';
+import { createSqliteUsageWriter } from './usage/usage-writer.ts';
 import { createRateLimitService } from './ratelimit/ratelimit-service.ts';
 import { createMetaStore } from './store/meta-store.ts';
 
@@ -65,6 +66,8 @@ export function createServices({
   /** Metering: calls queue in memory and flush in batches (≤ 250 ms); `close` flushes the rest. */
   const usage = createUsageService({
     usageStore: createUsageStore(db),
+    // SQLite work is synchronous: a writer thread keeps it off the request thread.
+    writer: store.engine === 'sqlite' ? createSqliteUsageWriter(config.databaseUrl) : undefined,
     priceBook: compilePriceBook(config.pricing),
     currency: config.currency,
     clock,

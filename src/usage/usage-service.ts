@@ -7,6 +7,7 @@ import { formatMicros } from '../lib/money.ts';
 import { dedupe, splitRange, type PriceBook } from './usage-fns.ts';
 import { createUsageMetrics } from './usage-metrics.ts';
 import type { UsageAggRow, UsageDim, UsageFilter, UsageStore } from './usage-store.ts';
+import type { UsageWriter } from './usage-writer.ts';
 import type {
   BillingLine,
   KeyUsage,
@@ -17,6 +18,8 @@ import type {
 
 export interface UsageServiceDeps {
   usageStore: UsageStore;
+  /** Writes batches elsewhere (the SQLite writer thread); default: `usageStore.insertBatch`. */
+  writer?: UsageWriter;
   priceBook: PriceBook;
   currency: string;
   clock: Clock;
@@ -56,6 +59,17 @@ export function createUsageService(deps: UsageServiceDeps) {
   let running: Promise<void> | null = null;
   let failures = 0;
   let closed = false;
+  // Under load many calls finish in the same millisecond: format each millisecond once.
+  let lastMs = -1;
+  let lastIso = '';
+  const isoOf = (d: Date) => {
+    const ms = d.getTime();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastIso = d.toISOString();
+    }
+    return lastIso;
+  };
   const metrics = deps.registry ? createUsageMetrics(deps.registry, () => queue.length) : null;
 
   function schedule(delay: number) {
@@ -69,7 +83,7 @@ export function createUsageService(deps: UsageServiceDeps) {
 
   async function writeBatch(batch: UsageEvent[]) {
     const end = metrics?.flushSeconds.startTimer();
-    const fresh = await usageStore.insertBatch(dedupe(batch));
+    const fresh = await (deps.writer ?? usageStore).insertBatch(dedupe(batch));
     end?.();
     metrics?.flushes.inc({ result: 'ok' });
     if (metrics && fresh) {
@@ -183,7 +197,7 @@ export function createUsageService(deps: UsageServiceDeps) {
         unitPriceMicros: unit,
         costMicros: unit,
         durationUs: Math.max(0, Math.round(call.durationMs * 1000)),
-        createdAt: (call.at ?? clock.now()).toISOString(),
+        createdAt: isoOf(call.at ?? clock.now()),
       });
       if (closed) {
         void flush();
@@ -210,6 +224,7 @@ export function createUsageService(deps: UsageServiceDeps) {
       }
       if (queue.length)
         logger.error({ lost: queue.length }, 'usage events could not be written at stop');
+      await deps.writer?.close();
     },
 
     /** `GET /v1/usage` and its admin twin: calls and cost in `[from, to)`, grouped. */
