@@ -552,12 +552,6 @@ export function createBillingService(deps: BillingServiceDeps) {
         });
       }
       const issued = await issueAll(period, drafts, input.onProgress);
-      await billingStore.finishRun(
-        period.id,
-        issued.created,
-        issued.existing,
-        clock.now().toISOString(),
-      );
       let sent = 0;
       let sendFailed = 0;
       if (input.send) {
@@ -565,6 +559,13 @@ export function createBillingService(deps: BillingServiceDeps) {
         sent = r.sent;
         sendFailed = r.failed;
       }
+      // Finished only after sending: a run cut short mid-send is picked up again by the scheduler.
+      await billingStore.finishRun(
+        period.id,
+        issued.created,
+        issued.existing,
+        clock.now().toISOString(),
+      );
       const result: RunResult = {
         period: period.id,
         kind: period.kind,
