@@ -8,6 +8,8 @@ import { ENGINES } from './support/stores.ts';
  * ids of client B's resources. Every attempt must answer exactly like a missing resource (404),
  * no answer may carry anything of B's, and B's data must be unchanged afterwards.
  */
+/** Fields that move with the clock, not with anything a tenant did. */
+const VOLATILE = /"(timestamp|lastUsedAt|from|to|generatedAt)":"[^"]*"/g;
 const ID = /\b(?:key|cred|inv|client|use|aud)_[0-9a-f]{24}\b/g;
 
 /** Bodies for routes whose schema needs more than `{}` to reach the tenant check. */
@@ -43,22 +45,25 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
   /** Everything B can see of its own, via every list route of the client API. */
   async function snapshotOf(t: Tenant): Promise<string> {
     const parts: string[] = [];
-    for (const r of clientRoutes.filter((r) => r.method === 'GET' && !r.path.includes('{'))) {
+    // Usage moves with B's own snapshot calls (they are metered), so it is left out here;
+    // metering attribution has its own suite.
+    const lists = clientRoutes.filter(
+      (r) => r.method === 'GET' && !r.path.includes('{') && !r.path.startsWith('/v1/usage'),
+    );
+    for (const r of lists) {
       const res = await h.app.inject({
         method: 'GET',
         url: r.path,
         headers: { 'x-api-key': t.apiKey },
       });
-      parts.push(
-        `${r.path} ${res.statusCode} ${res.body.replace(/"(timestamp|lastUsedAt)":"[^"]*"/g, '')}`,
-      );
+      parts.push(`${r.path} ${res.statusCode} ${res.body.replace(VOLATILE, '')}`);
     }
     const admin = await h.app.inject({
       method: 'GET',
       url: `/admin/v1/clients/${t.clientId}`,
       headers: h.adminHeaders,
     });
-    parts.push(admin.body.replace(/"lastUsedAt":"[^"]*"/g, ''));
+    parts.push(admin.body.replace(VOLATILE, ''));
     return parts.join('\n');
   }
 
