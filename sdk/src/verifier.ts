@@ -35,7 +35,7 @@ export interface VerifierOptions {
   negativeCacheTtlMs?: number;
   /** Most answers held (default 10 000); the least recently used go first. */
   cacheSize?: number;
-  /** Milliseconds since the epoch (default Date.now); tests move it to expire the cache. */
+  /** The cache's clock in epoch ms (default Date.now); tests move it to expire the cache. */
   now?: () => number;
 }
 
@@ -194,7 +194,8 @@ export class KeyVerifier {
         },
       };
     }
-    const headers = rateLimitHeaders(result, this.#now());
+    // Keyplane's reset times are wall-clock epochs: compare them with the real time.
+    const headers = rateLimitHeaders(result, Date.now());
     if (!result.valid || !result.clientId || !result.keyId || !result.environment) {
       const d = DENIALS[result.code as Exclude<VerifyCode, 'VALID'>] ?? DENIALS.NOT_FOUND;
       return { ok: false, denial: { ...d, headers } };
