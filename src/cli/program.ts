@@ -4,7 +4,6 @@ import { auditCommand } from './commands/audit.ts';
 import { billingCommand } from './commands/billing.ts';
 import { clientsCommand } from './commands/clients.ts';
 import { credentialsCommand } from './commands/credentials.ts';
-import { credentialsCommand } from './commands/credentials.ts';
 import { keysCommand } from './commands/keys.ts';
 import { invoicesCommand } from './commands/invoices.ts';
 import { migrateCommand } from './commands/migrate.ts';
@@ -26,7 +25,6 @@ export function buildProgram(): Command {
   migrateCommand(program);
   clientsCommand(program);
   keysCommand(program);
-  credentialsCommand(program);
   credentialsCommand(program);
   usageCommand(program);
   billingCommand(program); // adds `clients payment`: after clientsCommand

@@ -1,9 +1,10 @@
 import type { Migration } from 'kysely';
 import * as spine from './0001-spine.ts';
 import * as clientsKeys from './0002-clients-keys.ts';
+import * as usage from './0003-usage.ts';
 import * as changeLog from './0003-change-log.ts';
-import * as billing from './0005-billing.ts';
 import * as credentials from './0004-credentials.ts';
+import * as billing from './0005-billing.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -12,7 +13,8 @@ import * as credentials from './0004-credentials.ts';
 export const migrations: Record<string, Migration> = {
   '0001-spine': spine,
   '0002-clients-keys': clientsKeys,
+  '0003-usage': usage,
   '0003-change-log': changeLog,
-  '0005-billing': billing,
   '0004-credentials': credentials,
+  '0005-billing': billing,
 };
