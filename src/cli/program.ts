@@ -17,6 +17,9 @@ export function buildProgram(): Command {
     )
     .version('0.1.0')
     .showHelpAfterError()
+    // Options belong to the command they follow: `audit verify --json` is verify's --json, not
+    // audit's (a group with its own options also calls enablePositionalOptions).
+    .enablePositionalOptions()
     .addHelpText(
       'after',
       '\nConfiguration comes from KEYPLANE_* variables over keyplane.config.json|yaml (see README).',

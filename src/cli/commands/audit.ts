@@ -5,6 +5,8 @@ export function auditCommand(program: Command) {
   const cmd = program
     .command('audit')
     .description('list the audit log (newest first), or verify its hash chain')
+    // `audit verify --json` is verify's --json; without this, audit's own --json swallows it.
+    .enablePositionalOptions()
     .option('--client <id>', 'only entries about this client')
     .option('--action <action>', 'only this action, e.g. client.created')
     .option('--target <id>', 'only entries about this object')
