@@ -1,0 +1,130 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { pino } from 'pino';
+import { createLogger } from '../src/infra/logger.ts';
+import { systemClock } from '../src/lib/clock.ts';
+import { createStore } from '../src/store/create-db.ts';
+import { migrateToLatest } from '../src/store/migrate.ts';
+import { compilePriceBook } from '../src/usage/usage-fns.ts';
+import { createUsageService } from '../src/usage/usage-service.ts';
+import { createUsageStore } from '../src/usage/usage-store.ts';
+import { createSqliteUsageWriter } from '../src/usage/usage-writer.ts';
+import { startPostgres } from '../test/support/servers.ts';
+import type { BenchResult } from './lib.ts';
+
+export const description =
+  'Usage queries at 1M events: billing lines for a week and one client’s 30-day usage by day, from the rollups vs a GROUP BY over the raw events';
+
+const ENDPOINTS = [
+  'POST /api/video/buffer',
+  'POST /api/video/analyze',
+  'POST /api/alert',
+  'GET /v1/health',
+];
+const N = Number(process.env.KEYPLANE_BENCH_EVENTS ?? 1_000_000);
+const WEEK_MS = 7 * 86_400_000;
+const START = Date.parse('2025-09-29T00:00:00.000Z'); // a Monday
+
+async function timeIt(fn: () => Promise<unknown>, minMs = 1000): Promise<number> {
+  await fn();
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < minMs) {
+    await fn();
+    n++;
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function queries(databaseUrl: string, label: string): Promise<BenchResult[]> {
+  const store = createStore(databaseUrl);
+  await migrateToLatest(store.db);
+  const usageStore = createUsageStore(store.db);
+  const usage = createUsageService({
+    usageStore,
+    writer: store.engine === 'sqlite' ? createSqliteUsageWriter(databaseUrl) : undefined,
+    priceBook: compilePriceBook({ 'POST /api/video/analyze': '0.05', '*': '0.01' }),
+    currency: 'EUR',
+    clock: systemClock,
+    logger: createLogger({ destination: pino.destination({ dest: '/dev/null', sync: false }) }),
+  });
+  for (let i = 0; i < N; i++) {
+    usage.record({
+      requestId: `req_${i}`,
+      clientId: `client_${i % 50}`,
+      keyId: `key_${i % 200}`,
+      endpoint: ENDPOINTS[i % ENDPOINTS.length]!,
+      method: 'POST',
+      status: i % 97 === 0 ? 404 : 200,
+      environment: i % 13 === 0 ? 'test' : 'live',
+      durationMs: 1,
+      at: new Date(START + Math.floor((i * WEEK_MS) / N)),
+    });
+    if (i % 5000 === 4999) await new Promise((r) => setImmediate(r));
+  }
+  await usage.close();
+
+  const week = { from: new Date(START).toISOString(), to: new Date(START + WEEK_MS).toISOString() };
+  const month = { from: '2025-09-10T08:30:00.000Z', to: '2025-10-10T08:30:00.000Z' };
+  const billing = await timeIt(() => usage.billingLines(week));
+  const billingRaw = await timeIt(() =>
+    usageStore.aggregateRaw({ ...week, environment: 'live' }, ['client', 'endpoint', 'unitPrice']),
+  );
+  const client = await timeIt(() =>
+    usage.summary({ clientIds: ['client_7'], ...month, groupBy: 'day' }),
+  );
+  const clientRaw = await timeIt(() =>
+    usageStore.aggregateRaw({ clientIds: ['client_7'], ...month }, ['day', 'environment']),
+  );
+  // The two roads must agree, or the speed means nothing.
+  const lines = await usage.billingLines(week);
+  const raw = await usageStore.aggregateRaw({ ...week, environment: 'live' }, []);
+  const sum = lines.reduce((a, l) => a + l.amountMicros, 0);
+  if (sum !== raw[0]!.costMicros) throw new Error(`rollups ${sum} ≠ raw ${raw[0]!.costMicros}`);
+  await store.close();
+  const events = `${(N / 1e6).toLocaleString('en-US')}M events`;
+  return [
+    {
+      name: `${label}: billing lines, one week, all clients (${events})`,
+      value: billing,
+      unit: 'queries/s',
+      baseline: { name: 'GROUP BY over raw events', value: billingRaw },
+      ratio: billing / billingRaw,
+    },
+    {
+      name: `${label}: one client, 30 days by day (unaligned bounds)`,
+      value: client,
+      unit: 'queries/s',
+      baseline: { name: 'GROUP BY over raw events', value: clientRaw },
+      ratio: client / clientRaw,
+    },
+  ];
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'kp-bench-query-'));
+  try {
+    results.push(...(await queries(`sqlite:${join(dir, 'q.db')}`, 'SQLite')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  let url = process.env.KEYPLANE_BENCH_POSTGRES_URL ?? null;
+  const server = url ? null : await startPostgres();
+  url ??= server?.url ?? null;
+  if (!url) return results;
+  const name = `kp_bench_query_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  try {
+    results.push(...(await queries(url.replace(/\/[^/]*$/, `/${name}`), 'PostgreSQL')));
+  } finally {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+    await server?.stop();
+  }
+  return results;
+}
