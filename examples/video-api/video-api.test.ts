@@ -5,6 +5,13 @@ import { startTestKeyplane, type TestKeyplane } from '../../sdk/test-support/key
 import { ENGINES } from '../../test/support/stores.ts';
 import { buildVideoApi, type VideoApi } from './src/app.ts';
 
+/** The fields the tests read; the rest is compared whole. */
+type Answer = Record<string, unknown> & {
+  error: { code: string };
+  buffer_size: number;
+  analysis: string;
+};
+
 /**
  * Seed 01/02 end to end: a real Keyplane (with seed 02's price book) and the video API on the
  * SDK, both on loopback; clients hold nothing but their API key.
@@ -26,7 +33,7 @@ describe.each(ENGINES)('video API on the SDK (%s)', (engine) => {
       },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
+    return { status: res.status, body: (await res.json()) as Answer };
   };
   const frame = (bytes: number, fill: number) => Buffer.alloc(bytes, fill).toString('base64');
   const newClient = async (name: string) => {
