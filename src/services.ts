@@ -140,6 +140,9 @@ export function createServices({
     },
     onError: (err, context) => logger.error({ err, ...context }, 'invoice delivery error'),
   });
+  clients.onDeleted((clientId) =>
+    billing.forgetPaymentDetails(clientId, { type: 'system', id: 'client-deletion' }),
+  );
 
   return {
     config,

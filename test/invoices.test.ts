@@ -556,6 +556,37 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
     await scheduler.stop();
   });
 
+  it('deleting a client scrubs its payment details and keeps its invoices', async () => {
+    const gone = await tenant('Leaving Ltd', 'leaving@leaving.example');
+    const put = await admin('PUT', `/admin/v1/clients/${gone.id}/payment-details`, {
+      method: 'card',
+      billingEmail: 'ap@leaving.example',
+      company: { name: 'Leaving Ltd', address: '9 Exit Road' },
+    });
+    expect(put.statusCode).toBe(200);
+    calls(gone, ALERT, 3, '2025-11-11T10:00:00Z'); // 2025-W46
+    await h.services.usage.flush();
+    clock.set(new Date('2025-11-18T09:00:00.000Z'));
+    await run({ period: '2025-W46' });
+    const [inv] = await invoicesOf(`clientId=${gone.id}`);
+    expect(inv!.billTo.email).toBe('ap@leaving.example');
+
+    const del = await h.app.inject({
+      method: 'DELETE',
+      url: `/admin/v1/clients/${gone.id}`,
+      headers: h.adminHeaders,
+    });
+    expect(del.statusCode, del.body).toBe(200);
+    const details = await admin('GET', `/admin/v1/clients/${gone.id}/payment-details`);
+    expect(details.json()).toEqual({ paymentDetails: null });
+    // The invoice stays for accounting, as issued.
+    const kept = await admin('GET', `/admin/v1/invoices/${inv!.id}`);
+    expect(kept.json().invoice).toMatchObject({
+      totalMicros: 300_000,
+      billTo: { email: 'ap@leaving.example' },
+    });
+  });
+
   it('CLI: payment details, list, show with --html, plain progress lines off a terminal', async () => {
     const env = {
       KEYPLANE_DATABASE_URL: h.config.databaseUrl,

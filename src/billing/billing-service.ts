@@ -474,6 +474,22 @@ export function createBillingService(deps: BillingServiceDeps) {
       return toPaymentDetails(row);
     },
 
+    /**
+     * A deleted client's payment details go with its other PII (billing email, company address).
+     * Its invoices stay, with the details they were issued with, for accounting.
+     */
+    async forgetPaymentDetails(clientId: string, actor: Actor): Promise<void> {
+      if (await billingStore.deletePaymentDetails(clientId)) {
+        await audit.record({
+          actor,
+          action: 'client.payment_details_deleted',
+          targetType: 'client',
+          targetId: clientId,
+          clientId,
+        });
+      }
+    },
+
     // ---- runs --------------------------------------------------------------------------------
     /**
      * Issues one invoice per client with billable usage in the period (weekly clients for a

@@ -41,6 +41,13 @@ export function createBillingStore(db: Kysely<Database>) {
         .where('client_id', '=', clientId)
         .executeTakeFirst();
     },
+    async deletePaymentDetails(clientId: string): Promise<boolean> {
+      const res = await db
+        .deleteFrom('payment_details')
+        .where('client_id', '=', clientId)
+        .executeTakeFirst();
+      return Number(res.numDeletedRows) === 1;
+    },
     /** Every client's payment details (a run reads them all at once). */
     async allPaymentDetails(): Promise<PaymentDetailsTable[]> {
       return db.selectFrom('payment_details').selectAll().execute();
