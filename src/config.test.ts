@@ -74,7 +74,7 @@ describe('loadConfig', () => {
         'pricing:',
         '  "POST /api/video/analyze": "0.05"',
         'billing:',
-        '  schedule: monthly',
+        '  schedule: "off"',
         '  operator:',
         '    name: Acme GmbH',
       ].join('\n'),
@@ -84,7 +84,7 @@ describe('loadConfig', () => {
     expect(c.mode).toBe('production');
     expect(c.currency).toBe('USD');
     expect(c.pricing['POST /api/video/analyze']).toBe('0.05');
-    expect(c.billing).toMatchObject({ schedule: 'monthly', operator: { name: 'Acme GmbH' } });
+    expect(c.billing).toMatchObject({ schedule: 'off', operator: { name: 'Acme GmbH' } });
   });
 
   it('reads the file KEYPLANE_CONFIG names (relative to the working directory)', () => {

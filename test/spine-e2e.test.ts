@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { TEST_MASTER_KEY } from './support/harness.ts';
-import { startKeyplane, tempDir, type ServeProcess } from './support/keyplane-process.ts';
+import {
+  runKeyplane,
+  startKeyplane,
+  tempDir,
+  type ServeProcess,
+} from './support/keyplane-process.ts';
 import { createTestDatabase } from './support/stores.ts';
 
 /**
@@ -75,6 +80,22 @@ describe('keyplane serve on the embedded default (SQLite in ./data)', () => {
       expect((listed.body.data as unknown[]).length).toBe(2);
     } finally {
       expect((await second.stop()).code).toBe(0);
+    }
+  });
+
+  it('prints no bootstrap token when admin tokens were already made with the CLI', async () => {
+    const cwd = tempDir();
+    const made = await runKeyplane(['admin-tokens', 'create', '--name', 'first', '--json'], {
+      cwd,
+    });
+    expect(made.code, made.stderr).toBe(0);
+    const { token } = JSON.parse(made.stdout);
+    const p = await startKeyplane({ cwd });
+    try {
+      expect(bootstrapTokens(p)).toEqual([]);
+      expect((await get(`${p.url}/admin/v1/admin-tokens`, token)).status).toBe(200);
+    } finally {
+      expect((await p.stop()).code).toBe(0);
     }
   });
 

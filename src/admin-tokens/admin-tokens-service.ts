@@ -85,10 +85,12 @@ export function createAdminTokensService(deps: AdminTokensServiceDeps) {
 
     /**
      * On the first start of an empty store, exactly one node creates the bootstrap token and
-     * gets it back to print once; every other start gets null.
+     * gets it back to print once; every other start gets null. A store that already holds admin
+     * tokens (made with `keyplane admin-tokens create` before the first start) is not empty.
      */
     async bootstrap(): Promise<{ adminToken: AdminToken; token: string } | null> {
       if (!(await metaStore.claim('bootstrap_admin_token', clock.now().toISOString()))) return null;
+      if ((await adminTokensStore.list()).length > 0) return null;
       return create({
         name: 'bootstrap',
         scopes: ['admin'],
