@@ -244,6 +244,15 @@ describe('middleware against a real Keyplane', () => {
       );
     });
 
+    it("passes the caller's address to Keyplane for IP allowlists", async () => {
+      const local = await admin.keys.create(clientId, { ipAllowlist: ['127.0.0.1/32', '::1'] });
+      expect((await get('/things/1', { 'x-api-key': local.apiKey })).status).toBe(200);
+      const remote = await admin.keys.create(clientId, { ipAllowlist: ['10.0.0.0/8'] });
+      const res = await get('/things/1', { 'x-api-key': remote.apiKey });
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ip_not_allowed');
+    });
+
     it('answers 403 for a suspended client', async () => {
       const other = await admin.clients.create({ name: 'suspend me', email: 'sus@example.test' });
       await admin.clients.suspend(other.client.id);
