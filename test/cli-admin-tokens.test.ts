@@ -1,10 +1,13 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { hashKey } from '../src/lib/key-format.ts';
 import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
 import { runKeyplane } from './support/keyplane-process.ts';
 import { createTestDatabase, ENGINES, type TestDatabase } from './support/stores.ts';
+
+// Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
+vi.setConfig({ testTimeout: 120_000 });
 
 /** keyplane admin-tokens create|list|revoke on the store directly, used over HTTP by a server on the same store. */
 describe.each(ENGINES)('keyplane admin-tokens on %s', (engine) => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { sql } from 'kysely';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createAuditService } from '../src/audit/audit-service.ts';
 import { createAuditStore } from '../src/audit/audit-store.ts';
 import { systemClock } from '../src/lib/clock.ts';
@@ -10,6 +10,9 @@ import { migrateToLatest } from '../src/store/migrate.ts';
 import { TEST_MASTER_KEY } from './support/harness.ts';
 import { runKeyplane } from './support/keyplane-process.ts';
 import { createTestDatabase, ENGINES, type TestDatabase } from './support/stores.ts';
+
+// Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
+vi.setConfig({ testTimeout: 120_000 });
 
 /**
  * The audit log (SPEC §6) through `keyplane audit`: listing and filters, and `audit verify`

@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { runKeyplane, tempDir } from './support/keyplane-process.ts';
+
+// Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
+vi.setConfig({ testTimeout: 120_000 });
 
 /** What a stack trace looks like in Node's output. */
 const STACK = /^\s+at .+\(?.*:\d+:\d+\)?$/m;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, vi } from 'vitest';
 import { TEST_MASTER_KEY } from './support/harness.ts';
 import {
   runKeyplane,
@@ -10,6 +10,9 @@ import {
   type ServeProcess,
 } from './support/keyplane-process.ts';
 import { createTestDatabase } from './support/stores.ts';
+
+// Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
+vi.setConfig({ testTimeout: 120_000 });
 
 /**
  * The README's first command, end to end: the real `bin/keyplane serve` as a child process,

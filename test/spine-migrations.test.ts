@@ -1,11 +1,14 @@
 import { sql } from 'kysely';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createStore } from '../src/store/create-db.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
 import { migrations } from '../src/store/migrations/index.ts';
 import { TEST_MASTER_KEY } from './support/harness.ts';
 import { runKeyplane } from './support/keyplane-process.ts';
 import { createTestDatabase, ENGINES } from './support/stores.ts';
+
+// Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
+vi.setConfig({ testTimeout: 120_000 });
 
 const ALL = Object.keys(migrations).sort();
 
