@@ -78,19 +78,24 @@ export function containsNul(value: unknown): boolean {
  * preValidation hook: PostgreSQL text cannot hold NUL (it fails the query), SQLite stores it; so
  * both engines refuse it up front, the same way.
  */
-export async function rejectNulCharacters(request: FastifyRequest): Promise<void> {
-  for (const [where, value] of [
-    ['path', request.params],
-    ['query', request.query],
-    ['body', request.body],
-  ] as const) {
-    if (containsNul(value)) {
-      throw new AppError(
-        'validation_failed',
-        `invalid ${where}: text must not contain NUL characters`,
-      );
-    }
-  }
+export function rejectNulCharacters(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  done: (err?: Error) => void,
+): void {
+  // Callback style: this runs on every request, and the hot path allocates no promise for it.
+  const where = containsNul(request.params)
+    ? 'path'
+    : containsNul(request.query)
+      ? 'query'
+      : containsNul(request.body)
+        ? 'body'
+        : null;
+  if (where) {
+    done(
+      new AppError('validation_failed', `invalid ${where}: text must not contain NUL characters`),
+    );
+  } else done();
 }
 
 /**
@@ -104,11 +109,13 @@ export function registerGracefulClose(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (_request, reply) => {
-    if (closing) return sendError(reply, 'service_unavailable', 'the server is shutting down');
+  // Callback-style hooks: they run on every request, so no promise is made for them.
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
+    void sendError(reply, 'service_unavailable', 'the server is shutting down');
   });
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 }
