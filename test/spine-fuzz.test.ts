@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from './support/harness.ts';
 import { ENGINES } from './support/stores.ts';
@@ -83,8 +84,8 @@ describe.each(ENGINES)('spine fuzz on %s', (engine) => {
   });
   afterAll(async () => h?.close());
 
-  async function inject(opts: Parameters<Harness['app']['inject']>[0], label: string) {
-    const res = await h.app.inject(opts as never);
+  async function inject(opts: InjectOptions, label: string) {
+    const res = await h.app.inject(opts);
     expectEnvelope({ status: res.statusCode, headers: res.headers, body: res.body }, label);
     return res;
   }
