@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -185,6 +185,14 @@ describe('loadConfig', () => {
     expect(problemsOf(() => loadConfig({ KEYPLANE_CONFIG: 'list.yaml' }, cwd))).toEqual([
       `${join(cwd, 'list.yaml')}: must hold an object`,
     ]);
+  });
+
+  it('says when the config file cannot be read', () => {
+    const cwd = dir();
+    mkdirSync(join(cwd, 'conf.json'));
+    const problems = problemsOf(() => loadConfig({ KEYPLANE_CONFIG: 'conf.json' }, cwd));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/conf\.json: cannot read: /);
   });
 
   it('never echoes a master key in a message', () => {

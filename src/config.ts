@@ -167,7 +167,12 @@ function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): { path?: string; d
     if (named) throw new ConfigError([`KEYPLANE_CONFIG: file not found: ${named}`]);
     return { data: {} };
   }
-  const text = readFileSync(path, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${path}: cannot read: ${(err as Error).message}`]);
+  }
   try {
     return { path, data: path.endsWith('.json') ? JSON.parse(text) : (parseYaml(text) ?? {}) };
   } catch (err) {
