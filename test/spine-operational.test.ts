@@ -69,6 +69,26 @@ describe.each(ENGINES)('operational endpoints on %s', (engine) => {
     expect(other.statusCode).toBe(403);
   });
 
+  it('labels metrics by route template, so random URLs cannot blow up the series', async () => {
+    for (let i = 0; i < 20; i++) {
+      await h.app.inject({ method: 'GET', url: `/random-${i}-${Math.random()}` });
+      await h.app.inject({
+        method: 'POST',
+        url: `/admin/v1/admin-tokens/adm_${i}/revoke`,
+        headers: h.adminHeaders,
+      });
+    }
+    const text = (await h.app.inject({ method: 'GET', url: '/metrics', headers: h.adminHeaders }))
+      .body;
+    expect(text).not.toContain('random-');
+    expect(text).toMatch(
+      /keyplane_http_requests_total\{method="GET",route="unmatched",status="404"\} (\d+)/,
+    );
+    expect(text).toMatch(
+      /keyplane_http_requests_total\{method="POST",route="\/admin\/v1\/admin-tokens\/:id\/revoke",status="404"\} 20/,
+    );
+  });
+
   it('answers /readyz 503 when storage is really gone, and /healthz stays 200', async () => {
     const local = await createHarness(engine);
     try {
