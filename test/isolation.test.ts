@@ -102,9 +102,19 @@ describe.each(ENGINES)('tenant isolation on %s', (engine) => {
       expect(c.statusCode).toBe(201);
     }
     await h.app.inject({ method: 'GET', url: '/v1/health', headers: { 'x-api-key': b.apiKey } });
+    // …and an invoice of its own.
+    const system = { type: 'system' as const, id: 'test' };
+    await h.services.billing.setPaymentDetails(
+      b.clientId,
+      { method: 'card', frequency: 'weekly', invoiceWhenEmpty: true },
+      system,
+    );
+    await h.services.billing.run({ actor: system });
     const seen = await snapshotOf(b);
     bIds = [...new Set([...seen.matchAll(ID)].map((m) => m[0]))].filter((id) => id !== b.clientId);
     expect(bIds.filter((id) => id.startsWith('key_')).length).toBeGreaterThanOrEqual(2);
+    expect(bIds.some((id) => id.startsWith('inv_'))).toBe(true);
+    expect(bIds.some((id) => id.startsWith('cred_'))).toBe(true);
   });
   afterAll(async () => h?.close());
 

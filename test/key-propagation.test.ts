@@ -81,6 +81,8 @@ describe.each(ENGINES)('key changes reach every node on %s', (engine) => {
 
   it('another node on the same store: within 1 s', async () => {
     const database = await createTestDatabase(engine);
+    // Closed last (open is closed in reverse): the nodes flush before their database goes.
+    open.push({ close: () => database.drop() } as Harness);
     const one = await createHarness(engine, { database });
     const two = await createHarness(engine, { database });
     open.push(two, one);
@@ -92,12 +94,12 @@ describe.each(ENGINES)('key changes reach every node on %s', (engine) => {
       headers: one.adminHeaders,
     });
     await until(async () => (await health(two, c.apiKey)) === 401);
-    open.push({ close: () => database.drop() } as Harness);
   });
 
   it.runIf(redisUrl())('another node through Redis pub/sub: within 1 s', async () => {
     const database = await createTestDatabase(engine);
     const env = { KEYPLANE_REDIS_URL: redisUrl()! };
+    open.push({ close: () => database.drop() } as Harness);
     const one = await createHarness(engine, { database, env });
     const two = await createHarness(engine, { database, env });
     open.push(two, one);
@@ -109,6 +111,5 @@ describe.each(ENGINES)('key changes reach every node on %s', (engine) => {
       headers: one.adminHeaders,
     });
     await until(async () => (await health(two, c.apiKey)) === 403);
-    open.push({ close: () => database.drop() } as Harness);
   });
 });
