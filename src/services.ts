@@ -13,6 +13,7 @@ import { createClientsService, type ClientsService } from './clients/clients-ser
 import { createClientsStore } from './clients/clients-store.ts';
 import { createCredentialsService } from './credentials/credentials-service.ts';
 import { createCredentialsStore } from './credentials/credentials-store.ts';
+import { createProxyService } from './proxy/proxy-service.ts';
 import { createKeysService } from './keys/keys-service.ts';
 import { createKeysStore } from './keys/keys-store.ts';
 import type { Metrics } from './infra/metrics.ts';
@@ -123,6 +124,10 @@ export function createServices({
     await credentials.removeAllFor(clientId, { type: 'system', id: 'client-deletion' });
   });
 
+  /** The upstream proxy: provider calls with the vault's credential injected (SPEC §3). */
+  const proxy = createProxyService({ credentials, providers: config.providers, logger });
+  closers.push(() => proxy.close());
+
   /** Billing: invoices per client per period from usage, emailed over SMTP when configured. */
   const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom });
   closers.push(() => mailer.close());
@@ -161,6 +166,7 @@ export function createServices({
     keys,
     clients,
     credentials,
+    proxy,
     /** Readiness checks for /readyz: each throws when its dependency is down. */
     readiness: {
       storage: async () => {

@@ -39,6 +39,7 @@ import { adminInvoiceRoutes, invoiceRoutes } from './routes/invoices.ts';
 import { adminUsageRoutes, usageRoutes } from './routes/usage.ts';
 import { usageIngestRoutes } from './routes/usage-ingest.ts';
 import { registerMetering } from './metering.ts';
+import { proxyRoutes } from './routes/proxy.ts';
 
 export type App = FastifyInstance<
   Server,
@@ -232,7 +233,9 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     prefix: '/admin/v1',
   });
   await app.register(async (scope) => auditRoutes(scope as App, services), { prefix: '/admin/v1' });
-  await app.register(async (scope) => adminClientRoutes(scope as App, services), { prefix: '/admin/v1' });
+  await app.register(async (scope) => adminClientRoutes(scope as App, services), {
+    prefix: '/admin/v1',
+  });
   await app.register(async (scope) => clientApiRoutes(scope as App, services), { prefix: '/v1' });
   await app.register(async (scope) => credentialsRoutes(scope as App, services), { prefix: '/v1' });
   await app.register(async (scope) => adminCredentialsRoutes(scope as App, services), {
@@ -249,6 +252,8 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   await app.register(async (scope) => adminInvoiceRoutes(scope as App, services), {
     prefix: '/admin/v1',
   });
+
+  await app.register(async (scope) => proxyRoutes(scope as App, services), { prefix: '/v1' });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

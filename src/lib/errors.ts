@@ -6,6 +6,8 @@ export const ERROR_STATUS = {
   bad_request: 400,
   validation_failed: 400,
   invalid_json: 400,
+  /** The proxy cannot forward this provider (its auth is a signature or token exchange). */
+  not_supported: 400,
   unauthorized: 401,
   forbidden: 403,
   insufficient_scope: 403,
@@ -17,6 +19,8 @@ export const ERROR_STATUS = {
   conflict: 409,
   payload_too_large: 413,
   headers_too_large: 431,
+  /** The proxy found no credential to inject under the provider's policy. */
+  no_credential: 424,
   unsupported_media_type: 415,
   rate_limited: 429,
   usage_exceeded: 429,
