@@ -308,6 +308,56 @@ describe.each(ENGINES)('upstream proxy on %s', (engine) => {
     expect(received[0]).toBe('first\n');
   });
 
+  it('hangs up on the provider when the client goes away mid-stream', async () => {
+    const before = up.streamsCutShort();
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest(
+        new URL('/v1/proxy/gemini/stream', address),
+        { headers: { 'x-api-key': a.apiKey } },
+        (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => undefined);
+      req.on('response', (res) => res.on('error', reject));
+      req.end();
+    });
+    await expect.poll(() => up.streamsCutShort()).toBe(before + 1);
+  });
+
+  it('answers HEAD and OPTIONS with the provider headers and no body', async () => {
+    const head = await h.app.inject({
+      method: 'HEAD',
+      url: '/v1/proxy/gemini/echo/v1beta/models',
+      headers: { 'x-api-key': a.apiKey },
+    });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['x-upstream']).toBe('yes');
+    expect(head.body).toBe('');
+    expect(up.requests.at(-1)!.method).toBe('HEAD');
+    const options = await h.app.inject({
+      method: 'OPTIONS',
+      url: '/v1/proxy/gemini/echo/v1beta/models',
+      headers: { 'x-api-key': a.apiKey },
+    });
+    expect(options.statusCode).toBe(200);
+    expect(up.requests.at(-1)!.method).toBe('OPTIONS');
+  });
+
+  it('documents the route in OpenAPI', async () => {
+    const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const path = Object.keys(doc.paths).find((p) => p.startsWith('/v1/proxy/'));
+    expect(path).toBeDefined();
+    expect(Object.keys(doc.paths[path!]!)).toEqual(
+      expect.arrayContaining(['get', 'post', 'put', 'patch', 'delete']),
+    );
+  });
+
   it('streams request bodies larger than the API limit, and refuses ones over the proxy limit', async () => {
     const big = Buffer.alloc(5 * 1024 * 1024 + 3, 'ab');
     const { result: res, seen } = await newRequests(() =>

@@ -28,6 +28,8 @@ export interface ProxyUpstream {
   url: string;
   baseUrl(provider: string): string;
   requests: UpstreamRequest[];
+  /** How many `stream` answers ended because the proxy hung up before they finished. */
+  streamsCutShort(): number;
   /** The key a request carried, wherever its provider puts it. */
   keyOf(r: UpstreamRequest): string | null;
   /** Lets the pending `stream` answer finish. */
@@ -45,6 +47,7 @@ export async function startProxyUpstream(): Promise<ProxyUpstream> {
   const requests: UpstreamRequest[] = [];
   const sockets = new Set<Socket>();
   let releases: Array<() => void> = [];
+  let cutShort = 0;
 
   const server = createServer((req, res) => {
     const hash = createHash('sha256');
@@ -101,7 +104,14 @@ export async function startProxyUpstream(): Promise<ProxyUpstream> {
         case 'stream': {
           res.writeHead(200, { 'content-type': 'text/event-stream' });
           res.write('first\n');
-          releases.push(() => res.end('second\n'));
+          const finish = () => res.end('second\n');
+          releases.push(finish);
+          res.on('close', () => {
+            if (!res.writableFinished) {
+              cutShort++;
+              releases = releases.filter((f) => f !== finish);
+            }
+          });
           return;
         }
         case 'gzip': {
@@ -139,6 +149,7 @@ export async function startProxyUpstream(): Promise<ProxyUpstream> {
     url,
     baseUrl: (p) => `${url}/${p}`,
     requests,
+    streamsCutShort: () => cutShort,
     keyOf,
     release: () => {
       const r = releases;
