@@ -21,7 +21,7 @@ import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
-import { createLogger } from '../src/infra/logger.ts';
+import { bufferedDestination, createLogger } from '../src/infra/logger.ts';
 import { startServer } from '../src/server.ts';
 import type { Services } from '../src/services.ts';
 import type { Engine } from '../src/store/create-db.ts';
@@ -235,7 +235,7 @@ export async function startKeyplane(
   );
   const logger = createLogger({
     level: config.logLevel,
-    destination: pino.destination({ dest: '/dev/null', sync: false }),
+    destination: bufferedDestination('/dev/null'),
   });
   let banner = '';
   const server = await startServer(config, logger, { announce: (text) => (banner += text) });
