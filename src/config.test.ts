@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -201,6 +201,12 @@ describe('loadConfig', () => {
       loadConfig({ KEYPLANE_MASTER_KEY: secret, KEYPLANE_PORT: 'x' }, dir()),
     );
     expect(problems.join('\n')).not.toContain(secret);
+  });
+
+  it('has every variable in the README configuration table', () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Configuration'));
+    for (const name of ENV_VARIABLES) expect(section, name).toContain(`| \`${name}\` |`);
   });
 
   it('documents every variable it reads', () => {
