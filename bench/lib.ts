@@ -19,7 +19,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { bufferedDestination, createLogger } from '../src/infra/logger.ts';
 import { startServer } from '../src/server.ts';
