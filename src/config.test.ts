@@ -206,7 +206,8 @@ describe('loadConfig', () => {
   it('has every variable in the README configuration table', () => {
     const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Configuration'));
-    for (const name of ENV_VARIABLES) expect(section, name).toContain(`| \`${name}\` |`);
+    for (const name of ENV_VARIABLES)
+      expect(section, name).toMatch(new RegExp(`^\\| \`${name}\` +\\|`, 'm'));
   });
 
   it('documents every variable it reads', () => {
