@@ -27,6 +27,11 @@ export async function proxyRoutes(app: App, services: Services) {
     method: [...METHODS],
     url: '/proxy/:provider/*',
     exposeHeadRoute: false,
+    // Named before the key check, so the metered (and priced) endpoint is the provider's.
+    onRequest: async (request) => {
+      const endpoint = services.proxy.endpointOf(request.method, request.params.provider);
+      if (endpoint) request.meterEndpoint = endpoint;
+    },
     preHandler: requireClient(services),
     schema: {
       tags: ['proxy'],
@@ -41,8 +46,6 @@ export async function proxyRoutes(app: App, services: Services) {
     },
     handler: async (request, reply) => {
       const provider = request.params.provider;
-      const endpoint = services.proxy.endpointOf(request.method, provider);
-      if (endpoint) request.meterEndpoint = endpoint;
       const parts = splitProxyUrl(request.raw.url ?? request.url);
       if (!parts) throw new AppError('bad_request', 'proxy path refused: not a proxy URL');
 
