@@ -166,6 +166,8 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     return503OnClosing: false,
     forceCloseConnections: false,
     routerOptions: { maxParamLength: 500 },
+    // A client that trickles its request in cannot hold a connection forever.
+    requestTimeout: 30_000,
     // Malformed requests and URLs answer in the error envelope too (see hardening.ts).
     frameworkErrors,
     clientErrorHandler,

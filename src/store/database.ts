@@ -12,4 +12,14 @@ import type { MetaTables } from './meta-store.ts';
  * Every table Keyplane has, assembled from the modules that own them. A module reads and
  * writes only its own tables.
  */
-export interface Database extends MetaTables, AuditTables, AdminTokensTables, ClientsTables, KeysTables, ChangeLogTables, UsageTables, BillingTables, CredentialsTables {}
+export interface Database
+  extends
+    MetaTables,
+    AuditTables,
+    AdminTokensTables,
+    ClientsTables,
+    KeysTables,
+    ChangeLogTables,
+    UsageTables,
+    BillingTables,
+    CredentialsTables {}
