@@ -43,6 +43,7 @@ describe.each(ENGINES)('upstream proxy on %s', (engine) => {
     h = await createHarness(engine, {
       file: {
         pricing: { 'POST /v1/proxy/gemini/*': '0.002', 'GET /v1/proxy/gemini/*': '0.001', '*': 0 },
+        rateLimits: { endpoints: { 'DELETE /v1/proxy/gemini/*': { limit: 2, windowSeconds: 60 } } },
         providers: {
           gemini: { baseUrl: up.baseUrl('gemini'), policy: 'byok_then_platform', timeoutMs: 5000 },
           // The shared fake OpenAI: its refusal echoes the key it got.
@@ -521,6 +522,24 @@ describe.each(ENGINES)('upstream proxy on %s', (engine) => {
     const groups = (usage.json() as { groups: Array<{ group: string; calls: number }> }).groups;
     expect(groups.find((g) => g.group === 'POST /v1/proxy/gemini/*')?.calls).toBe(N - gets);
     expect(groups.find((g) => g.group === 'GET /v1/proxy/gemini/*')?.calls).toBe(gets);
+  });
+
+  it('applies per-endpoint rate limits by provider endpoint (DELETE /v1/proxy/gemini/*)', async () => {
+    const call = () =>
+      h.app.inject({
+        method: 'DELETE',
+        url: '/v1/proxy/gemini/echo/v1beta/cachedContents/x',
+        headers: { 'x-api-key': c.apiKey },
+      });
+    const first = await call();
+    const second = await call();
+    expect(first.statusCode).not.toBe(429);
+    expect(second.statusCode).not.toBe(429);
+    expect(second.headers['ratelimit-limit']).toBe('2');
+    const third = await call();
+    expect(third.statusCode).toBe(429);
+    expect(third.json().error.code).toBe('rate_limited');
+    expect(Number(third.headers['retry-after'])).toBeGreaterThan(0);
   });
 
   it("never lets one client's call use another client's key", async () => {

@@ -58,7 +58,11 @@ export function registerClientAuth(app: App): void {
 
 /** Route template of a request, as metering and rate limits name endpoints: `GET /v1/keys/:id`. */
 export function endpointOf(request: FastifyRequest): string {
-  return `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`;
+  // The proxy names its calls by provider (`POST /v1/proxy/gemini/*`) for prices and limits alike.
+  return (
+    request.meterEndpoint ??
+    `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`
+  );
 }
 
 /**

@@ -26,7 +26,7 @@ export function registerMetering(app: App, services: Services): void {
       requestId: request.id,
       clientId: client.clientId,
       keyId: client.keyId,
-      endpoint: request.meterEndpoint ?? endpointOf(request),
+      endpoint: endpointOf(request),
       method: request.method,
       status: reply.statusCode,
       environment: client.environment,
