@@ -415,6 +415,23 @@ export function createKeysService(deps: KeysServiceDeps) {
     return row;
   }
 
+  /** Moves a key between active and revoked only from the expected status; audits a real change. */
+  async function setStatus(
+    clientId: string,
+    keyId: string,
+    from: KeysTable['status'],
+    patch: Partial<KeysTable>,
+    event: { actor: Actor; action: string; data?: Record<string, unknown> },
+  ): Promise<ApiKey> {
+    await mustFind(clientId, keyId);
+    const updated_at = clock.now().toISOString();
+    if (await keysStore.update(clientId, keyId, { ...patch, updated_at }, { status: from })) {
+      await publish('key', keyId, clientId);
+      await audit.record({ ...event, targetType: 'key', targetId: keyId, clientId });
+    }
+    return toApiKey(await mustFind(clientId, keyId));
+  }
+
   async function create(
     clientId: string,
     input: CreateKeyInput,
@@ -507,54 +524,24 @@ export function createKeysService(deps: KeysServiceDeps) {
       actor: Actor,
       reason?: string | null,
     ): Promise<ApiKey> {
-      await mustFind(clientId, keyId);
       const at = clock.now().toISOString();
-      const changed = await keysStore.update(
+      return setStatus(
         clientId,
         keyId,
-        {
-          status: 'revoked',
-          revoked_at: at,
-          revoked_reason: reason?.slice(0, 500) ?? null,
-          updated_at: at,
-        },
-        { status: 'active' },
+        'active',
+        { status: 'revoked', revoked_at: at, revoked_reason: reason?.slice(0, 500) ?? null },
+        { actor, action: 'key.revoked', data: { reason: reason ?? null } },
       );
-      if (changed) {
-        await publish('key', keyId, clientId);
-        await audit.record({
-          actor,
-          action: 'key.revoked',
-          targetType: 'key',
-          targetId: keyId,
-          clientId,
-          data: { reason: reason ?? null },
-        });
-      }
-      return toApiKey(await mustFind(clientId, keyId));
     },
 
-    async reactivate(clientId: string, keyId: string, actor: Actor): Promise<ApiKey> {
-      await mustFind(clientId, keyId);
-      const at = clock.now().toISOString();
-      const changed = await keysStore.update(
+    reactivate: (clientId: string, keyId: string, actor: Actor): Promise<ApiKey> =>
+      setStatus(
         clientId,
         keyId,
-        { status: 'active', revoked_at: null, revoked_reason: null, updated_at: at },
-        { status: 'revoked' },
-      );
-      if (changed) {
-        await publish('key', keyId, clientId);
-        await audit.record({
-          actor,
-          action: 'key.reactivated',
-          targetType: 'key',
-          targetId: keyId,
-          clientId,
-        });
-      }
-      return toApiKey(await mustFind(clientId, keyId));
-    },
+        'revoked',
+        { status: 'active', revoked_at: null, revoked_reason: null },
+        { actor, action: 'key.reactivated' },
+      ),
 
     /**
      * Stripe-style roll: a new key with the same settings; the old one keeps working until the
