@@ -11,6 +11,7 @@ import {
   keyList,
   revokeBody,
   rollBody,
+  rolledKeySchema,
 } from './key-schemas.ts';
 import { clientSchema } from './clients.ts';
 
@@ -172,7 +173,7 @@ export async function clientApiRoutes(app: App, services: Services) {
         security: [{ apiKey: [] }],
         params: keyParams,
         body: rollBody.nullish(),
-        response: { 201: createdKeySchema.extend({ rolled: apiKeySchema }), ...errorResponses },
+        response: { 201: rolledKeySchema, ...errorResponses },
       },
     },
     async (request, reply) =>

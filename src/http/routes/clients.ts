@@ -11,6 +11,7 @@ import {
   rateLimitSchema,
   revokeBody,
   rollBody,
+  rolledKeySchema,
 } from './key-schemas.ts';
 
 export const clientSchema = z.object({
@@ -293,7 +294,7 @@ export async function adminClientRoutes(app: App, services: Services) {
         summary: 'Roll a key: a new key now, the old one works until the grace deadline',
         params: keyParams,
         body: rollBody.nullish(),
-        response: { 201: createdKeySchema.extend({ rolled: apiKeySchema }), ...errorResponses },
+        response: { 201: rolledKeySchema, ...errorResponses },
       },
     },
     async (request, reply) =>

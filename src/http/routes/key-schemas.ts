@@ -77,3 +77,7 @@ export const rollBody = z
 export const revokeBody = z.object({ reason: z.string().max(500).optional() }).strict();
 
 export const keyList = z.object({ data: z.array(apiKeySchema), nextCursor: z.string().nullable() });
+
+export const rolledKeySchema = createdKeySchema.extend({
+  rolled: apiKeySchema.describe('the old key, working until its new expiresAt'),
+});
