@@ -55,6 +55,9 @@ export function createUsageService(deps: UsageServiceDeps) {
   const maxQueue = deps.maxQueue ?? 500_000;
 
   let queue: UsageEvent[] = [];
+  /** Events of the batch being written right now: still pending until it commits. */
+  let inFlight = 0;
+  const depth = () => queue.length + inFlight;
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> | null = null;
   let failures = 0;
@@ -70,7 +73,7 @@ export function createUsageService(deps: UsageServiceDeps) {
     }
     return lastIso;
   };
-  const metrics = deps.registry ? createUsageMetrics(deps.registry, () => queue.length) : null;
+  const metrics = deps.registry ? createUsageMetrics(deps.registry, depth) : null;
 
   function schedule(delay: number) {
     if (timer || closed) return;
@@ -100,12 +103,15 @@ export function createUsageService(deps: UsageServiceDeps) {
     while (queue.length) {
       const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
       queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+      inFlight = batch.length;
       try {
         await writeBatch(batch);
+        inFlight = 0;
         failures = 0;
       } catch (err) {
         // Put the batch back in front: a request id is never lost and never counted twice
         // (a retried batch that did commit is skipped by the unique request id).
+        inFlight = 0;
         queue = batch.concat(queue);
         failures++;
         metrics?.flushes.inc({ result: 'error' });
@@ -210,7 +216,7 @@ export function createUsageService(deps: UsageServiceDeps) {
     flush,
 
     /** Events waiting in memory. */
-    queueDepth: () => queue.length,
+    queueDepth: depth,
 
     /** Graceful stop: no more timers, everything queued is written (retrying a few times). */
     async close(): Promise<void> {
