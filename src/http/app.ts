@@ -180,16 +180,18 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     sendError(reply, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
   );
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks that run on every request are callback style: no promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.headers(SECURITY_HEADERS);
     reply.header('x-request-id', request.id);
+    done();
   });
 
   const accessLog = accessLogOf(logger);
   registerGracefulClose(app);
   app.addHook('preValidation', rejectNulCharacters);
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const durationMs = reply.elapsedTime;
     metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
@@ -205,6 +207,7 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
       },
       'request',
     );
+    done();
   });
 
   await app.register(fastifySwagger, {

@@ -19,9 +19,9 @@ declare module 'fastify' {
  */
 export function registerMetering(app: App, services: Services): void {
   app.decorateRequest('meterEndpoint', null);
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const client = request.client;
-    if (!client) return;
+    if (!client) return done();
     services.usage.record({
       requestId: request.id,
       clientId: client.clientId,
@@ -32,5 +32,6 @@ export function registerMetering(app: App, services: Services): void {
       environment: client.environment,
       durationMs: reply.elapsedTime,
     });
+    done();
   });
 }
