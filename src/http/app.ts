@@ -19,7 +19,7 @@ import {
 import { AppError, ERROR_STATUS, type ErrorCode } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { isStorageUnavailable } from '../store/store-errors.ts';
-import { accessLogOf, lazyChildLogger, type Logger } from '../infra/logger.ts';
+import { accessLogOf } from '../infra/logger.ts';
 import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
 import {
@@ -134,12 +134,12 @@ function handleError(
     return sendError(reply, code, ferr.message || code.replace(/_/g, ' '));
   }
   if (isStorageUnavailable(err)) {
-    request.log.error({ err }, 'storage unavailable');
+    request.log.error({ err, requestId: request.id }, 'storage unavailable');
     return sendError(reply, 'service_unavailable', 'storage is unavailable, retry later', {
       headers: { 'retry-after': '1' },
     });
   }
-  request.log.error({ err }, 'unhandled error');
+  request.log.error({ err, requestId: request.id }, 'unhandled error');
   return sendError(reply, 'internal_error', 'internal error');
 }
 
@@ -161,7 +161,9 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     bodyLimit: BODY_LIMIT,
     trustProxy: config.trustProxy,
     genReqId: () => newId('req'),
-    childLoggerFactory: (parent, bindings) => lazyChildLogger(parent as Logger, bindings),
+    // No child logger per request (it costs ~10% of a small request's throughput): request.log
+    // is the app logger, and the lines we write about a request carry its requestId themselves.
+    childLoggerFactory: (parent) => parent,
     // Our own closing answer (503 in the envelope, Connection: close): see registerGracefulClose.
     return503OnClosing: false,
     forceCloseConnections: false,

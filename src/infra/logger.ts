@@ -80,31 +80,4 @@ export function createLogger(
   return logger;
 }
 
-const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
-
-/**
- * Fastify makes a child logger for every request; most requests never log through it (the
- * access line has its own logger), so the child is only built on first use.
- */
-export function lazyChildLogger(parent: Logger, bindings: Record<string, unknown>): Logger {
-  let real: Logger | null = null;
-  const get = () => (real ??= parent.child(bindings));
-  const lazy: Record<string, unknown> = {
-    child: (b: Record<string, unknown>, o?: object) => get().child(b, o),
-    silent: () => undefined,
-    isLevelEnabled: (level: string) => parent.isLevelEnabled(level),
-    bindings: () => ({ ...parent.bindings(), ...bindings }),
-    flush: (cb?: (err?: Error) => void) => parent.flush(cb),
-  };
-  Object.defineProperty(lazy, 'level', {
-    get: () => (real ?? parent).level,
-    set: (v: string) => {
-      get().level = v;
-    },
-  });
-  for (const m of LEVELS)
-    lazy[m] = (...args: unknown[]) => (get()[m] as (...a: unknown[]) => void)(...args);
-  return lazy as unknown as Logger;
-}
-
 export type { Logger };
