@@ -36,6 +36,20 @@ export interface ServicesDeps {
   clock?: Clock;
 }
 
+function redisReady(redis: Redis, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error('redis not ready'));
+    }, ms);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}
+
 /**
  * The composition root: stores → services, nothing else. The server, the CLI and the tests
  * all build their services here.
@@ -177,6 +191,8 @@ export function createServices({
         // Redis down does not stop this node: it serves with local fallbacks and says so.
         redis: async () => {
           try {
+            // A node that has just started is still connecting: give it a moment.
+            if (redis.status !== 'ready') await redisReady(redis, 1000);
             await redis.ping();
           } catch {
             throw new Error('degraded: redis unreachable, using local fallbacks');
