@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { createClientsStore } from '../src/clients/clients-store.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/infra/logger.ts';
@@ -15,8 +14,7 @@ import { createStore } from '../src/store/create-db.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
 import { createUsageStore } from '../src/usage/usage-store.ts';
 import type { UsageEvent } from '../src/usage/usage-types.ts';
-import { startPostgres } from '../test/support/servers.ts';
-import { type BenchResult } from './lib.ts';
+import { NO_POSTGRES_NOTE, withBenchPostgres, type BenchResult } from './lib.ts';
 
 export const description =
   'Invoice run over 10,000 clients and 1,000,000 usage events (one ISO week), SQLite and PostgreSQL, as a ratio to a plain GROUP BY over the same events';
@@ -214,33 +212,21 @@ export async function run(): Promise<BenchResult[]> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  let url = process.env.KEYPLANE_BENCH_POSTGRES_URL ?? null;
-  const server = url ? null : await startPostgres();
-  url ??= server?.url ?? null;
-  if (!url) {
-    results.push({
-      name: 'invoice run, PostgreSQL',
-      value: Number.NaN,
-      unit: 'ms',
-      note: 'skipped: no PostgreSQL (install postgresql or set KEYPLANE_BENCH_POSTGRES_URL)',
-    });
-    return results;
-  }
-  const name = `kp_bench_invoices_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
   const pgDir = mkdtempSync(join(tmpdir(), 'kp-bench-invoices-pg-'));
   try {
-    const got = await measureEngine('PostgreSQL', url.replace(/\/[^/]*$/, `/${name}`), pgDir);
-    if (server)
-      for (const r of got)
-        r.note = [r.note, 'throwaway server (fsync off)'].filter(Boolean).join('; ');
-    results.push(...got);
+    const got = await withBenchPostgres('kp_bench_invoices', async (url, throwaway) => {
+      const rows = await measureEngine('PostgreSQL', url, pgDir);
+      if (throwaway)
+        for (const r of rows)
+          r.note = [r.note, 'throwaway server (fsync off)'].filter(Boolean).join('; ');
+      return rows;
+    });
+    results.push(
+      ...(got ?? [
+        { name: 'invoice run, PostgreSQL', value: Number.NaN, unit: 'ms', note: NO_POSTGRES_NOTE },
+      ]),
+    );
   } finally {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-    await server?.stop();
     rmSync(pgDir, { recursive: true, force: true });
   }
   return results;

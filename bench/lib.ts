@@ -18,12 +18,14 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import pg from 'pg';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadConfig } from '../src/config.ts';
 import { bufferedDestination, createLogger } from '../src/infra/logger.ts';
 import { startServer } from '../src/server.ts';
 import type { Services } from '../src/services.ts';
 import type { Engine } from '../src/store/create-db.ts';
+import { startPostgres } from '../test/support/servers.ts';
 
 export interface BenchResult {
   name: string;
@@ -287,4 +289,33 @@ export function formatTable(results: BenchResult[]): string {
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.slice(1).map(line),
   ].join('\n');
+}
+
+export const NO_POSTGRES_NOTE =
+  'skipped: no PostgreSQL (install postgresql or set KEYPLANE_BENCH_POSTGRES_URL)';
+
+/**
+ * Runs `fn` on a fresh PostgreSQL database, dropped afterwards: on the server named by
+ * KEYPLANE_BENCH_POSTGRES_URL, else on a throwaway one started from the installed binaries
+ * (fsync off, as in the test suite; `throwaway` says so). Null when neither is available.
+ */
+export async function withBenchPostgres<T>(
+  prefix: string,
+  fn: (url: string, throwaway: boolean) => Promise<T>,
+): Promise<T | null> {
+  let url = process.env.KEYPLANE_BENCH_POSTGRES_URL ?? null;
+  const server = url ? null : await startPostgres();
+  url ??= server?.url ?? null;
+  if (!url) return null;
+  const name = `${prefix}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  try {
+    return await fn(url.replace(/\/[^/]*$/, `/${name}`), server !== null);
+  } finally {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+    await server?.stop();
+  }
 }

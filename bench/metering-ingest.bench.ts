@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { pino } from 'pino';
 import { createLogger } from '../src/infra/logger.ts';
 import { systemClock } from '../src/lib/clock.ts';
@@ -11,8 +10,7 @@ import { compilePriceBook } from '../src/usage/usage-fns.ts';
 import { createUsageService } from '../src/usage/usage-service.ts';
 import { createUsageStore } from '../src/usage/usage-store.ts';
 import { createSqliteUsageWriter } from '../src/usage/usage-writer.ts';
-import { startPostgres } from '../test/support/servers.ts';
-import { benchSeconds, type BenchResult } from './lib.ts';
+import { benchSeconds, NO_POSTGRES_NOTE, withBenchPostgres, type BenchResult } from './lib.ts';
 
 export const description =
   'Usage ingestion: events recorded and flushed (raw rows + hourly rollups, one transaction per batch) per second, SQLite and PostgreSQL';
@@ -85,35 +83,20 @@ export async function run(): Promise<BenchResult[]> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  let url = process.env.KEYPLANE_BENCH_POSTGRES_URL ?? null;
-  const server = url ? null : await startPostgres();
-  url ??= server?.url ?? null;
-  if (!url) {
-    results.push({
+  const got = await withBenchPostgres('kp_bench_ingest', async (url, throwaway) => ({
+    name: `usage ingestion, PostgreSQL (${n.toLocaleString('en-US')} events)`,
+    value: await ingest(url, n),
+    unit: 'events/s',
+    target: '≥ 50,000 events/s',
+    note: throwaway ? 'throwaway server (fsync off, as in the test suite)' : undefined,
+  }));
+  results.push(
+    got ?? {
       name: 'usage ingestion, PostgreSQL',
       value: Number.NaN,
       unit: 'events/s',
-      note: 'skipped: no PostgreSQL (install postgresql or set KEYPLANE_BENCH_POSTGRES_URL)',
-    });
-    return results;
-  }
-  const name = `kp_bench_ingest_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  try {
-    const value = await ingest(url.replace(/\/[^/]*$/, `/${name}`), n);
-    results.push({
-      name: `usage ingestion, PostgreSQL (${n.toLocaleString('en-US')} events)`,
-      value,
-      unit: 'events/s',
-      target: '≥ 50,000 events/s',
-      note: server ? 'throwaway server (fsync off, as in the test suite)' : undefined,
-    });
-  } finally {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-    await server?.stop();
-  }
+      note: NO_POSTGRES_NOTE,
+    },
+  );
   return results;
 }

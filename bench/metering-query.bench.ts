@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { pino } from 'pino';
 import { createLogger } from '../src/infra/logger.ts';
 import { systemClock } from '../src/lib/clock.ts';
@@ -11,8 +10,7 @@ import { compilePriceBook } from '../src/usage/usage-fns.ts';
 import { createUsageService } from '../src/usage/usage-service.ts';
 import { createUsageStore } from '../src/usage/usage-store.ts';
 import { createSqliteUsageWriter } from '../src/usage/usage-writer.ts';
-import { startPostgres } from '../test/support/servers.ts';
-import type { BenchResult } from './lib.ts';
+import { withBenchPostgres, type BenchResult } from './lib.ts';
 
 export const description =
   'Usage queries at 1M events: billing lines for a week and one client’s 30-day usage by day, from the rollups vs a GROUP BY over the raw events';
@@ -111,20 +109,8 @@ export async function run(): Promise<BenchResult[]> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  let url = process.env.KEYPLANE_BENCH_POSTGRES_URL ?? null;
-  const server = url ? null : await startPostgres();
-  url ??= server?.url ?? null;
-  if (!url) return results;
-  const name = `kp_bench_query_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  try {
-    results.push(...(await queries(url.replace(/\/[^/]*$/, `/${name}`), 'PostgreSQL')));
-  } finally {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-    await server?.stop();
-  }
+  results.push(
+    ...((await withBenchPostgres('kp_bench_query', (url) => queries(url, 'PostgreSQL'))) ?? []),
+  );
   return results;
 }
