@@ -1,7 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/infra/logger.ts';
 import { createRedis, type Redis } from '../src/infra/redis.ts';
@@ -9,7 +5,7 @@ import type { AuthContext } from '../src/keys/keys-types.ts';
 import { createManualClock, systemClock } from '../src/lib/clock.ts';
 import { createRateLimitService } from '../src/ratelimit/ratelimit-service.ts';
 import { logCapture } from './support/harness.ts';
-import { freePort } from './support/servers.ts';
+import { freePort, startRedis, type RunningServer } from './support/servers.ts';
 import { redisUrl } from './support/stores.ts';
 
 const url = redisUrl();
@@ -87,35 +83,15 @@ describe.skipIf(!url)('rate limits on Redis', () => {
 });
 
 describe.skipIf(!url)('rate limits when Redis goes away', () => {
-  let child: ChildProcess | null = null;
-  const dir = mkdtempSync(join(tmpdir(), 'kp-rl-redis-'));
-  afterAll(() => {
-    child?.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+  let server: RunningServer | null = null;
+  afterAll(async () => {
+    await server?.stop();
   });
-
-  async function startRedisOn(port: number) {
-    child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-      ],
-      { stdio: 'ignore' },
-    );
-  }
 
   it('serves on the local limiter, says so, and goes back to Redis by itself', async () => {
     const port = await freePort();
-    await startRedisOn(port);
+    server = await startRedis({ port });
+    if (!server) throw new Error('redis-server is not installed');
     const logs = logCapture();
     const logger = createLogger({ destination: logs.stream });
     const redis = createRedis(`redis://127.0.0.1:${port}`, logger);
@@ -132,9 +108,7 @@ describe.skipIf(!url)('rate limits when Redis goes away', () => {
       expect(svc.backend()).toBe('redis');
       await expect(svc.readiness()).resolves.toBeUndefined();
 
-      const exited = new Promise((r) => child!.once('exit', r));
-      child!.kill('SIGKILL');
-      await exited;
+      await server!.stop();
       await until(() => redis.status !== 'ready');
       // Still answering, from the local limiter (a fresh window on this node).
       const local = [];
@@ -144,7 +118,7 @@ describe.skipIf(!url)('rate limits when Redis goes away', () => {
       await expect(svc.readiness()).rejects.toThrow(/^degraded: redis unreachable/);
       expect(logs.text()).toContain('enforcing limits per node');
 
-      await startRedisOn(port);
+      server = await startRedis({ port });
       await until(() => redis.status === 'ready', 20_000);
       const back = await svc.gate.check(auth(key, 5), {});
       expect(back!.allowed).toBe(true);
