@@ -37,6 +37,10 @@ export function accessLogOf(logger: Logger): Logger {
   return accessLoggers.get(logger) ?? logger;
 }
 
+/** Streams still holding lines at exit; one exit handler writes them all out. */
+const openStreams = new Set<ReturnType<typeof pino.destination>>();
+let exitHookInstalled = false;
+
 /**
  * Log lines collect in a 4 KiB buffer written asynchronously, and at least every 100 ms: under
  * load hundreds of lines go out in one write instead of one write (and one thread-pool round
@@ -52,14 +56,23 @@ export function bufferedDestination(dest: number | string): DestinationStream {
     }
   }, 100);
   timer.unref();
-  process.once('exit', () => {
+  openStreams.add(stream);
+  stream.on('close', () => {
     clearInterval(timer);
-    try {
-      stream.flushSync();
-    } catch {
-      /* not opened yet, or already closed */
-    }
+    openStreams.delete(stream);
   });
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const s of openStreams) {
+        try {
+          s.flushSync();
+        } catch {
+          /* not opened yet, or already closed */
+        }
+      }
+    });
+  }
   return stream;
 }
 
