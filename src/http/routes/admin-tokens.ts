@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { hasAdminScope } from '../../admin-tokens/admin-tokens-service.ts';
 import { ADMIN_SCOPES } from '../../admin-tokens/admin-tokens-types.ts';
+import { AppError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
@@ -37,6 +39,15 @@ export async function adminTokenRoutes(app: App, services: Services) {
       },
     },
     async (request, reply) => {
+      // A token cannot hand out more than it holds (`tokens:write` alone must not mint `admin`).
+      const wanted = request.body.scopes?.length ? request.body.scopes : ['admin'];
+      const beyond = wanted.filter((s) => !hasAdminScope(request.admin!, s));
+      if (beyond.length) {
+        throw new AppError(
+          'insufficient_scope',
+          `cannot grant scopes this admin token does not hold: ${beyond.join(', ')}`,
+        );
+      }
       const created = await services.adminTokens.create({
         ...request.body,
         actor: actorOf(request),
