@@ -61,3 +61,61 @@ describe.each(ENGINES)('security review on %s', (engine) => {
     expect(full.json().adminToken.scopes).toEqual(['admin']);
   });
 });
+
+describe.each(ENGINES)('self-service key roll on %s', (engine) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness(engine);
+  });
+  afterAll(async () => h?.close());
+
+  async function issue(clientId: string, scopes: string[]) {
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${clientId}/keys`,
+      headers: h.adminHeaders,
+      payload: { scopes },
+    });
+    expect(res.statusCode).toBe(201);
+    return { id: res.json().key.id as string, apiKey: res.json().apiKey as string };
+  }
+
+  it('a key cannot roll a key holding scopes it lacks (that would hand it the new secret)', async () => {
+    const created = await h.app.inject({
+      method: 'POST',
+      url: '/admin/v1/clients',
+      headers: h.adminHeaders,
+      payload: { name: 'Roller', email: 'roller@example.com' },
+    });
+    const clientId = created.json().client.id as string;
+    const narrow = await issue(clientId, ['keys:write']);
+    const broad = await issue(clientId, ['keys:write', 'credentials:read', 'credentials:write']);
+
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `/v1/keys/${broad.id}/roll`,
+      headers: { 'x-api-key': narrow.apiKey },
+      payload: { gracePeriodSeconds: 0 },
+    });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error.code).toBe('insufficient_scope');
+    expect(res.body).not.toContain('apiKey');
+    // The broad key is untouched and still works.
+    const still = await h.app.inject({
+      method: 'GET',
+      url: '/v1/credentials',
+      headers: { 'x-api-key': broad.apiKey },
+    });
+    expect(still.statusCode).toBe(200);
+
+    // Rolling a key whose scopes it holds (here: itself) still works.
+    const own = await h.app.inject({
+      method: 'POST',
+      url: `/v1/keys/${narrow.id}/roll`,
+      headers: { 'x-api-key': narrow.apiKey },
+      payload: {},
+    });
+    expect(own.statusCode).toBe(201);
+    expect(own.json().key.scopes).toEqual(['keys:write']);
+  });
+});

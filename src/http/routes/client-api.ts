@@ -23,6 +23,18 @@ function clientActor(request: { client: { keyId: string } | null; ip: string }) 
   return { type: 'client' as const, id: request.client!.keyId, ip: request.ip };
 }
 
+/** A key cannot hand out (by create or roll) a key holding scopes it does not hold itself. */
+function mustHoldScopes(c: { scopes: string[] }, wanted: string[]): void {
+  if (c.scopes.includes('*')) return;
+  const beyond = wanted.filter((s) => !c.scopes.includes(s));
+  if (beyond.length) {
+    throw new AppError(
+      'insufficient_scope',
+      `cannot grant scopes this key does not hold: ${beyond.join(', ')}`,
+    );
+  }
+}
+
 export async function clientApiRoutes(app: App, services: Services) {
   const auth = requireClient(services);
   const keysWrite = requireClient(services, { scope: 'keys:write' });
@@ -106,16 +118,7 @@ export async function clientApiRoutes(app: App, services: Services) {
     async (request, reply) => {
       const c = request.client!;
       // A key cannot hand out more than it holds.
-      const wanted = request.body.scopes ?? [];
-      if (!c.scopes.includes('*')) {
-        const beyond = wanted.filter((s) => !c.scopes.includes(s));
-        if (beyond.length) {
-          throw new AppError(
-            'insufficient_scope',
-            `cannot grant scopes this key does not hold: ${beyond.join(', ')}`,
-          );
-        }
-      }
+      mustHoldScopes(c, request.body.scopes ?? []);
       return reply
         .code(201)
         .send(await services.keys.create(c.clientId, request.body, clientActor(request)));
@@ -176,16 +179,20 @@ export async function clientApiRoutes(app: App, services: Services) {
         response: { 201: rolledKeySchema, ...errorResponses },
       },
     },
-    async (request, reply) =>
-      reply
+    async (request, reply) => {
+      const c = request.client!;
+      // Rolling answers the new secret of the rolled key: the caller must hold all its scopes.
+      mustHoldScopes(c, (await services.keys.get(c.clientId, request.params.id)).scopes);
+      return reply
         .code(201)
         .send(
           await services.keys.roll(
-            request.client!.clientId,
+            c.clientId,
             request.params.id,
             clientActor(request),
             request.body?.gracePeriodSeconds,
           ),
-        ),
+        );
+    },
   );
 }
