@@ -119,3 +119,79 @@ describe.each(ENGINES)('self-service key roll on %s', (engine) => {
     expect(own.json().key.scopes).toEqual(['keys:write']);
   });
 });
+
+describe.each(ENGINES)('self-service keys never exceed their parent on %s', (engine) => {
+  let h: Harness;
+  let clientId: string;
+  beforeAll(async () => {
+    h = await createHarness(engine);
+    const c = await h.services.clients.create(
+      { name: 'Limited', email: 'limited@example.com' },
+      { type: 'system', id: 'test' },
+    );
+    clientId = c.client.id;
+  });
+  afterAll(async () => h?.close());
+
+  async function adminKey(body: object): Promise<string> {
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${clientId}/keys`,
+      headers: h.adminHeaders,
+      payload: body,
+    });
+    expect(res.statusCode).toBe(201);
+    return res.json().apiKey;
+  }
+  const selfCreate = (key: string, body: object) =>
+    h.app.inject({ method: 'POST', url: '/v1/keys', headers: { 'x-api-key': key }, payload: body });
+
+  it('inherits the rate limit, expiry and allowlist it leaves out, and refuses looser ones', async () => {
+    const expiresAt = new Date(Date.now() + 3600_000).toISOString();
+    const parent = await adminKey({
+      scopes: ['keys:write'],
+      rateLimit: { limit: 10, windowSeconds: 60 },
+      expiresAt,
+      ipAllowlist: ['127.0.0.0/8', '::1/128'],
+    });
+    const child = await selfCreate(parent, { name: 'child' });
+    expect(child.statusCode).toBe(201);
+    expect(child.json().key).toMatchObject({
+      rateLimit: { limit: 10, windowSeconds: 60 },
+      expiresAt,
+      ipAllowlist: ['127.0.0.0/8', '::1/128'],
+    });
+    for (const body of [
+      { rateLimit: { limit: 1000, windowSeconds: 60 } },
+      { expiresInSeconds: 7 * 86400 },
+      { ipAllowlist: ['0.0.0.0/0'] },
+    ]) {
+      const res = await selfCreate(parent, body);
+      expect(res.statusCode, JSON.stringify(body)).toBe(403);
+      expect(res.json().error.code).toBe('insufficient_scope');
+    }
+    const tighter = await selfCreate(parent, {
+      rateLimit: { limit: 5, windowSeconds: 60 },
+      ipAllowlist: ['127.0.0.1'],
+    });
+    expect(tighter.statusCode).toBe(201);
+  });
+
+  it('a key that spends credits cannot mint or roll keys that would not', async () => {
+    const parent = await adminKey({ scopes: ['keys:write'], credits: 100 });
+    expect((await selfCreate(parent, {})).statusCode).toBe(403);
+    const sibling = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${clientId}/keys`,
+      headers: h.adminHeaders,
+      payload: { scopes: ['keys:write'] },
+    });
+    const rolled = await h.app.inject({
+      method: 'POST',
+      url: `/v1/keys/${sibling.json().key.id}/roll`,
+      headers: { 'x-api-key': parent },
+      payload: {},
+    });
+    expect(rolled.statusCode).toBe(403);
+  });
+});

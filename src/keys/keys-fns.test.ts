@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   compileAllowlist,
+  excessPowers,
   hasScopes,
   ipAllowed,
   Lru,
@@ -64,5 +65,46 @@ describe('keys fns', () => {
     expect(lru.get('b')).toBeUndefined();
     expect(lru.get('a')).toBe(1);
     expect(lru.size).toBe(2);
+  });
+});
+
+describe('self-service key powers', () => {
+  const parent = {
+    scopes: ['keys:write', 'usage:read'],
+    ipAllowlist: ['10.0.0.0/8'],
+    expiresAt: '2030-01-01T00:00:00.000Z',
+    rateLimit: { limit: 100, windowSeconds: 60 },
+    limitedCredits: false,
+  };
+  it('accepts a child no more powerful than its parent', () => {
+    expect(
+      excessPowers(parent, { ...parent, scopes: ['usage:read'], ipAllowlist: ['10.1.0.0/16'] }),
+    ).toEqual([]);
+    expect(
+      excessPowers(parent, { ...parent, rateLimit: { limit: 10, windowSeconds: 60 } }),
+    ).toEqual([]);
+  });
+  it('names every way a child would exceed it', () => {
+    const got = excessPowers(parent, {
+      scopes: ['*'],
+      ipAllowlist: ['0.0.0.0/0'],
+      expiresAt: null,
+      rateLimit: { limit: 1000, windowSeconds: 60 },
+      limitedCredits: false,
+    });
+    expect(got).toHaveLength(4);
+    expect(excessPowers({ ...parent, limitedCredits: true }, parent)).toHaveLength(1);
+    expect(excessPowers(parent, { ...parent, ipAllowlist: ['11.0.0.0/8'] })).toHaveLength(1);
+    expect(excessPowers(parent, { ...parent, rateLimit: null })).toHaveLength(1);
+  });
+  it('lets an unrestricted owner key hand out anything', () => {
+    const owner = {
+      scopes: ['*'],
+      ipAllowlist: [],
+      expiresAt: null,
+      rateLimit: null,
+      limitedCredits: false,
+    };
+    expect(excessPowers(owner, { ...parent, scopes: ['*'] })).toEqual([]);
   });
 });

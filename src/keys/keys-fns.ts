@@ -105,3 +105,61 @@ export class Lru<K, V> {
     return this.map.values();
   }
 }
+
+/** What a key may hand on to a key it creates or rolls (self-service). */
+export interface KeyPowers {
+  scopes: string[];
+  ipAllowlist: string[];
+  expiresAt: string | null;
+  rateLimit: { limit: number; windowSeconds: number } | null;
+  /** true when the key spends credits */
+  limitedCredits: boolean;
+}
+
+function cidrWithin(child: string, parents: string[]): boolean {
+  const c = parseCidr(child);
+  return parents.some((p) => {
+    const q = parseCidr(p);
+    if (q.family !== c.family || c.prefix < q.prefix) return false;
+    const list = new BlockList();
+    list.addSubnet(q.address, q.prefix, q.family);
+    return list.check(c.address, c.family);
+  });
+}
+
+/**
+ * Self-service keys never get more power than the key that makes them: the reasons a `child`
+ * would exceed its `parent`, empty when it does not. Scopes must be a subset, a rate limit no
+ * looser, an expiry no later, an allowlist inside the parent's; a key that spends credits may
+ * not mint or roll keys at all (a new key would not share its credits).
+ */
+export function excessPowers(parent: KeyPowers, child: KeyPowers): string[] {
+  const out: string[] = [];
+  if (!parent.scopes.includes('*')) {
+    const beyond = child.scopes.filter((s) => !parent.scopes.includes(s));
+    if (beyond.length) out.push(`scopes this key does not hold: ${beyond.join(', ')}`);
+  }
+  if (parent.rateLimit) {
+    const c = child.rateLimit;
+    if (
+      !c ||
+      c.limit > parent.rateLimit.limit ||
+      c.windowSeconds < parent.rateLimit.windowSeconds
+    ) {
+      out.push('a rate limit looser than this key’s');
+    }
+  }
+  if (parent.expiresAt && (!child.expiresAt || child.expiresAt > parent.expiresAt)) {
+    out.push('an expiry later than this key’s');
+  }
+  if (parent.ipAllowlist.length) {
+    if (
+      !child.ipAllowlist.length ||
+      !child.ipAllowlist.every((c) => cidrWithin(c, parent.ipAllowlist))
+    ) {
+      out.push('addresses outside this key’s IP allowlist');
+    }
+  }
+  if (parent.limitedCredits) out.push('keys, since this key spends credits');
+  return out;
+}

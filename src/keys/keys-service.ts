@@ -10,7 +10,9 @@ import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { generateKey, hashKey, parseKey, type KeyEnvironment } from '../lib/key-format.ts';
 import {
+  type KeyPowers,
   compileAllowlist,
+  excessPowers,
   hasScopes,
   ipAllowed,
   Lru,
@@ -502,9 +504,73 @@ export function createKeysService(deps: KeysServiceDeps) {
     }
   }
 
+  function isoOrNull(text: string | null | undefined): string | null {
+    if (!text) return null;
+    const t = Date.parse(text);
+    if (Number.isNaN(t))
+      throw new AppError('validation_failed', 'expiresAt must be an ISO-8601 time');
+    return new Date(t).toISOString();
+  }
+
+  function powersOf(k: ApiKey): KeyPowers {
+    return {
+      scopes: k.scopes,
+      ipAllowlist: k.ipAllowlist,
+      expiresAt: k.expiresAt,
+      rateLimit: k.rateLimit,
+      limitedCredits: k.credits !== null,
+    };
+  }
+
+  /** The calling key's own record: what it may hand on (self-service). */
+  async function mustNotExceed(auth: AuthContext, child: KeyPowers): Promise<void> {
+    const parent = powersOf(await get(auth.clientId, auth.keyId));
+    const excess = excessPowers(parent, child);
+    if (excess.length) {
+      throw new AppError('insufficient_scope', `this key cannot hand out ${excess.join('; ')}`);
+    }
+  }
+
+  async function get(clientId: string, keyId: string): Promise<ApiKey> {
+    return toApiKey(await mustFind(clientId, keyId));
+  }
+
   return {
     verify,
     create,
+
+    /**
+     * Self-service creation (POST /v1/keys): what the body leaves out is inherited from the
+     * calling key (rate limit, expiry, IP allowlist), and nothing may exceed it.
+     */
+    async createOwn(auth: AuthContext, input: CreateKeyInput, actor: Actor) {
+      const parent = await get(auth.clientId, auth.keyId);
+      const expiresAt =
+        input.expiresAt ??
+        (input.expiresInSeconds
+          ? new Date(clock.now().getTime() + input.expiresInSeconds * 1000).toISOString()
+          : parent.expiresAt);
+      const filled: CreateKeyInput = {
+        ...input,
+        expiresInSeconds: undefined,
+        expiresAt,
+        rateLimit: input.rateLimit ?? parent.rateLimit,
+        ipAllowlist: input.ipAllowlist?.length ? input.ipAllowlist : parent.ipAllowlist,
+      };
+      await mustNotExceed(auth, {
+        scopes: filled.scopes ?? [],
+        ipAllowlist: filled.ipAllowlist ?? [],
+        expiresAt: isoOrNull(filled.expiresAt),
+        rateLimit: filled.rateLimit ?? null,
+        limitedCredits: filled.credits !== undefined && filled.credits !== null,
+      });
+      return create(auth.clientId, filled, actor);
+    },
+
+    /** Self-service roll: rolling hands over the rolled key's powers, so they may not exceed the caller's. */
+    async assertMayRoll(auth: AuthContext, keyId: string): Promise<void> {
+      await mustNotExceed(auth, powersOf(await get(auth.clientId, keyId)));
+    },
     reportFailure,
 
     async list(clientId: string, opts: { limit?: number; cursor?: string } = {}) {
@@ -514,9 +580,7 @@ export function createKeysService(deps: KeysServiceDeps) {
       return { data, nextCursor: rows.length > limit ? data[data.length - 1]!.id : null };
     },
 
-    async get(clientId: string, keyId: string): Promise<ApiKey> {
-      return toApiKey(await mustFind(clientId, keyId));
-    },
+    get,
 
     async revoke(
       clientId: string,

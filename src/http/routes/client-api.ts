@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { AppError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { requireClient } from '../client-auth.ts';
@@ -21,18 +20,6 @@ const keyParams = z.object({ id: z.string().min(1).max(100) });
 /** A client acting on its own keys, as the audit log names it. */
 function clientActor(request: { client: { keyId: string } | null; ip: string }) {
   return { type: 'client' as const, id: request.client!.keyId, ip: request.ip };
-}
-
-/** A key cannot hand out (by create or roll) a key holding scopes it does not hold itself. */
-function mustHoldScopes(c: { scopes: string[] }, wanted: string[]): void {
-  if (c.scopes.includes('*')) return;
-  const beyond = wanted.filter((s) => !c.scopes.includes(s));
-  if (beyond.length) {
-    throw new AppError(
-      'insufficient_scope',
-      `cannot grant scopes this key does not hold: ${beyond.join(', ')}`,
-    );
-  }
 }
 
 export async function clientApiRoutes(app: App, services: Services) {
@@ -116,12 +103,10 @@ export async function clientApiRoutes(app: App, services: Services) {
       },
     },
     async (request, reply) => {
-      const c = request.client!;
-      // A key cannot hand out more than it holds.
-      mustHoldScopes(c, request.body.scopes ?? []);
+      // A key cannot hand out more than it holds (scopes, limits, expiry, allowlist).
       return reply
         .code(201)
-        .send(await services.keys.create(c.clientId, request.body, clientActor(request)));
+        .send(await services.keys.createOwn(request.client!, request.body, clientActor(request)));
     },
   );
 
@@ -181,8 +166,8 @@ export async function clientApiRoutes(app: App, services: Services) {
     },
     async (request, reply) => {
       const c = request.client!;
-      // Rolling answers the new secret of the rolled key: the caller must hold all its scopes.
-      mustHoldScopes(c, (await services.keys.get(c.clientId, request.params.id)).scopes);
+      // Rolling answers the new secret of the rolled key: it may not be worth more than the caller.
+      await services.keys.assertMayRoll(c, request.params.id);
       return reply
         .code(201)
         .send(
