@@ -72,6 +72,15 @@ describe('ranges', () => {
     expect(parseBound('2025-10-01T12:00:00+02:00')?.toISOString()).toBe('2025-10-01T10:00:00.000Z');
     expect(parseBound('yesterday')).toBeNull();
     expect(parseBound('2025-13-45')).toBeNull();
+  });
+
+  it('rejects calendar dates that do not exist instead of rolling them into the next month', () => {
+    expect(parseBound('2025-02-30')).toBeNull();
+    expect(parseBound('2025-04-31')).toBeNull();
+    expect(parseBound('2025-02-29T10:00:00Z')).toBeNull();
+    expect(parseBound('2025-02-31T10:00:00+02:00')).toBeNull();
+    expect(parseBound('2024-02-29')?.toISOString()).toBe('2024-02-29T00:00:00.000Z');
+    expect(parseBound('2025-12-31T23:59:59.999Z')?.toISOString()).toBe('2025-12-31T23:59:59.999Z');
     expect(hourOf('2025-10-02T13:45:00.123Z')).toBe('2025-10-02T13:00:00.000Z');
   });
 });

@@ -139,6 +139,12 @@ export function dedupe(events: readonly UsageEvent[]): UsageEvent[] {
  * UTC). Returns null when it is neither.
  */
 export function parseBound(text: string): Date | null {
+  // `new Date` rolls impossible days over (2025-02-30 → March 2): refuse them instead.
+  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
+    const [y, m, d] = [text.slice(0, 4), text.slice(5, 7), text.slice(8, 10)].map(Number);
+    const day = new Date(Date.UTC(y!, m! - 1, d!));
+    if (day.getUTCMonth() !== m! - 1 || day.getUTCDate() !== d) return null;
+  }
   if (/^\d{4}-\d{2}-\d{2}$/.test(text)) {
     const d = new Date(`${text}T00:00:00.000Z`);
     return Number.isNaN(d.getTime()) ? null : d;
