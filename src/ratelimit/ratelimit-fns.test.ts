@@ -27,6 +27,20 @@ describe('resolveBuckets', () => {
     ).toEqual([{ id: 'k', limit: 1000, windowMs: 3_600_000 }]);
   });
 
+  it('reads only configured tiers: a tier named like an Object member is not a limit', () => {
+    // "constructor" is a valid tier name; it must fall through to the default, not to
+    // Object.prototype.constructor (limit undefined, window NaN: every call refused).
+    expect(
+      resolveBuckets({ keyId: 'k', clientTier: 'constructor', rateLimit: null }, undefined, config),
+    ).toEqual([{ id: 'k', limit: 1000, windowMs: 3_600_000 }]);
+    expect(
+      resolveBuckets({ keyId: 'k', clientTier: 'constructor', rateLimit: null }, undefined, {
+        tiers: {},
+        endpoints: {},
+      }),
+    ).toEqual([]);
+  });
+
   it('is unlimited without any setting', () => {
     const none = { tiers: {}, endpoints: {} };
     expect(

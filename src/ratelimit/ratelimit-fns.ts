@@ -19,7 +19,9 @@ export function resolveBuckets(
 ): Bucket[] {
   const buckets: Bucket[] = [];
   const main: RateLimitSetting | undefined =
-    auth.rateLimit ?? config.tiers[auth.clientTier] ?? config.default;
+    auth.rateLimit ??
+    (Object.hasOwn(config.tiers, auth.clientTier) ? config.tiers[auth.clientTier] : undefined) ??
+    config.default;
   if (main) buckets.push(bucket(`${auth.keyId}`, main));
   if (endpoint) {
     let best: string | null = null;
