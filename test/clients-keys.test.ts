@@ -200,6 +200,39 @@ describe.each(ENGINES)('clients and keys on %s', (engine) => {
     expect(refused[0]!.headers['retry-after']).toBeDefined();
   });
 
+  it('refuses calls without credits before the rate limit, with Retry-After at the next refill', async () => {
+    const c = await createClient('Refill', 'refill@example.com');
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${c.client.id}/keys`,
+      headers: h.adminHeaders,
+      payload: {
+        credits: 1,
+        refill: { interval: 'daily', amount: 1 },
+        rateLimit: { limit: 3, windowSeconds: 3600 },
+      },
+    });
+    const key = res.json().apiKey as string;
+    const codes: string[] = [];
+    let last;
+    for (let i = 0; i < 5; i++) {
+      last = await get('/v1/health', key);
+      codes.push(last.statusCode === 200 ? 'ok' : last.json().error.code);
+    }
+    // A client retrying on usage_exceeded does not fill its rate-limit window too.
+    expect(codes).toEqual([
+      'ok',
+      'usage_exceeded',
+      'usage_exceeded',
+      'usage_exceeded',
+      'usage_exceeded',
+    ]);
+    const now = new Date();
+    const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+    const retry = Number(last!.headers['retry-after']);
+    expect(Math.abs(retry - (midnight - Date.now()) / 1000)).toBeLessThan(5);
+  });
+
   it('verifies keys for services that check them themselves (always 200)', async () => {
     const c = await createClient('Verify', 'v@example.com');
     const ok = await h.app.inject({

@@ -96,9 +96,13 @@ export function requireClient(
       const { code, message } = OUTCOME[result.code as Exclude<VerifyCode, 'VALID'>];
       let outHeaders = headers;
       if (result.code === 'RATE_LIMITED' || result.code === 'USAGE_EXCEEDED') {
-        const retry = result.ratelimit
-          ? Math.max(1, Math.ceil((result.ratelimit.reset - nowMs) / 1000))
-          : 3600;
+        // Credits come back at the next refill (a day when they never refill); a rate limit
+        // frees a slot at its reset.
+        const retryAt =
+          result.code === 'USAGE_EXCEEDED'
+            ? (result.creditsResetAt ?? nowMs + 86_400_000)
+            : (result.ratelimit?.reset ?? nowMs + 1000);
+        const retry = Math.max(1, Math.ceil((retryAt - nowMs) / 1000));
         outHeaders = { ...headers, 'retry-after': String(retry) };
       }
       throw new AppError(code, message, { headers: outHeaders, context: { outcome: result.code } });

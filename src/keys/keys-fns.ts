@@ -64,6 +64,13 @@ export function refillPeriodStart(interval: 'daily' | 'monthly', now: Date): str
   return d.toISOString();
 }
 
+/** Start of the next refill period (UTC day or month), in epoch ms. */
+export function nextRefillAt(interval: 'daily' | 'monthly', now: Date): number {
+  return interval === 'daily'
+    ? Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1)
+    : Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+}
+
 const SCOPE = /^[a-z0-9*][a-z0-9_.:*-]{0,63}$/i;
 
 export function validateScopes(scopes: string[]): string[] {

@@ -17,6 +17,7 @@ import {
   ipAllowed,
   Lru,
   parseCidr,
+  nextRefillAt,
   refillPeriodStart,
   validateScopes,
 } from './keys-fns.ts';
@@ -84,6 +85,11 @@ interface CachedKey {
   meta: Record<string, unknown>;
   client: ClientSnapshot;
   cachedAtMs: number;
+  /**
+   * Credits ran out: until then (epoch ms; Infinity without refill) calls are refused before the
+   * rate limiter, so a client retrying on USAGE_EXCEEDED does not also fill its window.
+   */
+  creditsOutUntil?: number;
 }
 
 const MAX_META_BYTES = 4096;
@@ -277,6 +283,10 @@ export function createKeysService(deps: KeysServiceDeps) {
     if (entry.client.status !== 'active') return count(invalid('CLIENT_SUSPENDED', entry));
     if (!ipAllowed(entry.allowlist, opts.ip)) return count(invalid('IP_NOT_ALLOWED', entry));
     if (!hasScopes(entry.scopes, opts.scopes)) return count(invalid('INSUFFICIENT_SCOPE', entry));
+    if (entry.creditsOutUntil !== undefined && nowMs < entry.creditsOutUntil) {
+      const resetAt = Number.isFinite(entry.creditsOutUntil) ? entry.creditsOutUntil : null;
+      return count(invalid('USAGE_EXCEEDED', entry, { remaining: 0, creditsResetAt: resetAt }));
+    }
 
     const auth: AuthContext = {
       clientId: entry.clientId,
@@ -299,8 +309,13 @@ export function createKeysService(deps: KeysServiceDeps) {
     let remaining: number | null = null;
     if (entry.credits) {
       remaining = await takeCredit(entry, now);
-      if (remaining === null)
-        return count(invalid('USAGE_EXCEEDED', entry, { ratelimit, remaining: 0 }));
+      if (remaining === null) {
+        const resetAt = entry.credits.interval ? nextRefillAt(entry.credits.interval, now) : null;
+        entry.creditsOutUntil = resetAt ?? Infinity;
+        return count(
+          invalid('USAGE_EXCEEDED', entry, { ratelimit, remaining: 0, creditsResetAt: resetAt }),
+        );
+      }
     }
     touches.set(entry.id, now.toISOString());
     return count({

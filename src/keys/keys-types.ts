@@ -109,6 +109,8 @@ export interface VerifyResult {
   ratelimit: RateLimitState | null;
   /** credits left, null when the key has no credit limit */
   remaining: number | null;
+  /** USAGE_EXCEEDED: when credits come back (epoch ms), null when they never refill */
+  creditsResetAt?: number | null;
   meta: Record<string, unknown>;
   /** present when valid */
   auth?: AuthContext;
