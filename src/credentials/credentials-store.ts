@@ -8,6 +8,18 @@ import type { CredentialsTable } from './credentials-types.ts';
  * operator's key-maintenance reads (`pageWrappedWith`, `masterKeyIdsInUse`, `ownerOf`), which
  * never return secrets in clear and serve the CLI only.
  */
+/** What soft delete writes: inactive, name freed, data key shredded (the secret can never open again). */
+function shredded(at: string) {
+  return {
+    is_active: 0,
+    active_name: null,
+    wrapped_key: null,
+    master_key_id: null,
+    deleted_at: at,
+    updated_at: at,
+  } as const;
+}
+
 export function createCredentialsStore(db: Kysely<Database>) {
   return {
     async insert(row: CredentialsTable): Promise<void> {
@@ -68,14 +80,7 @@ export function createCredentialsStore(db: Kysely<Database>) {
     async softDelete(ownerId: string, id: string, at: string): Promise<boolean> {
       const res = await db
         .updateTable('credentials')
-        .set({
-          is_active: 0,
-          active_name: null,
-          wrapped_key: null,
-          master_key_id: null,
-          deleted_at: at,
-          updated_at: at,
-        })
+        .set(shredded(at))
         .where('client_id', '=', ownerId)
         .where('id', '=', id)
         .where('deleted_at', 'is', null)
@@ -94,14 +99,7 @@ export function createCredentialsStore(db: Kysely<Database>) {
       if (!ids.length) return [];
       await db
         .updateTable('credentials')
-        .set({
-          is_active: 0,
-          active_name: null,
-          wrapped_key: null,
-          master_key_id: null,
-          deleted_at: at,
-          updated_at: at,
-        })
+        .set(shredded(at))
         .where('client_id', '=', ownerId)
         .where('deleted_at', 'is', null)
         .execute();
