@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { openCredential, sealCredential } from '../src/credentials/credentials-crypto.ts';
 import type { Keyring } from '../src/infra/master-key.ts';
-import { benchSeconds, compare, startKeyplane, type BenchResult } from './lib.ts';
+import { benchSeconds, compare, seedGeminiClient, startKeyplane, type BenchResult } from './lib.ts';
 
 export const description =
   'Credential resolution: envelope decrypt alone (unwrap + AES-256-GCM), in-process resolve (store read + decrypt + audit + use count), and POST /admin/v1/credentials/resolve over HTTP vs an authenticated /v1/health';
@@ -49,23 +49,11 @@ export async function run(): Promise<BenchResult[]> {
 
   const kp = await startKeyplane();
   try {
-    const { client, apiKey } = await kp.services.clients.create(
-      { name: 'Bench', email: 'bench@example.com' },
-      ACTOR,
-    );
-    await kp.services.credentials.create(
-      client.id,
-      {
-        provider: 'gemini',
-        credentialName: 'bench',
-        credentials: { apiKey: `AIza${randomBytes(16).toString('hex')}` },
-      },
-      ACTOR,
-    );
+    const { clientId, apiKey } = await seedGeminiClient(kp);
     // 2. In-process resolve: SQLite read, decrypt, an audit entry (hash-chained) per use, and a
     //    batched use counter.
     const resolves = await opsPerSecond(seconds, () =>
-      kp.services.credentials.resolve({ clientId: client.id, provider: 'gemini' }, ACTOR),
+      kp.services.credentials.resolve({ clientId, provider: 'gemini' }, ACTOR),
     );
     results.push({
       name: 'credentials.resolve in-process (SQLite, audited)',
@@ -90,7 +78,7 @@ export async function run(): Promise<BenchResult[]> {
           options: {
             method: 'POST',
             headers: { ...kp.adminHeaders, 'content-type': 'application/json' },
-            body: JSON.stringify({ clientId: client.id, provider: 'gemini' }),
+            body: JSON.stringify({ clientId, provider: 'gemini' }),
           },
         },
       ],

@@ -319,3 +319,25 @@ export async function withBenchPostgres<T>(
     await server?.stop();
   }
 }
+
+const BENCH_ACTOR = { type: 'system' as const, id: 'bench' };
+
+/** A client with its own Gemini credential in the vault: what the resolve and proxy benches load. */
+export async function seedGeminiClient(
+  kp: RunningKeyplane,
+): Promise<{ clientId: string; apiKey: string }> {
+  const { client, apiKey } = await kp.services.clients.create(
+    { name: 'Bench', email: 'bench@example.com' },
+    BENCH_ACTOR,
+  );
+  await kp.services.credentials.create(
+    client.id,
+    {
+      provider: 'gemini',
+      credentialName: 'bench',
+      credentials: { apiKey: `AIza${randomBytes(16).toString('hex')}` },
+    },
+    BENCH_ACTOR,
+  );
+  return { clientId: client.id, apiKey };
+}

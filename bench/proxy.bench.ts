@@ -1,14 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchSeconds, compare, startKeyplane, type BenchResult } from './lib.ts';
+import { benchSeconds, compare, seedGeminiClient, startKeyplane, type BenchResult } from './lib.ts';
 
 export const description =
   'Upstream proxy: GET /v1/proxy/gemini/… (key check, audited credential resolve, upstream call over loopback, streamed and scrubbed answer) vs the upstream called directly and vs an authenticated /v1/health';
-
-const ACTOR = { type: 'system' as const, id: 'bench' };
 
 /** A provider stand-in: a small JSON answer, as fast as Node answers. */
 async function startUpstream() {
@@ -49,19 +46,7 @@ export async function run(): Promise<BenchResult[]> {
   );
   const kp = await startKeyplane({ env: { KEYPLANE_CONFIG: configFile } });
   try {
-    const { client, apiKey } = await kp.services.clients.create(
-      { name: 'Bench', email: 'bench@example.com' },
-      ACTOR,
-    );
-    await kp.services.credentials.create(
-      client.id,
-      {
-        provider: 'gemini',
-        credentialName: 'bench',
-        credentials: { apiKey: `AIza${randomBytes(16).toString('hex')}` },
-      },
-      ACTOR,
-    );
+    const { apiKey } = await seedGeminiClient(kp);
     const headers = { 'x-api-key': apiKey };
     return await compare({
       baseline: { name: 'upstream directly', url: `${upstream.url}/gemini/v1beta/models` },

@@ -232,7 +232,7 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   });
   if (docs) await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
-  registerAuth(app, services);
+  registerAuth(app);
   registerClientAuth(app);
   registerMetering(app, services);
   await app.register(async (scope) => operationalRoutes(scope as App, services));

@@ -22,7 +22,7 @@ export function bearerOf(request: FastifyRequest): string | null {
   return m?.[1] ?? null;
 }
 
-export function registerAuth(app: App, _services: Services): void {
+export function registerAuth(app: App): void {
   app.decorateRequest('admin', null);
 }
 
