@@ -102,9 +102,23 @@ export function createAdminTokensService(deps: AdminTokensServiceDeps) {
       return (await adminTokensStore.list()).map(toToken);
     },
 
-    async revoke(id: string, actor: Actor): Promise<AdminToken> {
+    /**
+     * `by` is the token asking (HTTP): like minting, it may revoke only a token whose scopes it
+     * holds, so `tokens:write` alone cannot take down an `admin` token. Without `by` (the CLI,
+     * acting on the store as the operator) any token can be revoked.
+     */
+    async revoke(id: string, actor: Actor, by?: Pick<AdminToken, 'scopes'>): Promise<AdminToken> {
       const row = await adminTokensStore.findById(id);
       if (!row) throw new AppError('not_found', 'admin token not found');
+      if (by) {
+        const beyond = toToken(row).scopes.filter((s) => !hasAdminScope(by, s));
+        if (beyond.length) {
+          throw new AppError(
+            'insufficient_scope',
+            `cannot revoke a token holding scopes this admin token does not hold: ${beyond.join(', ')}`,
+          );
+        }
+      }
       if (await adminTokensStore.revoke(id, clock.now().toISOString())) {
         await audit.record({
           actor,

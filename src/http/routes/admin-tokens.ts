@@ -74,12 +74,18 @@ export async function adminTokenRoutes(app: App, services: Services) {
       schema: {
         tags: ['admin tokens'],
         summary: 'Revoke an admin token',
+        description:
+          'A token may revoke only tokens whose scopes it holds itself (`admin` holds all); otherwise 403 insufficient_scope.',
         params: idParams,
         response: { 200: z.object({ adminToken: adminTokenSchema }), ...errorResponses },
       },
     },
     async (request) => ({
-      adminToken: await services.adminTokens.revoke(request.params.id, actorOf(request)),
+      adminToken: await services.adminTokens.revoke(
+        request.params.id,
+        actorOf(request),
+        request.admin!,
+      ),
     }),
   );
 }
