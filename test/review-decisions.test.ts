@@ -90,4 +90,49 @@ describe.each(ENGINES)('review decisions on %s', (engine) => {
       expect(res.statusCode).toBe(404);
     });
   });
+
+  describe('client detail and key metadata', () => {
+    it('GET /clients/{id} includes keys only for a token that also holds keys:read (or admin)', async () => {
+      const created = await h.app.inject({
+        method: 'POST',
+        url: '/admin/v1/clients',
+        headers: h.adminHeaders,
+        payload: { name: 'Keyed', email: 'keyed@example.com' },
+      });
+      expect(created.statusCode).toBe(201);
+      const clientId = created.json().client.id as string;
+      const keyId = created.json().key.id as string;
+      const keyStart = created.json().key.start as string;
+
+      const clientsOnly = await adminToken(['clients:read']);
+      const res = await h.app.inject({
+        method: 'GET',
+        url: `/admin/v1/clients/${clientId}`,
+        headers: bearer(clientsOnly.token),
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().client.id).toBe(clientId);
+      expect(res.json()).not.toHaveProperty('keys');
+      expect(res.body).not.toContain(keyId);
+      expect(res.body).not.toContain(keyStart);
+
+      for (const token of [(await adminToken(['clients:read', 'keys:read'])).token, null]) {
+        const withKeys = await h.app.inject({
+          method: 'GET',
+          url: `/admin/v1/clients/${clientId}`,
+          headers: token ? bearer(token) : h.adminHeaders,
+        });
+        expect(withKeys.statusCode).toBe(200);
+        expect(withKeys.json().keys.map((k: { id: string }) => k.id)).toEqual([keyId]);
+      }
+
+      // The OpenAPI document says when keys are present.
+      const spec = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+      const schema =
+        spec.paths['/admin/v1/clients/{id}'].get.responses['200'].content['application/json']
+          .schema;
+      expect(schema.required).not.toContain('keys');
+      expect(schema.properties.keys.description).toMatch(/keys:read/);
+    });
+  });
 });

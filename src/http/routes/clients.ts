@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hasAdminScope } from '../../admin-tokens/admin-tokens-service.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
@@ -98,15 +99,25 @@ export async function adminClientRoutes(app: App, services: Services) {
       schema: {
         tags,
         summary: 'Get a client with its keys',
+        description:
+          'Keys are included only when the admin token also holds `keys:read` (or `admin`); with `clients:read` alone the `keys` field is omitted.',
         params: clientParams,
         response: {
-          200: z.object({ client: clientSchema, keys: z.array(apiKeySchema) }),
+          200: z.object({
+            client: clientSchema,
+            keys: z
+              .array(apiKeySchema)
+              .optional()
+              .describe('present only when the admin token also holds keys:read (or admin)'),
+          }),
           ...errorResponses,
         },
       },
     },
     async (request) => {
       const client = await services.clients.get(request.params.id);
+      // clients:read is not keys:read: key metadata (starts, scopes, last use) needs its own scope.
+      if (!hasAdminScope(request.admin!, 'keys:read')) return { client };
       const keys = await services.keys.list(client.id, { limit: 1000 });
       return { client, keys: keys.data };
     },
