@@ -135,4 +135,104 @@ describe.each(ENGINES)('review decisions on %s', (engine) => {
       expect(schema.properties.keys.description).toMatch(/keys:read/);
     });
   });
+
+  describe("a client's credential audit trail", () => {
+    it('shows an operator as operator only (no admin token id, no IP); the admin view keeps full detail', async () => {
+      const operator = await adminToken(['admin']);
+      const OPERATOR_IP = '198.51.100.77';
+      const CLIENT_IP = '192.0.2.44';
+      const created = await h.app.inject({
+        method: 'POST',
+        url: '/admin/v1/clients',
+        headers: h.adminHeaders,
+        payload: { name: 'Vaulted', email: 'vaulted@example.com' },
+      });
+      const clientId = created.json().client.id as string;
+      const keyId = created.json().key.id as string;
+      const asClient = { 'x-api-key': created.json().apiKey as string };
+
+      const cred = await h.app.inject({
+        method: 'POST',
+        url: '/v1/credentials',
+        headers: asClient,
+        remoteAddress: CLIENT_IP,
+        payload: {
+          provider: 'vultr',
+          credentialName: 'Vultr',
+          credentials: { api_key: 'vultr-secret-0123456789' },
+          credentialType: 'api_key',
+        },
+      });
+      expect(cred.statusCode).toBe(201);
+      const credId = cred.json().id as string;
+
+      // The operator acts on the client's credential: renames it, then a worker resolves it.
+      const patched = await h.app.inject({
+        method: 'PATCH',
+        url: `/admin/v1/clients/${clientId}/credentials/${credId}`,
+        headers: bearer(operator.token),
+        remoteAddress: OPERATOR_IP,
+        payload: { credentialName: 'Vultr (ops)' },
+      });
+      expect(patched.statusCode).toBe(200);
+      const resolved = await h.app.inject({
+        method: 'POST',
+        url: '/admin/v1/credentials/resolve',
+        headers: bearer(operator.token),
+        remoteAddress: OPERATOR_IP,
+        payload: { clientId, provider: 'vultr', credentialId: credId },
+      });
+      expect(resolved.statusCode).toBe(200);
+      // And the system acts on it (a background process, not an admin token).
+      await h.services.audit.record({
+        actor: { type: 'system', id: 'rewrap' },
+        action: 'credential.checked',
+        targetType: 'credential',
+        targetId: credId,
+        clientId,
+      });
+
+      const trail = await h.app.inject({
+        method: 'GET',
+        url: `/v1/credentials/${credId}/audit`,
+        headers: asClient,
+        remoteAddress: CLIENT_IP,
+      });
+      expect(trail.statusCode).toBe(200);
+      expect(trail.body).not.toContain(operator.id);
+      expect(trail.body).not.toContain(OPERATOR_IP);
+      expect(trail.body).not.toContain('rewrap');
+      const rows = trail.json().data as Record<string, unknown>[];
+      expect(rows.map((e) => e.action)).toEqual([
+        'credential.checked',
+        'credential.used',
+        'credential.updated',
+        'credential.created',
+      ]);
+      expect(rows[0]).toEqual(
+        expect.objectContaining({ action: 'credential.checked', actorType: 'system' }),
+      );
+      for (const e of rows.slice(1, 3)) expect(e.actorType).toBe('operator');
+      for (const e of rows.slice(0, 3)) {
+        expect(e).not.toHaveProperty('actorId');
+        expect(e).not.toHaveProperty('ip');
+      }
+      // The client's own act keeps its key id (and its own IP).
+      expect(rows[3]).toMatchObject({ actorType: 'client', actorId: keyId, ip: CLIENT_IP });
+
+      // The admin route shows the same trail in full.
+      const full = await h.app.inject({
+        method: 'GET',
+        url: `/admin/v1/clients/${clientId}/credentials/${credId}/audit`,
+        headers: h.adminHeaders,
+      });
+      expect(full.statusCode).toBe(200);
+      const fullRows = full.json().data as Record<string, unknown>[];
+      expect(fullRows.slice(1, 3)).toEqual([
+        expect.objectContaining({ actorType: 'admin', actorId: operator.id, ip: OPERATOR_IP }),
+        expect.objectContaining({ actorType: 'admin', actorId: operator.id, ip: OPERATOR_IP }),
+      ]);
+      expect(fullRows[0]).toMatchObject({ actorType: 'system', actorId: 'rewrap' });
+    });
+  });
 });

@@ -73,3 +73,26 @@ export function toCredential(
     deletedAt: r.deleted_at,
   };
 }
+
+/** One entry of a credential's audit trail, as the API shows it. */
+export interface TrailEntry {
+  id: string;
+  createdAt: string;
+  action: string;
+  actorType: string;
+  /** Absent in a client's view of someone else's act. */
+  actorId?: string;
+  ip?: string | null;
+  data: Record<string, unknown>;
+}
+
+/**
+ * A client's view of its own credential's trail: its own acts keep their key id (and IP);
+ * anyone else is just `operator` (admin tokens, the CLI) or `system`, with no id and no IP,
+ * so the trail never hands a client the operator's token ids or addresses.
+ */
+export function clientViewOfTrailEntry(e: TrailEntry): TrailEntry {
+  if (e.actorType === 'client') return e;
+  const { actorId: _id, ip: _ip, ...rest } = e;
+  return { ...rest, actorType: e.actorType === 'system' ? 'system' : 'operator' };
+}

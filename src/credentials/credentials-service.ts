@@ -14,7 +14,14 @@ import {
   type ProviderSettings,
   type Verification,
 } from './credentials-verifier.ts';
-import { checkEnum, checkName, isUniqueViolation, toCredential } from './credentials-fns.ts';
+import {
+  checkEnum,
+  checkName,
+  clientViewOfTrailEntry,
+  isUniqueViolation,
+  toCredential,
+  type TrailEntry,
+} from './credentials-fns.ts';
 import type { CredentialsStore } from './credentials-store.ts';
 import {
   CREDENTIAL_TYPES,
@@ -420,8 +427,16 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
       return { clientId, totalCredentials: total, providers };
     },
 
-    /** A credential's own audit trail (also after deletion). */
-    async auditTrail(owner: string, id: string, opts: { limit?: number; cursor?: string } = {}) {
+    /**
+     * A credential's own audit trail (also after deletion). The `client` view hides who the
+     * operator is (see clientViewOfTrailEntry); the `operator` view shows every detail.
+     */
+    async auditTrail(
+      owner: string,
+      id: string,
+      opts: { limit?: number; cursor?: string } = {},
+      view: 'client' | 'operator' = 'operator',
+    ): Promise<{ data: TrailEntry[]; nextCursor: string | null }> {
       await mustFind(owner, id);
       const cursor = opts.cursor !== undefined ? Number(opts.cursor) : undefined;
       if (cursor !== undefined && !Number.isInteger(cursor)) {
@@ -433,16 +448,17 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
         limit: opts.limit,
         cursor,
       });
+      const data = page.data.map((e): TrailEntry => ({
+        id: e.id,
+        createdAt: e.createdAt,
+        action: e.action,
+        actorType: e.actorType,
+        actorId: e.actorId,
+        ip: e.ip,
+        data: e.data,
+      }));
       return {
-        data: page.data.map((e) => ({
-          id: e.id,
-          createdAt: e.createdAt,
-          action: e.action,
-          actorType: e.actorType,
-          actorId: e.actorId,
-          ip: e.ip,
-          data: e.data,
-        })),
+        data: view === 'client' ? data.map(clientViewOfTrailEntry) : data,
         nextCursor: page.nextCursor,
       };
     },

@@ -91,9 +91,20 @@ const auditEntry = z.object({
   id: z.string(),
   createdAt: z.string(),
   action: z.string(),
-  actorType: z.string(),
-  actorId: z.string(),
-  ip: z.string().nullable(),
+  actorType: z
+    .string()
+    .describe(
+      "client, admin, cli or system; in a client's own trail anyone but the client is shown as operator or system",
+    ),
+  actorId: z
+    .string()
+    .optional()
+    .describe("absent in a client's trail when the actor is not the client itself"),
+  ip: z
+    .string()
+    .nullable()
+    .optional()
+    .describe("absent in a client's trail when the actor is not the client itself"),
   data: z.record(z.string(), z.unknown()),
 });
 
@@ -130,6 +141,8 @@ function credentialRoutes(
     write: ReturnType<typeof requireClient>;
     ownerOf: (request: FastifyRequest) => Promise<string> | string;
     actor: (request: FastifyRequest) => Actor;
+    /** Whose eyes the audit trail is for: a client sees operators without id or IP. */
+    trailView: 'client' | 'operator';
   },
 ) {
   const { base, tags, security } = opts;
@@ -258,13 +271,17 @@ function credentialRoutes(
         tags,
         security,
         summary: "The credential's audit trail, newest first",
+        ...(opts.trailView === 'client' && {
+          description:
+            'Acts of the client itself keep their key id and IP; an act by anyone else appears only as actorType operator (or system), without actorId or ip.',
+        }),
         params: opts.params,
         querystring: paginationQuery,
         response: { 200: page(auditEntry), ...errorResponses },
       },
     },
     async (request) =>
-      vault.auditTrail(await opts.ownerOf(request), credId(request), request.query),
+      vault.auditTrail(await opts.ownerOf(request), credId(request), request.query, opts.trailView),
   );
 }
 
@@ -298,6 +315,7 @@ export async function credentialsRoutes(app: App, services: Services) {
     write,
     ownerOf: (request) => request.client!.clientId,
     actor: clientActor,
+    trailView: 'client',
   });
 }
 
@@ -356,6 +374,7 @@ export async function adminCredentialsRoutes(app: App, services: Services) {
     write,
     ownerOf: () => PLATFORM_OWNER,
     actor: actorOf,
+    trailView: 'operator',
   });
 
   app.get(
@@ -390,5 +409,6 @@ export async function adminCredentialsRoutes(app: App, services: Services) {
       return clientId;
     },
     actor: actorOf,
+    trailView: 'operator',
   });
 }
