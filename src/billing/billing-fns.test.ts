@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
   backoffMs,
+  describePeriod,
   formatMoney,
   invoiceNumber,
   isoWeekOf,
   isoWeeksInYear,
   lineItemsOf,
+  overlappingPeriods,
   parsePeriod,
   periodContaining,
   previousPeriod,
+  uncovered,
 } from './billing-fns.ts';
 
 const iso = (d: Date) => d.toISOString();
@@ -171,5 +174,76 @@ describe('money formatting', () => {
 describe('backoff', () => {
   it('doubles from the base and stops at the cap', () => {
     expect([1, 2, 3, 4, 5].map((a) => backoffMs(a, 100, 1000))).toEqual([100, 200, 400, 800, 1000]);
+  });
+});
+
+describe('billed intervals after a change of frequency', () => {
+  const at = (d: string) => new Date(`${d}T00:00:00.000Z`);
+  const span = (a: string, b: string) => ({ start: at(a), end: at(b) });
+  const days = (list: Array<{ start: Date; end: Date }>) =>
+    list.map((i) => `${iso(i.start).slice(0, 10)}..${iso(i.end).slice(0, 10)}`);
+
+  it("lists the other kind's periods that overlap a period", () => {
+    expect(overlappingPeriods(parsePeriod('2025-10')!).map((p) => p.id)).toEqual([
+      '2025-W40',
+      '2025-W41',
+      '2025-W42',
+      '2025-W43',
+      '2025-W44',
+    ]);
+    expect(overlappingPeriods(parsePeriod('2025-09')!).map((p) => p.id)).toEqual([
+      '2025-W36',
+      '2025-W37',
+      '2025-W38',
+      '2025-W39',
+      '2025-W40',
+    ]);
+    expect(overlappingPeriods(parsePeriod('2025-W40')!).map((p) => p.id)).toEqual([
+      '2025-09',
+      '2025-10',
+    ]);
+    expect(overlappingPeriods(parsePeriod('2025-W42')!).map((p) => p.id)).toEqual(['2025-10']);
+  });
+
+  it('subtracts covered intervals from a period', () => {
+    const month = span('2025-09-01', '2025-10-01');
+    expect(days(uncovered(month, []))).toEqual(['2025-09-01..2025-10-01']);
+    expect(
+      days(uncovered(month, [span('2025-09-01', '2025-09-08'), span('2025-09-08', '2025-09-15')])),
+    ).toEqual(['2025-09-15..2025-10-01']);
+    // A week straddling the month's start and end; overlapping and unsorted covers.
+    expect(
+      days(
+        uncovered(span('2025-10-01', '2025-11-01'), [
+          span('2025-10-27', '2025-11-03'),
+          span('2025-09-29', '2025-10-06'),
+          span('2025-10-03', '2025-10-13'),
+        ]),
+      ),
+    ).toEqual(['2025-10-13..2025-10-27']);
+    // A hole in the middle leaves two pieces.
+    expect(
+      days(uncovered(month, [span('2025-09-01', '2025-09-08'), span('2025-09-15', '2025-09-22')])),
+    ).toEqual(['2025-09-08..2025-09-15', '2025-09-22..2025-10-01']);
+    // Covered entirely (and beyond): nothing left.
+    expect(uncovered(month, [span('2025-08-25', '2025-10-06')])).toEqual([]);
+    // Covers outside the period change nothing.
+    expect(days(uncovered(month, [span('2025-08-01', '2025-09-01')]))).toEqual([
+      '2025-09-01..2025-10-01',
+    ]);
+  });
+
+  it('describes a partly billed period with the days actually billed', () => {
+    const month = parsePeriod('2025-09')!;
+    expect(describePeriod(month)).toBe('September 2025 (2025-09-01 to 2025-09-30)');
+    expect(describePeriod(month, { start: month.start, end: month.end })).toBe(
+      'September 2025 (2025-09-01 to 2025-09-30)',
+    );
+    expect(describePeriod(month, span('2025-09-15', '2025-10-01'))).toBe(
+      'September 2025, billed 2025-09-15 to 2025-09-30',
+    );
+    expect(describePeriod(parsePeriod('2025-W40')!, span('2025-10-01', '2025-10-06'))).toBe(
+      'ISO week 2025-W40, billed 2025-10-01 to 2025-10-05',
+    );
   });
 });

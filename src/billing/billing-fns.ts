@@ -93,6 +93,49 @@ export function previousPeriod(kind: BillingFrequency, now: Date): Period {
   return periodContaining(kind, new Date(current.start.getTime() - 1));
 }
 
+/** A half-open UTC interval [start, end). */
+export interface Interval {
+  start: Date;
+  end: Date;
+}
+
+/**
+ * The periods of the other kind that overlap `p`: the weeks touching a month, the one or two
+ * months a week falls in. Only those can hold invoices covering part of `p` (weeks never
+ * overlap weeks, nor months months).
+ */
+export function overlappingPeriods(p: Period): Period[] {
+  const other: BillingFrequency = p.kind === 'weekly' ? 'monthly' : 'weekly';
+  const out: Period[] = [];
+  for (let q = periodContaining(other, p.start); q.start < p.end;) {
+    out.push(q);
+    q = periodContaining(other, q.end);
+  }
+  return out;
+}
+
+/**
+ * `whole` minus the union of `covered`: the pieces left to bill, in order (none when covered
+ * entirely, `[whole]` when nothing overlaps).
+ */
+export function uncovered(whole: Interval, covered: readonly Interval[]): Interval[] {
+  const cuts = covered
+    .map((c) => ({
+      start: Math.max(c.start.getTime(), whole.start.getTime()),
+      end: Math.min(c.end.getTime(), whole.end.getTime()),
+    }))
+    .filter((c) => c.start < c.end)
+    .sort((a, b) => a.start - b.start);
+  const out: Interval[] = [];
+  let from = whole.start.getTime();
+  for (const c of cuts) {
+    if (c.start > from) out.push({ start: new Date(from), end: new Date(c.start) });
+    from = Math.max(from, c.end);
+  }
+  if (from < whole.end.getTime()) out.push({ start: new Date(from), end: whole.end });
+  return out;
+}
+
 /** `INV-2025-W40-0001`: the sequence is per period, at least 4 digits. */
 export function invoiceNumber(periodId: string, seq: number): string {
   return `INV-${periodId}-${String(seq).padStart(4, '0')}`;
@@ -195,12 +238,25 @@ export function formatMoney(micros: number, currency: string): string {
   return negative ? `-${body}` : body;
 }
 
-export function describePeriod(p: Period): string {
-  const last = new Date(p.end.getTime() - DAY_MS);
+/**
+ * `ISO week 2025-W40 (2025-09-29 to 2025-10-05)`, `October 2025 (2025-10-01 to 2025-10-31)`;
+ * when only part of the period was billed (earlier invoices covered the rest, after a change of
+ * frequency): `September 2025, billed 2025-09-15 to 2025-09-30`.
+ */
+export function describePeriod(p: Period, billed?: Interval): string {
   const day = (d: Date) => d.toISOString().slice(0, 10);
-  return p.kind === 'weekly'
-    ? `ISO week ${p.id} (${day(p.start)} to ${day(last)})`
-    : `${p.start.toLocaleString('en-US', { month: 'long', year: 'numeric', timeZone: 'UTC' })} (${day(p.start)} to ${day(last)})`;
+  const lastDay = (end: Date) => day(new Date(end.getTime() - DAY_MS));
+  const name =
+    p.kind === 'weekly'
+      ? `ISO week ${p.id}`
+      : p.start.toLocaleString('en-US', { month: 'long', year: 'numeric', timeZone: 'UTC' });
+  if (
+    billed &&
+    (billed.start.getTime() !== p.start.getTime() || billed.end.getTime() !== p.end.getTime())
+  ) {
+    return `${name}, billed ${day(billed.start)} to ${lastDay(billed.end)}`;
+  }
+  return `${name} (${day(p.start)} to ${lastDay(p.end)})`;
 }
 
 export const PAYMENT_METHOD_LABELS: Record<PaymentMethod, string> = {

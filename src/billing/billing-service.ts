@@ -11,8 +11,11 @@ import {
   emptyCompany,
   groupByClient,
   lineItemsOf,
+  overlappingPeriods,
   parsePeriod,
   previousPeriod,
+  uncovered,
+  type Interval,
   type Period,
 } from './billing-fns.ts';
 import type { BillingStore, InvoiceDraft } from './billing-store.ts';
@@ -518,12 +521,26 @@ export function createBillingService(deps: BillingServiceDeps) {
       // Monthly periods bill only the (usually few) monthly clients: ask usage for just those.
       const monthly = details.filter((d) => d.frequency === 'monthly').map((d) => d.client_id);
       const range = { from: period.start.toISOString(), to: period.end.toISOString() };
-      const lines =
+      const [lines, covering] = await Promise.all([
         period.kind === 'weekly'
-          ? await usage.billingLines(range)
+          ? usage.billingLines(range)
           : monthly.length
-            ? await usage.billingLines({ ...range, clientIds: monthly })
-            : [];
+            ? usage.billingLines({ ...range, clientIds: monthly })
+            : Promise.resolve([]),
+        // Invoices of the other frequency (issued before the client switched) that already
+        // billed part of this period: that part is never billed again.
+        billingStore.covering(
+          overlappingPeriods(period).map((p) => p.id),
+          range.from,
+          range.to,
+        ),
+      ]);
+      const coveredOf = new Map<string, Interval[]>();
+      for (const c of covering) {
+        const list = coveredOf.get(c.client_id) ?? [];
+        list.push({ start: new Date(c.period_start), end: new Date(c.period_end) });
+        coveredOf.set(c.client_id, list);
+      }
       input.onProgress?.({ phase: 'usage', done: 1, total: 1 });
       const detailsOf = new Map(details.map((d) => [d.client_id, d]));
       const frequencyOf = (clientId: string): BillingFrequency =>
@@ -542,15 +559,36 @@ export function createBillingService(deps: BillingServiceDeps) {
       }
       const drafts: InvoiceDraft[] = [];
       for (const clientId of [...due].sort()) {
-        const { lineItems, totalMicros } = lineItemsOf(byClient.get(clientId) ?? []);
+        // The billed interval: the period minus what the client's non-void invoices cover.
+        // Two pieces (a hole covered by another invoice) are both billed; periodStart and
+        // periodEnd then span them, the days between being on that other invoice.
+        let billed: Interval[] = [period];
+        let clientLines = byClient.get(clientId) ?? [];
+        const covered = coveredOf.get(clientId);
+        if (covered) {
+          billed = uncovered(period, covered);
+          if (!billed.length) continue; // already invoiced entirely: no invoice, no number
+          clientLines = (
+            await Promise.all(
+              billed.map((b) =>
+                usage.billingLines({
+                  from: b.start.toISOString(),
+                  to: b.end.toISOString(),
+                  clientIds: [clientId],
+                }),
+              ),
+            )
+          ).flat();
+        }
+        const { lineItems, totalMicros } = lineItemsOf(clientLines);
         if (totalMicros === 0 && !wantsEmpty(clientId)) continue; // nothing billable
         const d = detailsOf.get(clientId);
         drafts.push({
           id: newId('inv', clock.now().getTime()),
           client_id: clientId,
           period: period.id,
-          period_start: period.start.toISOString(),
-          period_end: period.end.toISOString(),
+          period_start: billed[0]!.start.toISOString(),
+          period_end: billed[billed.length - 1]!.end.toISOString(),
           currency: d?.currency ?? settings.currency,
           status: 'issued',
           total_micros: totalMicros,

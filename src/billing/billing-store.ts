@@ -111,6 +111,26 @@ export function createBillingStore(db: Kysely<Database>) {
       });
     },
 
+    /**
+     * The non-void invoices of the given periods whose billed interval overlaps [from, to):
+     * what a run must not bill again after a client changed frequency.
+     */
+    async covering(
+      periodIds: readonly string[],
+      from: string,
+      to: string,
+    ): Promise<Array<Pick<InvoicesTable, 'client_id' | 'period_start' | 'period_end'>>> {
+      if (!periodIds.length) return [];
+      return db
+        .selectFrom('invoices')
+        .select(['client_id', 'period_start', 'period_end'])
+        .where('period', 'in', periodIds)
+        .where('status', '!=', 'void')
+        .where('period_start', '<', to)
+        .where('period_end', '>', from)
+        .execute();
+    },
+
     // ---- reading -----------------------------------------------------------------------------
     async find(clientId: string, id: string): Promise<InvoicesTable | undefined> {
       return db

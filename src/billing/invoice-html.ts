@@ -31,9 +31,12 @@ const multiline = (v: string | null | undefined) =>
 
 const day = (iso: string | null) => (iso ? iso.slice(0, 10) : '');
 
+/** The period as actually billed (periodStart/periodEnd, which can be narrower than the period). */
 function periodText(invoice: Invoice): string {
   const p = parsePeriod(invoice.period);
-  return p ? describePeriod(p) : invoice.period;
+  return p
+    ? describePeriod(p, { start: new Date(invoice.periodStart), end: new Date(invoice.periodEnd) })
+    : invoice.period;
 }
 
 const STYLE = `

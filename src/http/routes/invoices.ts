@@ -44,8 +44,16 @@ export const invoiceSchema = z
     number: z.string().meta({ example: 'INV-2025-W40-0001' }),
     clientId: z.string(),
     period: z.string().meta({ example: '2025-W40' }),
-    periodStart: z.string(),
-    periodEnd: z.string().describe('exclusive'),
+    periodStart: z
+      .string()
+      .describe(
+        'start of the days actually billed: later than the period’s start when the client’s earlier invoices (before a change of frequency) already cover part of it',
+      ),
+    periodEnd: z
+      .string()
+      .describe(
+        'end (exclusive) of the days actually billed; earlier than the period’s end likewise',
+      ),
     currency: z.string().meta({ example: 'EUR' }),
     status: z.enum(INVOICE_STATUSES as [string, ...string[]]),
     totalMicros: z.number().int(),
