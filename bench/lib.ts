@@ -20,11 +20,13 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { sql, type Kysely } from 'kysely';
 import { loadConfig } from '../src/config.ts';
 import { bufferedDestination, createLogger } from '../src/infra/logger.ts';
 import { startServer } from '../src/server.ts';
 import type { Services } from '../src/services.ts';
 import type { Engine } from '../src/store/create-db.ts';
+import type { UsageEvent } from '../src/usage/usage-types.ts';
 import { startPostgres } from '../test/support/servers.ts';
 
 export interface BenchResult {
@@ -340,4 +342,36 @@ export async function seedGeminiClient(
     BENCH_ACTOR,
   );
   return { clientId: client.id, apiKey };
+}
+
+/**
+ * The naive design the usage benches compare against: one row per call in a plain table
+ * indexed by (client, time), which a hand-written metering script would GROUP BY. Created in
+ * the bench's own database next to Keyplane's tables (the name says it is not ours).
+ */
+export const NAIVE_EVENTS = 'bench_naive_usage_events';
+
+export async function addNaiveEvents(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a table outside Keyplane's schema
+  db: Kysely<any>,
+  events: readonly UsageEvent[],
+): Promise<void> {
+  await sql`create table if not exists ${sql.table(NAIVE_EVENTS)} (request_id text primary key, client_id text not null, key_id text not null, endpoint text not null, status integer not null, environment text not null, unit_price_micros bigint not null, cost_micros bigint not null, created_at text not null)`.execute(
+    db,
+  );
+  await sql`create index if not exists bench_naive_client_time on ${sql.table(NAIVE_EVENTS)} (client_id, created_at)`.execute(
+    db,
+  );
+  await sql`create index if not exists bench_naive_time on ${sql.table(NAIVE_EVENTS)} (created_at)`.execute(
+    db,
+  );
+  for (let i = 0; i < events.length; i += 1000) {
+    const rows = events
+      .slice(i, i + 1000)
+      .map(
+        (e) =>
+          sql`(${e.requestId}, ${e.clientId}, ${e.keyId}, ${e.endpoint}, ${e.status}, ${e.environment}, ${e.unitPriceMicros}, ${e.costMicros}, ${e.createdAt})`,
+      );
+    await sql`insert into ${sql.table(NAIVE_EVENTS)} values ${sql.join(rows)}`.execute(db);
+  }
 }

@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type onRequestHookHandler,
 } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -143,6 +144,41 @@ function handleError(
   return sendError(reply, 'internal_error', 'internal error');
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The matched route's template (`/v1/keys/:id`); null when no route matched. */
+    routeUrl: string | null;
+    /** `METHOD /route-template`, as metering, prices and rate limits name endpoints. */
+    endpoint: string | null;
+  }
+}
+
+/**
+ * Gives every route a first onRequest hook that names the request's route template and
+ * endpoint. Fastify's `request.routeOptions` builds a fresh object on every read, and the hot
+ * path needs these names three times a request (rate limit, metering, access line).
+ */
+function nameEndpoints(app: App): void {
+  app.decorateRequest('routeUrl', null);
+  app.decorateRequest('endpoint', null);
+  app.addHook('onRoute', (route) => {
+    const url = route.url;
+    const names = new Map<string, string>();
+    const name: onRequestHookHandler = (request, _reply, done) => {
+      let endpoint = names.get(request.method);
+      if (endpoint === undefined) {
+        endpoint = `${request.method} ${url}`;
+        names.set(request.method, endpoint);
+      }
+      request.routeUrl = url;
+      request.endpoint = endpoint;
+      done();
+    };
+    const own = route.onRequest;
+    route.onRequest = own ? [name, ...(Array.isArray(own) ? own : [own])] : [name];
+  });
+}
+
 export interface BuildAppOptions {
   services: Services;
   /** Extra route plugins (later modules register theirs here via `routes`). */
@@ -182,6 +218,8 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     sendError(reply, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
   );
 
+  nameEndpoints(app);
+
   // Hooks that run on every request are callback style: no promise per request.
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(SECURITY_HEADERS);
@@ -194,7 +232,7 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   app.addHook('preValidation', rejectNulCharacters);
 
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
+    const route = request.routeUrl ?? 'unmatched';
     const durationMs = reply.elapsedTime;
     metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
     metrics.httpDuration.observe({ method: request.method, route }, durationMs / 1000);

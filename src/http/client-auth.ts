@@ -60,8 +60,7 @@ export function registerClientAuth(app: App): void {
 export function endpointOf(request: FastifyRequest): string {
   // The proxy names its calls by provider (`POST /v1/proxy/gemini/*`) for prices and limits alike.
   return (
-    request.meterEndpoint ??
-    `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`
+    request.meterEndpoint ?? request.endpoint ?? `${request.method} ${request.url.split('?')[0]}`
   );
 }
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  decodeBlock,
+  encodeBlocks,
   compilePriceBook,
   dedupe,
   hourOf,
@@ -119,5 +121,47 @@ describe('rollups', () => {
 
   it('dedupes request ids within a batch', () => {
     expect(dedupe([ev('1'), ev('2'), ev('1')]).map((e) => e.requestId)).toEqual(['1', '2']);
+  });
+});
+
+describe('event blocks', () => {
+  const at = Date.UTC(2025, 9, 2, 13, 59, 59, 998);
+  const e = (i: number): UsageEvent => ({
+    requestId: `req_${i}`,
+    clientId: i % 2 ? 'client_b' : 'client_a',
+    keyId: 'key_1',
+    endpoint: 'GET /v1/health',
+    method: 'GET',
+    status: 200 + (i % 3),
+    environment: 'live',
+    unitPriceMicros: 1500,
+    costMicros: 1500,
+    durationUs: i,
+    createdAt: new Date(at + i).toISOString(),
+  });
+
+  it('packs a batch per client and hour, and unpacks it exactly', () => {
+    const events = Array.from({ length: 6 }, (_, i) => e(i));
+    const blocks = encodeBlocks('use_1', events);
+    // 13:59:59.998 and .999 fall in hour 13, the rest in hour 14; two clients.
+    expect(blocks.map((b) => [b.client_id, b.hour, b.calls, b.seq])).toEqual([
+      ['client_a', '2025-10-02T13:00:00.000Z', 1, 0],
+      ['client_a', '2025-10-02T14:00:00.000Z', 2, 1],
+      ['client_b', '2025-10-02T13:00:00.000Z', 1, 2],
+      ['client_b', '2025-10-02T14:00:00.000Z', 2, 3],
+    ]);
+    expect(blocks.reduce((a, b) => a + b.cost_micros, 0)).toBe(6 * 1500);
+    const back = blocks.flatMap((b) => decodeBlock(b));
+    expect(back.sort((a, b) => a.requestId.localeCompare(b.requestId))).toEqual(events);
+  });
+
+  it('names each distinct key/endpoint/price once per block', () => {
+    const events = Array.from({ length: 1000 }, (_, i) => ({
+      ...e(i * 2),
+      createdAt: new Date(at + 10).toISOString(),
+    }));
+    const [block] = encodeBlocks('use_2', events);
+    expect(JSON.parse(block!.events).shapes).toHaveLength(1);
+    expect(block!.events.split('GET /v1/health').length - 1).toBe(1);
   });
 });

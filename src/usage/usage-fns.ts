@@ -1,6 +1,7 @@
 import { AppError } from '../lib/errors.ts';
 import { toMicros } from '../lib/money.ts';
-import type { UsageEvent, UsageHourlyTable } from './usage-types.ts';
+import type { KeyEnvironment } from '../lib/key-format.ts';
+import type { UsageBlocksTable, UsageEvent, UsageHourlyTable } from './usage-types.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -122,7 +123,109 @@ export function rollupsOf(events: readonly UsageEvent[]): UsageHourlyTable[] {
     .map((e) => e[1]);
 }
 
-/** Drops repeated request ids inside one batch (the table's UNIQUE handles the rest). */
+/**
+ * A block's events as stored in `usage_blocks.events`: column arrays (one entry per event) and
+ * the distinct (key, endpoint, method, environment, unit price) "shapes" they index, so a
+ * block of thousands of calls to a few endpoints stays small and is one JSON.stringify away.
+ */
+export interface EncodedBlock {
+  v: 1;
+  /** `[keyId, endpoint, method, environment, unitPriceMicros]` */
+  shapes: Array<[string, string, string, KeyEnvironment, number]>;
+  /** Request ids. */
+  id: string[];
+  /** Index into `shapes`. */
+  s: number[];
+  /** HTTP status. */
+  st: number[];
+  /** Milliseconds after the block's hour. */
+  t: number[];
+  /** Duration in microseconds. */
+  d: number[];
+  /** Cost in micros. */
+  c: number[];
+}
+
+/**
+ * Packs a batch's events into one block per (client, hour), sorted by client and hour (so
+ * concurrent writers touch rows in the same order). `seq` numbers the blocks within the batch.
+ */
+export function encodeBlocks(batchId: string, events: readonly UsageEvent[]): UsageBlocksTable[] {
+  const blocks = new Map<
+    string,
+    { row: UsageBlocksTable; data: EncodedBlock; shapes: Map<string, number>; hourMs: number }
+  >();
+  for (const e of events) {
+    const hour = hourOf(e.createdAt);
+    const bk = `${e.clientId}\u0000${hour}`;
+    let b = blocks.get(bk);
+    if (!b) {
+      b = {
+        row: {
+          batch_id: batchId,
+          seq: 0,
+          client_id: e.clientId,
+          hour,
+          calls: 0,
+          cost_micros: 0,
+          events: '',
+        },
+        data: { v: 1, shapes: [], id: [], s: [], st: [], t: [], d: [], c: [] },
+        shapes: new Map(),
+        hourMs: Date.parse(hour),
+      };
+      blocks.set(bk, b);
+    }
+    const sk = `${e.keyId}\u0000${e.endpoint}\u0000${e.method}\u0000${e.environment}\u0000${e.unitPriceMicros}`;
+    let shape = b.shapes.get(sk);
+    if (shape === undefined) {
+      shape = b.data.shapes.length;
+      b.data.shapes.push([e.keyId, e.endpoint, e.method, e.environment, e.unitPriceMicros]);
+      b.shapes.set(sk, shape);
+    }
+    const d = b.data;
+    d.id.push(e.requestId);
+    d.s.push(shape);
+    d.st.push(e.status);
+    d.t.push(Date.parse(e.createdAt) - b.hourMs);
+    d.d.push(e.durationUs);
+    d.c.push(e.costMicros);
+    b.row.calls++;
+    b.row.cost_micros += e.costMicros;
+  }
+  const rows = [...blocks.entries()]
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .map(([, b], seq) => ({ ...b.row, seq, events: JSON.stringify(b.data) }));
+  return rows;
+}
+
+/** The events of one stored block, as they were recorded. */
+export function decodeBlock(
+  row: Pick<UsageBlocksTable, 'client_id' | 'hour' | 'events'>,
+): UsageEvent[] {
+  const data = JSON.parse(row.events) as EncodedBlock;
+  const hourMs = Date.parse(row.hour);
+  const out: UsageEvent[] = new Array(data.id.length);
+  for (let i = 0; i < data.id.length; i++) {
+    const [keyId, endpoint, method, environment, unitPriceMicros] = data.shapes[data.s[i]!]!;
+    out[i] = {
+      requestId: data.id[i]!,
+      clientId: row.client_id,
+      keyId,
+      endpoint,
+      method,
+      status: data.st[i]!,
+      environment,
+      unitPriceMicros,
+      costMicros: data.c[i]!,
+      durationUs: data.d[i]!,
+      createdAt: new Date(hourMs + data.t[i]!).toISOString(),
+    };
+  }
+  return out;
+}
+
+/** Drops repeated request ids inside one batch (storage skips those of earlier batches). */
 export function dedupe(events: readonly UsageEvent[]): UsageEvent[] {
   const seen = new Set<string>();
   const out: UsageEvent[] = [];

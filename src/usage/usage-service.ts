@@ -4,13 +4,15 @@ import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 import { formatMicros } from '../lib/money.ts';
-import { dedupe, splitRange, type PriceBook } from './usage-fns.ts';
+import { newId } from '../lib/ids.ts';
+import { splitRange, type PriceBook } from './usage-fns.ts';
 import { createUsageMetrics } from './usage-metrics.ts';
 import type { UsageAggRow, UsageDim, UsageFilter, UsageStore } from './usage-store.ts';
 import type { UsageWriter } from './usage-writer.ts';
 import type {
   BillingLine,
   KeyUsage,
+  UsageBatch,
   UsageEvent,
   UsageGroupBy,
   UsageSummary,
@@ -46,6 +48,8 @@ export interface CallRecord {
   durationMs: number;
   /** When the call happened (default: now). */
   at?: Date;
+  /** Reported from outside Keyplane (the ingest route): a repeated request id is skipped. */
+  external?: boolean;
 }
 
 export function createUsageService(deps: UsageServiceDeps) {
@@ -57,7 +61,12 @@ export function createUsageService(deps: UsageServiceDeps) {
   let queue: UsageEvent[] = [];
   /** Events of the batch being written right now: still pending until it commits. */
   let inFlight = 0;
-  const depth = () => queue.length + inFlight;
+  /**
+   * A batch whose write failed. It is written again exactly as it was (same id, same events)
+   * before anything newer, so that if the failed write did commit, the retry is a no-op.
+   */
+  let retry: UsageBatch | null = null;
+  const depth = () => queue.length + inFlight + (retry?.events.length ?? 0);
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> | null = null;
   let failures = 0;
@@ -84,46 +93,51 @@ export function createUsageService(deps: UsageServiceDeps) {
     timer.unref();
   }
 
-  async function writeBatch(batch: UsageEvent[]) {
+  async function writeBatch(batch: UsageBatch) {
     const end = metrics?.flushSeconds.startTimer();
-    const fresh = await (deps.writer ?? usageStore).insertBatch(dedupe(batch));
+    const fresh = await (deps.writer ?? usageStore).insertBatch(batch);
     end?.();
     metrics?.flushes.inc({ result: 'ok' });
     if (metrics && fresh) {
       let test = 0;
-      for (const e of batch) if (e.environment === 'test') test++;
-      // Duplicates are rare (retries of a flush that did commit); count them as live.
+      for (const e of batch.events) if (e.environment === 'test') test++;
+      // Duplicates are rare (reporters retrying); count them as live.
       metrics.events.inc({ environment: 'test' }, Math.min(test, fresh));
       metrics.events.inc({ environment: 'live' }, Math.max(0, fresh - test));
     }
   }
 
-  /** Writes batches until the queue is empty; on failure puts the batch back and stops. */
+  /** Writes batches until the queue is empty; on failure keeps the batch for a retry and stops. */
   async function drain(): Promise<void> {
-    while (queue.length) {
-      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
-      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
-      inFlight = batch.length;
+    while (retry || queue.length) {
+      let batch = retry;
+      if (!batch) {
+        const events = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+        queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+        batch = { id: newId('usage'), events };
+      }
+      retry = null;
+      inFlight = batch.events.length;
       try {
         await writeBatch(batch);
         inFlight = 0;
         failures = 0;
       } catch (err) {
-        // Put the batch back in front: a request id is never lost and never counted twice
-        // (a retried batch that did commit is skipped by the unique request id).
+        // Nothing is lost and nothing counted twice: the same batch is retried first.
         inFlight = 0;
-        queue = batch.concat(queue);
+        retry = batch;
         failures++;
         metrics?.flushes.inc({ result: 'error' });
-        logger.error(
-          { err, queued: queue.length, attempt: failures },
-          'usage flush failed; will retry',
-        );
-        if (queue.length > maxQueue) {
-          const drop = queue.length - maxQueue;
-          queue = queue.slice(drop);
-          metrics?.dropped.inc(drop);
-          logger.error({ dropped: drop }, 'usage queue full: dropped the oldest events');
+        logger.error({ err, queued: depth(), attempt: failures }, 'usage flush failed; will retry');
+        const over = depth() - maxQueue;
+        if (over > 0) {
+          // The oldest go first: the retried batch's (a subset keeps its id: if the failed
+          // write did commit, all of it is stored and the retry stays a no-op).
+          const fromRetry = Math.min(over, retry.events.length);
+          retry = { id: retry.id, events: retry.events.slice(fromRetry) };
+          if (over > fromRetry) queue = queue.slice(over - fromRetry);
+          metrics?.dropped.inc(over);
+          logger.error({ dropped: over }, 'usage queue full: dropped the oldest events');
         }
         return;
       }
@@ -138,7 +152,7 @@ export function createUsageService(deps: UsageServiceDeps) {
     if (!running) {
       running = drain().finally(() => {
         running = null;
-        if (queue.length) schedule(Math.min(flushIntervalMs * 2 ** failures, 5000));
+        if (queue.length || retry) schedule(Math.min(flushIntervalMs * 2 ** failures, 5000));
       });
     }
     return running;
@@ -192,7 +206,7 @@ export function createUsageService(deps: UsageServiceDeps) {
     record(call: CallRecord): void {
       const unit =
         call.environment === 'test' || call.status >= 500 ? 0 : priceBook.priceOf(call.endpoint);
-      queue.push({
+      const event: UsageEvent = {
         requestId: call.requestId,
         clientId: call.clientId,
         keyId: call.keyId,
@@ -204,7 +218,9 @@ export function createUsageService(deps: UsageServiceDeps) {
         costMicros: unit,
         durationUs: Math.max(0, Math.round(call.durationMs * 1000)),
         createdAt: isoOf(call.at ?? clock.now()),
-      });
+      };
+      if (call.external) event.external = true;
+      queue.push(event);
       if (closed) {
         void flush();
         return;
@@ -223,13 +239,11 @@ export function createUsageService(deps: UsageServiceDeps) {
       closed = true;
       if (timer) clearTimeout(timer);
       timer = null;
-      for (let attempt = 0; attempt < 20 && (queue.length || running); attempt++) {
+      for (let attempt = 0; attempt < 20 && (depth() || running); attempt++) {
         await flush();
-        if (queue.length)
-          await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
+        if (depth()) await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
       }
-      if (queue.length)
-        logger.error({ lost: queue.length }, 'usage events could not be written at stop');
+      if (depth()) logger.error({ lost: depth() }, 'usage events could not be written at stop');
       await deps.writer?.close();
     },
 

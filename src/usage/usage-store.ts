@@ -1,8 +1,8 @@
 import { CompiledQuery, sql, type Kysely, type RawBuilder } from 'kysely';
 import type SQLite from 'better-sqlite3';
 import type { Database } from '../store/database.ts';
-import { rollupsOf } from './usage-fns.ts';
-import type { UsageEvent, UsageEventsTable, UsageHourlyTable } from './usage-types.ts';
+import { decodeBlock, dedupe, encodeBlocks, hourOf, rollupsOf } from './usage-fns.ts';
+import type { UsageBatch, UsageEvent, UsageHourlyTable } from './usage-types.ts';
 
 /** What an aggregate can be grouped by. */
 export type UsageDim =
@@ -41,20 +41,6 @@ const COLUMN: Record<Exclude<UsageDim, 'day'>, string> = {
  */
 const MAX_CHUNK = 1024;
 
-const EVENT_COLUMNS = [
-  'request_id',
-  'client_id',
-  'key_id',
-  'endpoint',
-  'method',
-  'status',
-  'environment',
-  'unit_price_micros',
-  'cost_micros',
-  'duration_us',
-  'created_at',
-] as const satisfies ReadonlyArray<keyof UsageEventsTable>;
-
 const ROLLUP_COLUMNS = [
   'client_id',
   'hour',
@@ -82,22 +68,6 @@ function chunkSizes(n: number): number[] {
   return out;
 }
 
-function eventRow(e: UsageEvent): UsageEventsTable {
-  return {
-    request_id: e.requestId,
-    client_id: e.clientId,
-    key_id: e.keyId,
-    endpoint: e.endpoint,
-    method: e.method,
-    status: e.status,
-    environment: e.environment,
-    unit_price_micros: e.unitPriceMicros,
-    cost_micros: e.costMicros,
-    duration_us: e.durationUs,
-    created_at: e.createdAt,
-  };
-}
-
 function dimExpr(timeColumn: 'hour' | 'created_at', d: UsageDim): RawBuilder<unknown> {
   // Times are ISO text, so the UTC day is the first 10 characters on both engines.
   return d === 'day' ? sql`substr(${sql.ref(timeColumn)}, 1, 10)` : sql.ref(COLUMN[d]);
@@ -122,34 +92,38 @@ export function createUsageStore(
     return st;
   };
 
-  // Statements compiled once per chunk size (the SQL text is Kysely's, for this engine).
-  const eventSql = new Map<number, string>();
+  // Statements compiled once (per chunk size), the SQL text is Kysely's for this engine.
+  const batchSql = db
+    .insertInto('usage_batches')
+    .values({ batch_id: '', events: 0, created_at: '' })
+    .onConflict((oc) => oc.column('batch_id').doNothing())
+    .returning('batch_id')
+    .compile().sql;
+  const blockSql = db
+    .insertInto('usage_blocks')
+    .values({
+      batch_id: '',
+      seq: 0,
+      client_id: '',
+      hour: '',
+      calls: 0,
+      cost_micros: 0,
+      events: '',
+    })
+    .compile().sql;
+  const requestIdSql = new Map<number, string>();
   const rollupSql = new Map<number, string>();
-  const placeholderEvent = (i: number): UsageEventsTable =>
-    eventRow({
-      requestId: `p${i}`,
-      clientId: '',
-      keyId: '',
-      endpoint: '',
-      method: '',
-      status: 0,
-      environment: 'live',
-      unitPriceMicros: 0,
-      costMicros: 0,
-      durationUs: 0,
-      createdAt: '',
-    });
 
-  function eventInsertSql(size: number): string {
-    let text = eventSql.get(size);
+  function requestIdInsertSql(size: number): string {
+    let text = requestIdSql.get(size);
     if (!text) {
       text = db
-        .insertInto('usage_events')
-        .values(Array.from({ length: size }, (_, i) => placeholderEvent(i)))
+        .insertInto('usage_request_ids')
+        .values(Array.from({ length: size }, (_, i) => ({ request_id: `p${i}`, created_at: '' })))
         .onConflict((oc) => oc.column('request_id').doNothing())
         .returning('request_id')
         .compile().sql;
-      eventSql.set(size, text);
+      requestIdSql.set(size, text);
     }
     return text;
   }
@@ -185,56 +159,90 @@ export function createUsageStore(
     return text;
   }
 
+  type Rows = Array<Record<string, unknown>>;
+  type Statement = [text: string, params: unknown[]];
+
+  /**
+   * One batch's writes as a sequence of statements, each yielded with its parameters and
+   * answered with its rows, so that the SQLite writer runs them synchronously inside one
+   * better-sqlite3 transaction and PostgreSQL awaits them in a Kysely one. The batch id comes
+   * first (a batch already stored is a no-op: its write committed before, say when the answer
+   * got lost), then the request ids of external events (one seen before is dropped), then the
+   * event blocks and the rollups of exactly the events kept. Returns how many events were new.
+   */
+  function* batchWrites(batch: UsageBatch): Generator<Statement, number, Rows> {
+    const now = new Date().toISOString();
+    const claimed = yield [batchSql, [batch.id, batch.events.length, now]];
+    if (!claimed.length) return 0;
+    let events = dedupe(batch.events);
+    const external = events.filter((e) => e.external);
+    if (external.length) {
+      const fresh = new Set<string>();
+      let at = 0;
+      for (const size of chunkSizes(external.length)) {
+        const params: unknown[] = [];
+        for (const e of external.slice(at, at + size)) params.push(e.requestId, now);
+        at += size;
+        for (const r of yield [requestIdInsertSql(size), params]) fresh.add(String(r.request_id));
+      }
+      events = events.filter((e) => !e.external || fresh.has(e.requestId));
+    }
+    for (const b of encodeBlocks(batch.id, events)) {
+      yield [blockSql, [b.batch_id, b.seq, b.client_id, b.hour, b.calls, b.cost_micros, b.events]];
+    }
+    const rollups = rollupsOf(events);
+    let at = 0;
+    for (const size of chunkSizes(rollups.length)) {
+      const params = flatten(rollups.slice(at, at + size), ROLLUP_COLUMNS);
+      at += size;
+      yield [rollupUpsertSql(size), params];
+    }
+    return events.length;
+  }
+
+  /** The blocks that may hold events in `[from, to)` (every hour the range touches). */
+  function blocksOf(f: UsageFilter) {
+    let q = db
+      .selectFrom('usage_blocks')
+      .select(['client_id', 'hour', 'events'])
+      .where('hour', '>=', hourOf(f.from))
+      .where('hour', '<', f.to);
+    if (f.clientIds) q = q.where('client_id', 'in', f.clientIds);
+    return q;
+  }
+
   return {
     /**
-     * Writes one batch in one transaction: the raw events (a request id already stored is
-     * skipped, never counted twice), then the hourly rollups of exactly the events that were
-     * new. Returns how many events were new.
+     * Writes one batch in one transaction (see writeBatch). Returns how many events were new:
+     * 0 for a batch stored before, and external events seen before are not counted again.
      */
-    async insertBatch(events: readonly UsageEvent[]): Promise<number> {
-      if (!events.length) return 0;
+    async insertBatch(batch: UsageBatch): Promise<number> {
+      if (!batch.events.length) return 0;
       if (sqlite) {
-        return sqlite.transaction(() => {
-          const byId = new Map(events.map((e) => [e.requestId, e]));
-          const fresh: UsageEvent[] = [];
-          let at = 0;
-          for (const size of chunkSizes(events.length)) {
-            const params = flatten(events.slice(at, at + size).map(eventRow), EVENT_COLUMNS);
-            at += size;
-            const rows = prepare(eventInsertSql(size)).all(params) as Array<{ request_id: string }>;
-            for (const r of rows) fresh.push(byId.get(r.request_id)!);
-          }
-          const rollups = rollupsOf(fresh);
-          at = 0;
-          for (const size of chunkSizes(rollups.length)) {
-            const params = flatten(rollups.slice(at, at + size), ROLLUP_COLUMNS);
-            at += size;
-            prepare(rollupUpsertSql(size)).run(params);
-          }
-          return fresh.length;
-        })();
+        return sqlite
+          .transaction(() => {
+            const steps = batchWrites(batch);
+            let step = steps.next();
+            while (!step.done) {
+              const st = prepare(step.value[0]);
+              step = steps.next(
+                st.reader ? (st.all(step.value[1]) as Rows) : (st.run(step.value[1]), []),
+              );
+            }
+            return step.value;
+          })
+          .immediate();
       }
       return db.transaction().execute(async (tx) => {
-        const fresh: UsageEvent[] = [];
-        const byId = new Map(events.map((e) => [e.requestId, e]));
-        let at = 0;
-        for (const size of chunkSizes(events.length)) {
-          const params = flatten(events.slice(at, at + size).map(eventRow), EVENT_COLUMNS);
-          at += size;
-          const sqlText = eventInsertSql(size);
-          const res = await tx.executeQuery<{ request_id: string }>(
-            CompiledQuery.raw(sqlText, params),
+        const steps = batchWrites(batch);
+        let step = steps.next();
+        while (!step.done) {
+          const res = await tx.executeQuery<Record<string, unknown>>(
+            CompiledQuery.raw(step.value[0], step.value[1]),
           );
-          for (const r of res.rows) fresh.push(byId.get(r.request_id)!);
+          step = steps.next(res.rows);
         }
-        const rollups = rollupsOf(fresh);
-        at = 0;
-        for (const size of chunkSizes(rollups.length)) {
-          const params = flatten(rollups.slice(at, at + size), ROLLUP_COLUMNS);
-          at += size;
-          await tx.executeQuery(CompiledQuery.raw(rollupUpsertSql(size), params));
-        }
-        return fresh.length;
+        return step.value;
       });
     },
 
@@ -257,38 +265,91 @@ export function createUsageStore(
       return normalize(await q.execute());
     },
 
-    /** Sums over `[from, to)` from the raw events (for the partial hours at a range's edges). */
+    /**
+     * Sums over `[from, to)` from the raw events (for the partial hours at a range's edges):
+     * the blocks of the hours it touches, unpacked and filtered event by event.
+     */
     async aggregateRaw(f: UsageFilter, by: UsageDim[]): Promise<UsageAggRow[]> {
       if (f.clientIds && !f.clientIds.length) return [];
-      let q = db
-        .selectFrom('usage_events')
-        .select((eb) => [
-          ...by.map((d) => dimExpr('created_at', d).as(d)),
-          eb.fn.countAll<number>().as('calls'),
-          eb.fn.sum<number>('cost_micros').as('costMicros'),
-        ])
-        .where('created_at', '>=', f.from)
-        .where('created_at', '<', f.to);
-      if (f.clientIds) q = q.where('client_id', 'in', f.clientIds);
-      if (f.keyId) q = q.where('key_id', '=', f.keyId);
-      if (f.environment) q = q.where('environment', '=', f.environment);
-      if (by.length) q = q.groupBy(by.map((d) => dimExpr('created_at', d)));
-      return normalize(await q.execute());
+      const from = Date.parse(f.from);
+      const to = Date.parse(f.to);
+      const groups = new Map<string, UsageAggRow>();
+      for (const block of await blocksOf(f).execute()) {
+        for (const e of decodeBlock(block)) {
+          const at = Date.parse(e.createdAt);
+          if (at < from || at >= to) continue;
+          if (f.keyId && e.keyId !== f.keyId) continue;
+          if (f.environment && e.environment !== f.environment) continue;
+          const dims = by.map((d) => dimOf(e, d));
+          const k = dims.join('\u0000');
+          let g = groups.get(k);
+          if (!g) {
+            g = { calls: 0, costMicros: 0 };
+            by.forEach((d, i) => (g![d] = dims[i]));
+            groups.set(k, g);
+          }
+          g.calls++;
+          g.costMicros += e.costMicros;
+        }
+      }
+      return [...groups.values()];
     },
 
-    /** Exact counts straight from the raw table (tests and audits of the rollups). */
+    /**
+     * The stored events of `[from, to)`, oldest hour first (an export, and how tests check the
+     * rollups against the record of every call).
+     */
+    async listEvents(f: UsageFilter): Promise<UsageEvent[]> {
+      if (f.clientIds && !f.clientIds.length) return [];
+      const from = Date.parse(f.from);
+      const to = Date.parse(f.to);
+      const out: UsageEvent[] = [];
+      for (const block of await blocksOf(f).orderBy('hour').execute()) {
+        for (const e of decodeBlock(block)) {
+          const at = Date.parse(e.createdAt);
+          if (at < from || at >= to) continue;
+          if (f.keyId && e.keyId !== f.keyId) continue;
+          if (f.environment && e.environment !== f.environment) continue;
+          out.push(e);
+        }
+      }
+      return out.sort((a, b) =>
+        a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0,
+      );
+    },
+
+    /** Exact counts straight from the stored events (tests and audits of the rollups). */
     async countEvents(clientId?: string): Promise<{ calls: number; costMicros: number }> {
       let q = db
-        .selectFrom('usage_events')
+        .selectFrom('usage_blocks')
         .select((eb) => [
-          eb.fn.countAll<number>().as('calls'),
+          eb.fn.sum<number>('calls').as('calls'),
           eb.fn.sum<number>('cost_micros').as('costMicros'),
         ]);
       if (clientId) q = q.where('client_id', '=', clientId);
       const r = await q.executeTakeFirstOrThrow();
-      return { calls: Number(r.calls), costMicros: Number(r.costMicros ?? 0) };
+      return { calls: Number(r.calls ?? 0), costMicros: Number(r.costMicros ?? 0) };
     },
   };
+}
+
+function dimOf(e: UsageEvent, d: UsageDim): string | number {
+  switch (d) {
+    case 'client':
+      return e.clientId;
+    case 'key':
+      return e.keyId;
+    case 'endpoint':
+      return e.endpoint;
+    case 'status':
+      return e.status;
+    case 'environment':
+      return e.environment;
+    case 'unitPrice':
+      return e.unitPriceMicros;
+    case 'day':
+      return e.createdAt.slice(0, 10);
+  }
 }
 
 /** Row-major parameters in column order: exactly how Kysely numbers a multi-row VALUES list. */

@@ -2,7 +2,7 @@ import type { KeyEnvironment } from '../lib/key-format.ts';
 
 /** One metered call, as it sits in the in-memory queue before a flush. */
 export interface UsageEvent {
-  /** The request id: UNIQUE in storage, so a call is never counted twice. */
+  /** The request id; never counted twice (see `external`). */
   requestId: string;
   clientId: string;
   keyId: string;
@@ -17,20 +17,49 @@ export interface UsageEvent {
   durationUs: number;
   /** ISO-8601 UTC. */
   createdAt: string;
+  /**
+   * Reported from outside (`POST /admin/v1/usage/events`, whose sender may retry): its request
+   * id is kept in `usage_request_ids`, and an id seen before is skipped. Keyplane's own calls
+   * have ids unique by construction and are stored once by the batch's idempotency.
+   */
+  external?: boolean;
 }
 
-/** Raw events: the exact record of every call (request id is the primary key). */
-export interface UsageEventsTable {
-  request_id: string;
+/** A batch as the flush hands it to storage: its id makes a retried write a no-op. */
+export interface UsageBatch {
+  id: string;
+  events: readonly UsageEvent[];
+}
+
+/**
+ * Raw events, packed: one row per (batch, client, hour) holding that batch's events of the
+ * client in that hour as compact JSON (see `encodeBlocks`). Writing a row per block instead of
+ * a row per event is what keeps metering cheap on the hot path; the exact per-event record is
+ * still all there (request id, key, endpoint, method, status, environment, price, cost,
+ * duration, time), for the partial hours at a query's edges and for audits.
+ */
+export interface UsageBlocksTable {
+  batch_id: string;
+  seq: number;
   client_id: string;
-  key_id: string;
-  endpoint: string;
-  method: string;
-  status: number;
-  environment: KeyEnvironment;
-  unit_price_micros: number;
+  /** `YYYY-MM-DDTHH:00:00.000Z`: every event of the block lies in this hour. */
+  hour: string;
+  calls: number;
   cost_micros: number;
-  duration_us: number;
+  /** JSON, see `EncodedBlock`. */
+  events: string;
+}
+
+/** Every batch ever written (the flush's idempotency: a batch id is stored once). */
+export interface UsageBatchesTable {
+  batch_id: string;
+  events: number;
+  created_at: string;
+}
+
+/** Request ids of externally reported events: a repeated one is skipped. */
+export interface UsageRequestIdsTable {
+  request_id: string;
   created_at: string;
 }
 
@@ -53,7 +82,9 @@ export interface UsageHourlyTable {
 }
 
 export interface UsageTables {
-  usage_events: UsageEventsTable;
+  usage_blocks: UsageBlocksTable;
+  usage_batches: UsageBatchesTable;
+  usage_request_ids: UsageRequestIdsTable;
   usage_hourly: UsageHourlyTable;
 }
 

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createStore } from '../store/create-db.ts';
 import { createUsageStore } from './usage-store.ts';
-import type { UsageEvent } from './usage-types.ts';
+import { unpackBatch, type PackedBatch } from './usage-writer.ts';
 
 /**
  * The SQLite usage writer thread: its own connection to the same file, running the same
@@ -13,7 +13,7 @@ const store = createStore(databaseUrl);
 const usageStore = createUsageStore(store.db, store.sqlite);
 let chain: Promise<void> = Promise.resolve();
 
-parentPort!.on('message', (msg: { id: number; events?: UsageEvent[]; close?: boolean }) => {
+parentPort!.on('message', (msg: { id: number; batch?: PackedBatch; close?: boolean }) => {
   chain = chain.then(async () => {
     if (msg.close) {
       await store.close();
@@ -21,7 +21,7 @@ parentPort!.on('message', (msg: { id: number; events?: UsageEvent[]; close?: boo
       return;
     }
     try {
-      const fresh = await usageStore.insertBatch(msg.events!);
+      const fresh = await usageStore.insertBatch(unpackBatch(msg.batch!));
       parentPort!.postMessage({ id: msg.id, fresh });
     } catch (err) {
       parentPort!.postMessage({ id: msg.id, error: (err as Error).message ?? String(err) });

@@ -88,6 +88,7 @@ export async function usageIngestRoutes(app: App, services: Services) {
           status: e.status,
           environment: key.environment,
           durationMs: e.durationMs ?? 0,
+          external: true,
         });
         recorded++;
       }

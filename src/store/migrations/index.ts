@@ -5,6 +5,7 @@ import * as usage from './0003-usage.ts';
 import * as changeLog from './0003-change-log.ts';
 import * as credentials from './0004-credentials.ts';
 import * as billing from './0005-billing.ts';
+import * as usageBlocks from './0006-usage-blocks.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0003-change-log': changeLog,
   '0004-credentials': credentials,
   '0005-billing': billing,
+  '0006-usage-blocks': usageBlocks,
 };
