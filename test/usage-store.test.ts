@@ -137,4 +137,26 @@ describe.each(ENGINES)('usage store and flush on %s', (engine) => {
     expect(await usage.rawTotals('client_flaky')).toEqual({ calls: 25, costMicros: 250_000 });
     expect(logs.text()).toContain('usage flush failed; will retry');
   });
+
+  it('holds at most maxQueue events while storage fails, dropping the oldest', async () => {
+    const usage = service({ flushIntervalMs: 10_000, maxBatch: 10, maxQueue: 25 });
+    await sql`alter table usage_blocks rename to usage_blocks_away`.execute(store.db);
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const c = call({ clientId: 'client_full' });
+      ids.push(c.requestId);
+      usage.record(c);
+    }
+    await usage.flush();
+    expect(usage.queueDepth()).toBe(25);
+    await sql`alter table usage_blocks_away rename to usage_blocks`.execute(store.db);
+    await usage.close();
+    const kept = await createUsageStore(store.db).listEvents({
+      clientIds: ['client_full'],
+      from: '2025-10-01T00:00:00.000Z',
+      to: '2025-10-04T00:00:00.000Z',
+    });
+    expect(kept.map((e) => e.requestId).sort()).toEqual(ids.slice(15).sort());
+    expect(logs.text()).toContain('usage queue full: dropped the oldest events');
+  });
 });

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
+  createBatchBuilder,
   decodeBlock,
+  dropOldest,
+  unpackBatch,
   encodeBlocks,
   compilePriceBook,
   dedupe,
@@ -163,5 +166,56 @@ describe('event blocks', () => {
     const [block] = encodeBlocks('use_2', events);
     expect(JSON.parse(block!.events).shapes).toHaveLength(1);
     expect(block!.events.split('GET /v1/health').length - 1).toBe(1);
+  });
+});
+
+describe('packed batches', () => {
+  const call = (i: number) => ({
+    requestId: `req_${i}`,
+    clientId: `client_${i % 3}`,
+    keyId: `key_${i % 5}`,
+    endpoint: i % 2 ? 'GET /v1/health' : 'POST /v1/keys',
+    method: i % 2 ? 'GET' : 'POST',
+    environment: (i % 7 ? 'live' : 'test') as 'live' | 'test',
+    status: 200 + (i % 4),
+    unitPriceMicros: i % 7 ? 1500 : 0,
+    costMicros: i % 7 ? 1500 : 0,
+    durationUs: i * 3,
+    atMs: Date.UTC(2025, 9, 2, 13, 0, 0) + i,
+    external: i % 10 === 0,
+  });
+
+  it('packs calls (growing past its first capacity) and unpacks them exactly', () => {
+    const b = createBatchBuilder(4);
+    for (let i = 0; i < 1000; i++) b.push(call(i));
+    expect(b.size).toBe(1000);
+    const packed = b.seal('use_x')!;
+    expect(b.size).toBe(0);
+    expect(b.seal('use_y')).toBeNull();
+    expect(packed.strings.length).toBe(3 + 5 + 2 + 2 + 2);
+    expect(packed.test).toBe(Math.ceil(1000 / 7));
+    // What crosses to the writer thread survives structured cloning.
+    const { id, events } = unpackBatch(structuredClone(packed));
+    expect(id).toBe('use_x');
+    expect(events).toEqual(
+      Array.from({ length: 1000 }, (_, i) => {
+        const { atMs, external, ...rest } = call(i);
+        return {
+          ...rest,
+          createdAt: new Date(atMs).toISOString(),
+          ...(external ? { external: true } : {}),
+        };
+      }),
+    );
+  });
+
+  it('drops the oldest events of a batch and keeps its id', () => {
+    const b = createBatchBuilder();
+    for (let i = 0; i < 20; i++) b.push(call(i));
+    const rest = dropOldest(b.seal('use_z')!, 15);
+    expect(rest.id).toBe('use_z');
+    expect(unpackBatch(rest).events.map((e) => e.requestId)).toEqual(
+      [15, 16, 17, 18, 19].map((i) => `req_${i}`),
+    );
   });
 });

@@ -5,18 +5,18 @@ import { AppError } from '../lib/errors.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 import { formatMicros } from '../lib/money.ts';
 import { newId } from '../lib/ids.ts';
-import { splitRange, type PriceBook } from './usage-fns.ts';
+import {
+  createBatchBuilder,
+  dropOldest,
+  splitRange,
+  unpackBatch,
+  type PackedBatch,
+  type PriceBook,
+} from './usage-fns.ts';
 import { createUsageMetrics } from './usage-metrics.ts';
 import type { UsageAggRow, UsageDim, UsageFilter, UsageStore } from './usage-store.ts';
 import type { UsageWriter } from './usage-writer.ts';
-import type {
-  BillingLine,
-  KeyUsage,
-  UsageBatch,
-  UsageEvent,
-  UsageGroupBy,
-  UsageSummary,
-} from './usage-types.ts';
+import type { BillingLine, KeyUsage, UsageGroupBy, UsageSummary } from './usage-types.ts';
 
 export interface UsageServiceDeps {
   usageStore: UsageStore;
@@ -58,30 +58,23 @@ export function createUsageService(deps: UsageServiceDeps) {
   const maxBatch = deps.maxBatch ?? 5000;
   const maxQueue = deps.maxQueue ?? 500_000;
 
-  let queue: UsageEvent[] = [];
+  /** Calls since the last sealed batch, packed (no object kept per call). */
+  const builder = createBatchBuilder();
+  /** Full batches waiting for the writer, oldest first. */
+  const sealed: PackedBatch[] = [];
+  let sealedEvents = 0;
   /** Events of the batch being written right now: still pending until it commits. */
   let inFlight = 0;
   /**
    * A batch whose write failed. It is written again exactly as it was (same id, same events)
    * before anything newer, so that if the failed write did commit, the retry is a no-op.
    */
-  let retry: UsageBatch | null = null;
-  const depth = () => queue.length + inFlight + (retry?.events.length ?? 0);
+  let retry: PackedBatch | null = null;
+  const depth = () => builder.size + sealedEvents + inFlight + (retry?.n ?? 0);
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> | null = null;
   let failures = 0;
   let closed = false;
-  // Under load many calls finish in the same millisecond: format each millisecond once.
-  let lastMs = -1;
-  let lastIso = '';
-  const isoOf = (d: Date) => {
-    const ms = d.getTime();
-    if (ms !== lastMs) {
-      lastMs = ms;
-      lastIso = d.toISOString();
-    }
-    return lastIso;
-  };
   const metrics = deps.registry ? createUsageMetrics(deps.registry, depth) : null;
 
   function schedule(delay: number) {
@@ -93,31 +86,66 @@ export function createUsageService(deps: UsageServiceDeps) {
     timer.unref();
   }
 
-  async function writeBatch(batch: UsageBatch) {
-    const end = metrics?.flushSeconds.startTimer();
-    const fresh = await (deps.writer ?? usageStore).insertBatch(batch);
-    end?.();
-    metrics?.flushes.inc({ result: 'ok' });
-    if (metrics && fresh) {
-      let test = 0;
-      for (const e of batch.events) if (e.environment === 'test') test++;
-      // Duplicates are rare (reporters retrying); count them as live.
-      metrics.events.inc({ environment: 'test' }, Math.min(test, fresh));
-      metrics.events.inc({ environment: 'live' }, Math.max(0, fresh - test));
+  function seal() {
+    const batch = builder.seal(newId('usage'));
+    if (batch) {
+      sealed.push(batch);
+      sealedEvents += batch.n;
     }
   }
 
-  /** Writes batches until the queue is empty; on failure keeps the batch for a retry and stops. */
+  async function writeBatch(batch: PackedBatch) {
+    const end = metrics?.flushSeconds.startTimer();
+    const fresh = deps.writer
+      ? await deps.writer.insertBatch(batch)
+      : await usageStore.insertBatch(unpackBatch(batch));
+    end?.();
+    metrics?.flushes.inc({ result: 'ok' });
+    if (metrics && fresh) {
+      // Duplicates are rare (reporters retrying); count them as live.
+      metrics.events.inc({ environment: 'test' }, Math.min(batch.test, fresh));
+      metrics.events.inc({ environment: 'live' }, Math.max(0, fresh - batch.test));
+    }
+  }
+
+  /** Over `maxQueue` while storage fails: the oldest events go first. */
+  function dropOverflow() {
+    let over = depth() - maxQueue;
+    if (over <= 0) return;
+    metrics?.dropped.inc(over);
+    logger.error({ dropped: over }, 'usage queue full: dropped the oldest events');
+    if (retry) {
+      const n = Math.min(over, retry.n);
+      // A subset keeps the id: if the failed write did commit, all of it is stored and the
+      // retry stays a no-op.
+      retry = n === retry.n ? null : dropOldest(retry, n);
+      over -= n;
+    }
+    if (over > 0) seal();
+    while (over > 0 && sealed.length) {
+      const first = sealed[0]!;
+      const n = Math.min(over, first.n);
+      sealedEvents -= n;
+      over -= n;
+      if (n === first.n) sealed.shift();
+      else sealed[0] = dropOldest(first, n);
+    }
+  }
+
+  /**
+   * Writes the sealed batches (and any sealed meanwhile) until none is left; on failure keeps
+   * the batch for a retry and stops. Calls arriving meanwhile fill the next batch, which the
+   * timer or a full batch seals: under load, batches stay large instead of one per write.
+   */
   async function drain(): Promise<void> {
-    while (retry || queue.length) {
+    while (retry || sealed.length) {
       let batch = retry;
       if (!batch) {
-        const events = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
-        queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
-        batch = { id: newId('usage'), events };
+        batch = sealed.shift()!;
+        sealedEvents -= batch.n;
       }
       retry = null;
-      inFlight = batch.events.length;
+      inFlight = batch.n;
       try {
         await writeBatch(batch);
         inFlight = 0;
@@ -129,30 +157,24 @@ export function createUsageService(deps: UsageServiceDeps) {
         failures++;
         metrics?.flushes.inc({ result: 'error' });
         logger.error({ err, queued: depth(), attempt: failures }, 'usage flush failed; will retry');
-        const over = depth() - maxQueue;
-        if (over > 0) {
-          // The oldest go first: the retried batch's (a subset keeps its id: if the failed
-          // write did commit, all of it is stored and the retry stays a no-op).
-          const fromRetry = Math.min(over, retry.events.length);
-          retry = { id: retry.id, events: retry.events.slice(fromRetry) };
-          if (over > fromRetry) queue = queue.slice(over - fromRetry);
-          metrics?.dropped.inc(over);
-          logger.error({ dropped: over }, 'usage queue full: dropped the oldest events');
-        }
+        dropOverflow();
         return;
       }
     }
   }
 
   /**
-   * Writes everything queued so far (and whatever arrives meanwhile) in batches. One flush runs
-   * at a time; a caller arriving during one waits for it.
+   * Writes everything recorded so far. One drain runs at a time; a caller arriving during one
+   * waits for it (it writes the caller's batch too before it ends).
    */
   function flush(): Promise<void> {
+    // Everything recorded before this call is in a sealed batch: the running drain (or a new
+    // one) writes it before it ends.
+    seal();
     if (!running) {
       running = drain().finally(() => {
         running = null;
-        if (queue.length || retry) schedule(Math.min(flushIntervalMs * 2 ** failures, 5000));
+        if (depth()) schedule(Math.min(flushIntervalMs * 2 ** failures, 5000));
       });
     }
     return running;
@@ -206,27 +228,28 @@ export function createUsageService(deps: UsageServiceDeps) {
     record(call: CallRecord): void {
       const unit =
         call.environment === 'test' || call.status >= 500 ? 0 : priceBook.priceOf(call.endpoint);
-      const event: UsageEvent = {
+      builder.push({
         requestId: call.requestId,
         clientId: call.clientId,
         keyId: call.keyId,
         endpoint: call.endpoint,
         method: call.method,
-        status: call.status,
         environment: call.environment,
+        status: call.status,
         unitPriceMicros: unit,
         costMicros: unit,
         durationUs: Math.max(0, Math.round(call.durationMs * 1000)),
-        createdAt: isoOf(call.at ?? clock.now()),
-      };
-      if (call.external) event.external = true;
-      queue.push(event);
+        atMs: (call.at ?? clock.now()).getTime(),
+        external: call.external,
+      });
       if (closed) {
         void flush();
         return;
       }
-      if (queue.length >= maxBatch) void flush();
-      else schedule(flushIntervalMs);
+      if (builder.size >= maxBatch) {
+        seal();
+        void flush();
+      } else schedule(flushIntervalMs);
     },
 
     flush,
