@@ -233,20 +233,19 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
 
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeUrl ?? 'unmatched';
+    const status = reply.statusCode;
     const durationMs = reply.elapsedTime;
-    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpRequests.inc({ method: request.method, route, status: String(status) });
     metrics.httpDuration.observe({ method: request.method, route }, durationMs / 1000);
-    accessLog.info(
-      {
-        requestId: request.id,
-        method: request.method,
-        route,
-        path: request.url.split('?')[0],
-        status: reply.statusCode,
-        durationMs: Math.round(durationMs * 100) / 100,
-      },
-      'request',
-    );
+    const q = request.url.indexOf('?');
+    accessLog({
+      requestId: request.id,
+      method: request.method,
+      route,
+      path: q < 0 ? request.url : request.url.slice(0, q),
+      status,
+      durationMs,
+    });
     done();
   });
 
