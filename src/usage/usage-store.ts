@@ -211,6 +211,24 @@ export function createUsageStore(
     return q;
   }
 
+  /** The stored events in `[from, to)` matching the filter: the blocks of its hours, unpacked. */
+  async function eventsIn(f: UsageFilter): Promise<UsageEvent[]> {
+    if (f.clientIds && !f.clientIds.length) return [];
+    const from = Date.parse(f.from);
+    const to = Date.parse(f.to);
+    const out: UsageEvent[] = [];
+    for (const block of await blocksOf(f).execute()) {
+      for (const e of decodeBlock(block)) {
+        const at = Date.parse(e.createdAt);
+        if (at < from || at >= to) continue;
+        if (f.keyId && e.keyId !== f.keyId) continue;
+        if (f.environment && e.environment !== f.environment) continue;
+        out.push(e);
+      }
+    }
+    return out;
+  }
+
   return {
     /**
      * Writes one batch in one transaction (see writeBatch). Returns how many events were new:
@@ -270,27 +288,18 @@ export function createUsageStore(
      * the blocks of the hours it touches, unpacked and filtered event by event.
      */
     async aggregateRaw(f: UsageFilter, by: UsageDim[]): Promise<UsageAggRow[]> {
-      if (f.clientIds && !f.clientIds.length) return [];
-      const from = Date.parse(f.from);
-      const to = Date.parse(f.to);
       const groups = new Map<string, UsageAggRow>();
-      for (const block of await blocksOf(f).execute()) {
-        for (const e of decodeBlock(block)) {
-          const at = Date.parse(e.createdAt);
-          if (at < from || at >= to) continue;
-          if (f.keyId && e.keyId !== f.keyId) continue;
-          if (f.environment && e.environment !== f.environment) continue;
-          const dims = by.map((d) => dimOf(e, d));
-          const k = dims.join('\u0000');
-          let g = groups.get(k);
-          if (!g) {
-            g = { calls: 0, costMicros: 0 };
-            by.forEach((d, i) => (g![d] = dims[i]));
-            groups.set(k, g);
-          }
-          g.calls++;
-          g.costMicros += e.costMicros;
+      for (const e of await eventsIn(f)) {
+        const dims = by.map((d) => dimOf(e, d));
+        const k = dims.join('\u0000');
+        let g = groups.get(k);
+        if (!g) {
+          g = { calls: 0, costMicros: 0 };
+          by.forEach((d, i) => (g![d] = dims[i]));
+          groups.set(k, g);
         }
+        g.calls++;
+        g.costMicros += e.costMicros;
       }
       return [...groups.values()];
     },
@@ -300,19 +309,7 @@ export function createUsageStore(
      * rollups against the record of every call).
      */
     async listEvents(f: UsageFilter): Promise<UsageEvent[]> {
-      if (f.clientIds && !f.clientIds.length) return [];
-      const from = Date.parse(f.from);
-      const to = Date.parse(f.to);
-      const out: UsageEvent[] = [];
-      for (const block of await blocksOf(f).orderBy('hour').execute()) {
-        for (const e of decodeBlock(block)) {
-          const at = Date.parse(e.createdAt);
-          if (at < from || at >= to) continue;
-          if (f.keyId && e.keyId !== f.keyId) continue;
-          if (f.environment && e.environment !== f.environment) continue;
-          out.push(e);
-        }
-      }
+      const out = await eventsIn(f);
       return out.sort((a, b) =>
         a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0,
       );
