@@ -9,7 +9,6 @@ import {
   dedupe,
   hourOf,
   parseBound,
-  rollupsOf,
   splitRange,
 } from './usage-fns.ts';
 import type { UsageEvent } from './usage-types.ts';
@@ -107,7 +106,7 @@ describe('rollups', () => {
   });
 
   it('folds events into one row per hour/key/endpoint/status/env/price, in a stable order', () => {
-    const rows = rollupsOf([
+    const { rollups: rows } = encodeBlocks('use_r', [
       ev('1'),
       ev('2', { createdAt: '2025-10-02T13:59:59.999Z' }),
       ev('3', { status: 404 }),
@@ -145,7 +144,7 @@ describe('event blocks', () => {
 
   it('packs a batch per client and hour, and unpacks it exactly', () => {
     const events = Array.from({ length: 6 }, (_, i) => e(i));
-    const blocks = encodeBlocks('use_1', events);
+    const { blocks } = encodeBlocks('use_1', events);
     // 13:59:59.998 and .999 fall in hour 13, the rest in hour 14; two clients.
     expect(blocks.map((b) => [b.client_id, b.hour, b.calls, b.seq])).toEqual([
       ['client_a', '2025-10-02T13:00:00.000Z', 1, 0],
@@ -163,7 +162,7 @@ describe('event blocks', () => {
       ...e(i * 2),
       createdAt: new Date(at + 10).toISOString(),
     }));
-    const [block] = encodeBlocks('use_2', events);
+    const [block] = encodeBlocks('use_2', events).blocks;
     expect(JSON.parse(block!.events).shapes).toHaveLength(1);
     expect(block!.events.split('GET /v1/health').length - 1).toBe(1);
   });

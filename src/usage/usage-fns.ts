@@ -89,41 +89,6 @@ export function splitRange(
 }
 
 /**
- * Folds a batch of events into rollup increments, one per (client, hour, key, endpoint, status,
- * environment, unit price), sorted by that key so that concurrent flushes from several nodes
- * lock rollup rows in the same order (no deadlocks).
- */
-export function rollupsOf(events: readonly UsageEvent[]): UsageHourlyTable[] {
-  const byKey = new Map<string, UsageHourlyTable>();
-  for (const e of events) {
-    const hour = hourOf(e.createdAt);
-    const k = `${e.clientId}\u0000${hour}\u0000${e.keyId}\u0000${e.endpoint}\u0000${e.status}\u0000${e.environment}\u0000${e.unitPriceMicros}`;
-    const row = byKey.get(k);
-    if (row) {
-      row.calls += 1;
-      row.cost_micros += e.costMicros;
-      row.duration_us += e.durationUs;
-    } else {
-      byKey.set(k, {
-        client_id: e.clientId,
-        hour,
-        key_id: e.keyId,
-        endpoint: e.endpoint,
-        status: e.status,
-        environment: e.environment,
-        unit_price_micros: e.unitPriceMicros,
-        calls: 1,
-        cost_micros: e.costMicros,
-        duration_us: e.durationUs,
-      });
-    }
-  }
-  return [...byKey.entries()]
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    .map((e) => e[1]);
-}
-
-/**
  * A block's events as stored in `usage_blocks.events`: column arrays (one entry per event) and
  * the distinct (key, endpoint, method, environment, unit price) "shapes" they index, so a
  * block of thousands of calls to a few endpoints stays small and is one JSON.stringify away.
@@ -147,15 +112,32 @@ export interface EncodedBlock {
 }
 
 /**
- * Packs a batch's events into one block per (client, hour), sorted by client and hour (so
- * concurrent writers touch rows in the same order). `seq` numbers the blocks within the batch.
+ * Packs a batch's events into one block per (client, hour), and folds them into rollup
+ * increments, one per (client, hour, key, endpoint, status, environment, unit price), in the
+ * same pass: a rollup row is a block's (shape, status). Both come out sorted by their key, so
+ * concurrent flushes from several nodes lock rows in the same order (no deadlocks). `seq`
+ * numbers the blocks within the batch.
  */
-export function encodeBlocks(batchId: string, events: readonly UsageEvent[]): UsageBlocksTable[] {
-  const blocks = new Map<
-    string,
-    { row: UsageBlocksTable; data: EncodedBlock; shapes: Map<string, number>; hourMs: number }
-  >();
+export function encodeBlocks(
+  batchId: string,
+  events: readonly UsageEvent[],
+): { blocks: UsageBlocksTable[]; rollups: UsageHourlyTable[] } {
+  interface Block {
+    row: UsageBlocksTable;
+    data: EncodedBlock;
+    shapes: Map<string, number>;
+    rollups: Map<number, UsageHourlyTable>;
+    hourMs: number;
+  }
+  const blocks = new Map<string, Block>();
+  // Calls of the same millisecond share one ISO string (unpackBatch): parse it once.
+  let lastIso = '';
+  let lastMs = 0;
   for (const e of events) {
+    if (e.createdAt !== lastIso) {
+      lastIso = e.createdAt;
+      lastMs = Date.parse(lastIso);
+    }
     const hour = hourOf(e.createdAt);
     const bk = `${e.clientId}\u0000${hour}`;
     let b = blocks.get(bk);
@@ -172,6 +154,7 @@ export function encodeBlocks(batchId: string, events: readonly UsageEvent[]): Us
         },
         data: { v: 1, shapes: [], id: [], s: [], st: [], t: [], d: [], c: [] },
         shapes: new Map(),
+        rollups: new Map(),
         hourMs: Date.parse(hour),
       };
       blocks.set(bk, b);
@@ -187,16 +170,50 @@ export function encodeBlocks(batchId: string, events: readonly UsageEvent[]): Us
     d.id.push(e.requestId);
     d.s.push(shape);
     d.st.push(e.status);
-    d.t.push(Date.parse(e.createdAt) - b.hourMs);
+    d.t.push(lastMs - b.hourMs);
     d.d.push(e.durationUs);
     d.c.push(e.costMicros);
     b.row.calls++;
     b.row.cost_micros += e.costMicros;
+    const rk = shape * 1000 + e.status;
+    const r = b.rollups.get(rk);
+    if (r) {
+      r.calls += 1;
+      r.cost_micros += e.costMicros;
+      r.duration_us += e.durationUs;
+    } else {
+      b.rollups.set(rk, {
+        client_id: e.clientId,
+        hour,
+        key_id: e.keyId,
+        endpoint: e.endpoint,
+        status: e.status,
+        environment: e.environment,
+        unit_price_micros: e.unitPriceMicros,
+        calls: 1,
+        cost_micros: e.costMicros,
+        duration_us: e.durationUs,
+      });
+    }
   }
-  const rows = [...blocks.entries()]
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    .map(([, b], seq) => ({ ...b.row, seq, events: JSON.stringify(b.data) }));
-  return rows;
+  const sorted = [...blocks.entries()].sort((a, b) => compareText(a[0], b[0])).map(([, b]) => b);
+  return {
+    blocks: sorted.map((b, seq) => ({ ...b.row, seq, events: JSON.stringify(b.data) })),
+    rollups: sorted.flatMap((b) => [...b.rollups.values()].sort(compareRollups)),
+  };
+}
+
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Within one (client, hour): by key, endpoint, status, environment, unit price. */
+function compareRollups(a: UsageHourlyTable, b: UsageHourlyTable): number {
+  return (
+    compareText(a.key_id, b.key_id) ||
+    compareText(a.endpoint, b.endpoint) ||
+    a.status - b.status ||
+    compareText(a.environment, b.environment) ||
+    a.unit_price_micros - b.unit_price_micros
+  );
 }
 
 /** The events of one stored block, as they were recorded. */

@@ -1,7 +1,7 @@
 import { CompiledQuery, sql, type Kysely, type RawBuilder } from 'kysely';
 import type SQLite from 'better-sqlite3';
 import type { Database } from '../store/database.ts';
-import { decodeBlock, dedupe, encodeBlocks, hourOf, rollupsOf } from './usage-fns.ts';
+import { decodeBlock, dedupe, encodeBlocks, hourOf } from './usage-fns.ts';
 import type { UsageBatch, UsageEvent, UsageHourlyTable } from './usage-types.ts';
 
 /** What an aggregate can be grouped by. */
@@ -187,10 +187,10 @@ export function createUsageStore(
       }
       events = events.filter((e) => !e.external || fresh.has(e.requestId));
     }
-    for (const b of encodeBlocks(batch.id, events)) {
+    const { blocks, rollups } = encodeBlocks(batch.id, events);
+    for (const b of blocks) {
       yield [blockSql, [b.batch_id, b.seq, b.client_id, b.hour, b.calls, b.cost_micros, b.events]];
     }
-    const rollups = rollupsOf(events);
     let at = 0;
     for (const size of chunkSizes(rollups.length)) {
       const params = flatten(rollups.slice(at, at + size), ROLLUP_COLUMNS);

@@ -72,7 +72,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       .insertInto('usage_batches')
       .values({ batch_id: batchId, events: events.length, created_at: now })
       .execute();
-    for (const block of encodeBlocks(batchId, events)) {
+    for (const block of encodeBlocks(batchId, events).blocks) {
       await db.insertInto('usage_blocks').values(block).execute();
     }
     for (let i = 0; i < events.length; i += 500) {
