@@ -40,8 +40,6 @@ export interface AccessEntry {
 
 export type AccessLog = (entry: AccessEntry) => void;
 
-const accessLogs = new WeakMap<Logger, AccessLog>();
-
 /**
  * The per-request access line, written straight to the logger's destination in pino's own
  * shape (`{"level":30,"time":…,"service":"keyplane",…,"msg":"request"}`): its fields are fixed by
@@ -50,24 +48,9 @@ const accessLogs = new WeakMap<Logger, AccessLog>();
  * JSON-escaped like any string. Honours the logger's level.
  */
 export function accessLogOf(logger: Logger): AccessLog {
-  return (
-    accessLogs.get(logger) ??
-    ((entry) =>
-      logger.info(
-        {
-          requestId: entry.requestId,
-          method: entry.method,
-          route: entry.route,
-          path: entry.path,
-          status: entry.status,
-          durationMs: Math.round(entry.durationMs * 100) / 100,
-        },
-        'request',
-      ))
-  );
-}
-
-function fastAccessLog(logger: Logger, destination: DestinationStream): AccessLog {
+  const destination = (logger as unknown as Record<symbol, DestinationStream>)[
+    pino.symbols.streamSym
+  ]!;
   // Many requests end in the same millisecond: format each millisecond's time once.
   let lastMs = -1;
   let lastTime = '';
@@ -127,17 +110,15 @@ export function createLogger(
   options: { level?: string; destination?: DestinationStream } = {},
 ): Logger {
   const destination = options.destination ?? bufferedDestination(1);
-  const base = {
-    level: options.level ?? 'info',
-    base: { service: 'keyplane' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-  };
-  const logger = pino(
-    { ...base, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: 'keyplane' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    },
     destination,
   );
-  accessLogs.set(logger, fastAccessLog(logger, destination));
-  return logger;
 }
 
 export type { Logger };
