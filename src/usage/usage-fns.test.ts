@@ -184,9 +184,12 @@ describe('packed batches', () => {
     external: i % 10 === 0,
   });
 
+  const push = (b: ReturnType<typeof createBatchBuilder>, c: ReturnType<typeof call>) =>
+    b.push(c, c.unitPriceMicros, c.costMicros, c.durationUs, c.atMs);
+
   it('packs calls (growing past its first capacity) and unpacks them exactly', () => {
     const b = createBatchBuilder(4);
-    for (let i = 0; i < 1000; i++) b.push(call(i));
+    for (let i = 0; i < 1000; i++) push(b, call(i));
     expect(b.size).toBe(1000);
     const packed = b.seal('use_x')!;
     expect(b.size).toBe(0);
@@ -210,7 +213,7 @@ describe('packed batches', () => {
 
   it('drops the oldest events of a batch and keeps its id', () => {
     const b = createBatchBuilder();
-    for (let i = 0; i < 20; i++) b.push(call(i));
+    for (let i = 0; i < 20; i++) push(b, call(i));
     const rest = dropOldest(b.seal('use_z')!, 15);
     expect(rest.id).toBe('use_z');
     expect(unpackBatch(rest).events.map((e) => e.requestId)).toEqual(

@@ -323,7 +323,7 @@ export interface PackedBatch {
 const DIMS = 5;
 const NUMS = 5;
 
-/** One call as the builder takes it (no object is kept per call). */
+/** What the builder reads of a call (a CallRecord or a UsageEvent; no object is kept per call). */
 export interface PackedCall {
   requestId: string;
   clientId: string;
@@ -332,10 +332,6 @@ export interface PackedCall {
   method: string;
   environment: KeyEnvironment;
   status: number;
-  unitPriceMicros: number;
-  costMicros: number;
-  durationUs: number;
-  atMs: number;
   external?: boolean;
 }
 
@@ -378,7 +374,13 @@ export function createBatchBuilder(initialCapacity = 256) {
     get size() {
       return n;
     },
-    push(c: PackedCall): void {
+    push(
+      c: PackedCall,
+      unitPriceMicros: number,
+      costMicros: number,
+      durationUs: number,
+      atMs: number,
+    ): void {
       if (n === capacity) grow();
       const d = n * DIMS;
       dims[d] = intern(0, c.clientId);
@@ -388,10 +390,10 @@ export function createBatchBuilder(initialCapacity = 256) {
       dims[d + 4] = intern(4, c.environment);
       const m = n * NUMS;
       nums[m] = c.status;
-      nums[m + 1] = c.unitPriceMicros;
-      nums[m + 2] = c.costMicros;
-      nums[m + 3] = c.durationUs;
-      nums[m + 4] = c.atMs;
+      nums[m + 1] = unitPriceMicros;
+      nums[m + 2] = costMicros;
+      nums[m + 3] = durationUs;
+      nums[m + 4] = atMs;
       ids.push(c.requestId);
       if (c.external) external.push(n);
       if (c.environment === 'test') test++;
@@ -426,7 +428,8 @@ export function createBatchBuilder(initialCapacity = 256) {
 export function dropOldest(p: PackedBatch, count: number): PackedBatch {
   const keep = unpackBatch(p).events.slice(count);
   const b = createBatchBuilder(Math.max(1, keep.length));
-  for (const e of keep) b.push({ ...e, atMs: Date.parse(e.createdAt) });
+  for (const e of keep)
+    b.push(e, e.unitPriceMicros, e.costMicros, e.durationUs, Date.parse(e.createdAt));
   return b.seal(p.id) ?? { ...p, n: 0, ids: [], external: [], test: 0 };
 }
 

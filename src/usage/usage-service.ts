@@ -228,20 +228,13 @@ export function createUsageService(deps: UsageServiceDeps) {
     record(call: CallRecord): void {
       const unit =
         call.environment === 'test' || call.status >= 500 ? 0 : priceBook.priceOf(call.endpoint);
-      builder.push({
-        requestId: call.requestId,
-        clientId: call.clientId,
-        keyId: call.keyId,
-        endpoint: call.endpoint,
-        method: call.method,
-        environment: call.environment,
-        status: call.status,
-        unitPriceMicros: unit,
-        costMicros: unit,
-        durationUs: Math.max(0, Math.round(call.durationMs * 1000)),
-        atMs: (call.at ?? clock.now()).getTime(),
-        external: call.external,
-      });
+      builder.push(
+        call,
+        unit,
+        unit,
+        Math.max(0, Math.round(call.durationMs * 1000)),
+        (call.at ?? clock.now()).getTime(),
+      );
       if (closed) {
         void flush();
         return;
