@@ -133,39 +133,59 @@ export function encodeBlocks(
   // Calls of the same millisecond share one ISO string (unpackBatch): parse it once.
   let lastIso = '';
   let lastMs = 0;
+  // Consecutive events mostly share their block and shape: compare with the previous event
+  // (the same string objects, after unpackBatch) before building any lookup key.
+  let lastHour = '';
+  let b: Block | undefined;
+  let prev: UsageEvent | undefined;
+  let shape = -1;
   for (const e of events) {
     if (e.createdAt !== lastIso) {
       lastIso = e.createdAt;
       lastMs = Date.parse(lastIso);
+      lastHour = hourOf(lastIso);
     }
-    const hour = hourOf(e.createdAt);
-    const bk = `${e.clientId}\u0000${hour}`;
-    let b = blocks.get(bk);
-    if (!b) {
-      b = {
-        row: {
-          batch_id: batchId,
-          seq: 0,
-          client_id: e.clientId,
-          hour,
-          calls: 0,
-          cost_micros: 0,
-          events: '',
-        },
-        data: { v: 1, shapes: [], id: [], s: [], st: [], t: [], d: [], c: [] },
-        shapes: new Map(),
-        rollups: new Map(),
-        hourMs: Date.parse(hour),
-      };
-      blocks.set(bk, b);
+    const hour = lastHour;
+    if (!b || b.row.client_id !== e.clientId || b.row.hour !== hour) {
+      const bk = `${e.clientId}\u0000${hour}`;
+      b = blocks.get(bk);
+      if (!b) {
+        b = {
+          row: {
+            batch_id: batchId,
+            seq: 0,
+            client_id: e.clientId,
+            hour,
+            calls: 0,
+            cost_micros: 0,
+            events: '',
+          },
+          data: { v: 1, shapes: [], id: [], s: [], st: [], t: [], d: [], c: [] },
+          shapes: new Map(),
+          rollups: new Map(),
+          hourMs: Date.parse(hour),
+        };
+        blocks.set(bk, b);
+      }
+      prev = undefined;
     }
-    const sk = `${e.keyId}\u0000${e.endpoint}\u0000${e.method}\u0000${e.environment}\u0000${e.unitPriceMicros}`;
-    let shape = b.shapes.get(sk);
-    if (shape === undefined) {
-      shape = b.data.shapes.length;
-      b.data.shapes.push([e.keyId, e.endpoint, e.method, e.environment, e.unitPriceMicros]);
-      b.shapes.set(sk, shape);
+    if (
+      !prev ||
+      prev.keyId !== e.keyId ||
+      prev.endpoint !== e.endpoint ||
+      prev.method !== e.method ||
+      prev.environment !== e.environment ||
+      prev.unitPriceMicros !== e.unitPriceMicros
+    ) {
+      const sk = `${e.keyId}\u0000${e.endpoint}\u0000${e.method}\u0000${e.environment}\u0000${e.unitPriceMicros}`;
+      const known = b.shapes.get(sk);
+      if (known === undefined) {
+        shape = b.data.shapes.length;
+        b.data.shapes.push([e.keyId, e.endpoint, e.method, e.environment, e.unitPriceMicros]);
+        b.shapes.set(sk, shape);
+      } else shape = known;
     }
+    prev = e;
     const d = b.data;
     d.id.push(e.requestId);
     d.s.push(shape);
