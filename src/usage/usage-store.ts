@@ -174,8 +174,9 @@ export function createUsageStore(
     const now = new Date().toISOString();
     const claimed = yield [batchSql, [batch.id, batch.events.length, now]];
     if (!claimed.length) return 0;
-    let events = dedupe(batch.events);
-    const external = events.filter((e) => e.external);
+    let events = batch.events;
+    // Keyplane's own request ids are unique by construction; reported ones may repeat.
+    const external = dedupe(events.filter((e) => e.external));
     if (external.length) {
       const fresh = new Set<string>();
       let at = 0;
@@ -185,7 +186,8 @@ export function createUsageStore(
         at += size;
         for (const r of yield [requestIdInsertSql(size), params]) fresh.add(String(r.request_id));
       }
-      events = events.filter((e) => !e.external || fresh.has(e.requestId));
+      // A reported id counts once: its first occurrence, and only if not stored before.
+      events = events.filter((e) => !e.external || fresh.delete(e.requestId));
     }
     const { blocks, rollups } = encodeBlocks(batch.id, events);
     for (const b of blocks) {
