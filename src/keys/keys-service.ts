@@ -8,7 +8,13 @@ import type { Logger } from '../infra/logger.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
-import { generateKey, hashKey, parseKey, type KeyEnvironment } from '../lib/key-format.ts';
+import {
+  generateKey,
+  hashKey,
+  keyPrefixOf,
+  parseKey,
+  type KeyEnvironment,
+} from '../lib/key-format.ts';
 import {
   type KeyPowers,
   compileAllowlist,
@@ -258,8 +264,9 @@ export function createKeysService(deps: KeysServiceDeps) {
     rawKey: unknown,
     opts: { scopes?: string[]; ip?: string; endpoint?: string } = {},
   ): Promise<VerifyResult> {
-    const parsed = parseKey(rawKey);
-    if (!parsed || parsed.prefix !== keyPrefix) return count(invalid('MALFORMED'));
+    // Shape first; the checksum only when the cache does not know the key (a cached hash was
+    // a whole, valid key), and always before the negative cache or storage.
+    if (keyPrefixOf(rawKey) !== keyPrefix) return count(invalid('MALFORMED'));
     const hash = hashKey(rawKey as string);
     const now = clock.now();
     const nowMs = now.getTime();
@@ -269,6 +276,7 @@ export function createKeysService(deps: KeysServiceDeps) {
       entry = undefined;
     }
     if (!entry) {
+      if (!parseKey(rawKey)) return count(invalid('MALFORMED'));
       const neg = negative.get(hash);
       if (neg !== undefined && neg > nowMs) return count(invalid('NOT_FOUND'));
       entry = (await load(hash)) ?? undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from 'node:zlib';
-import { checksumOf, generateKey, hashKey, parseKey, toBase62 } from './key-format.ts';
+import { checksumOf, generateKey, hashKey, keyPrefixOf, parseKey, toBase62 } from './key-format.ts';
 
 describe('key format', () => {
   it('generates keys of the exact SPEC shape', () => {
@@ -53,5 +53,25 @@ describe('key format', () => {
 
   it('hashes with SHA-256', () => {
     expect(hashKey('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+});
+
+describe('keyPrefixOf (shape only)', () => {
+  it('gives the prefix of anything shaped like a key, checksum or not', () => {
+    const key = generateKey('kp', 'live');
+    const badSum = key.slice(0, -1) + (key.endsWith('0') ? '1' : '0');
+    expect(keyPrefixOf(key)).toBe('kp');
+    expect(keyPrefixOf(badSum)).toBe('kp');
+    expect(parseKey(badSum)).toBeNull();
+    for (const junk of [
+      undefined,
+      42,
+      '',
+      'kp_live_',
+      `${key}x`,
+      'x'.repeat(10_000),
+      `${key}\u0000`,
+    ])
+      expect(keyPrefixOf(junk)).toBeNull();
   });
 });

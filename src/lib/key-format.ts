@@ -52,6 +52,16 @@ export interface ParsedKey {
 const SHAPE = /^([a-z0-9]{1,32})_(live|test)_([0-9A-Za-z]{49})$/;
 
 /**
+ * The prefix of a string shaped like a key (no checksum check: see parseKey), else null. The
+ * hot path's first, cheapest filter: a key found in the verification cache was checked whole
+ * when it was cached, and any other string has another hash.
+ */
+export function keyPrefixOf(input: unknown): string | null {
+  if (typeof input !== 'string' || input.length > MAX_KEY_LENGTH) return null;
+  return SHAPE.exec(input)?.[1] ?? null;
+}
+
+/**
  * Checks shape and checksum only (no storage). Returns null for anything that is not a
  * well-formed key; never throws, whatever the input.
  */
