@@ -13,7 +13,6 @@ import Fastify, {
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
-  serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
@@ -23,6 +22,7 @@ import { isStorageUnavailable } from '../store/store-errors.ts';
 import { accessLogOf } from '../infra/logger.ts';
 import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
+import { serializerCompiler } from './serializer.ts';
 import {
   clientErrorHandler,
   frameworkErrors,
