@@ -26,6 +26,8 @@ import { createUsageStore } from './usage/usage-store.ts';
 import { createSqliteUsageWriter } from './usage/usage-writer.ts';
 import { createRateLimitService } from './ratelimit/ratelimit-service.ts';
 import { createMetaStore } from './store/meta-store.ts';
+import { createDashboardService } from './dashboard/dashboard-service.ts';
+import { createDashboardStore } from './dashboard/dashboard-store.ts';
 
 export interface ServicesDeps {
   store: Store;
@@ -163,6 +165,13 @@ export function createServices({
     billing.forgetPaymentDetails(clientId, { type: 'system', id: 'client-deletion' }),
   );
 
+  /** Web dashboard sessions (cookie → admin token or client key, re-checked every request). */
+  const dashboard = createDashboardService({
+    dashboardStore: createDashboardStore(db),
+    audit,
+    clock,
+  });
+
   return {
     config,
     store,
@@ -181,6 +190,7 @@ export function createServices({
     clients,
     credentials,
     proxy,
+    dashboard,
     /** Readiness checks for /readyz: each throws when its dependency is down. */
     readiness: {
       storage: async () => {

@@ -14,6 +14,7 @@ const PREFIXES = {
   delivery: 'dlv',
   usage: 'use',
   req: 'req',
+  dsess: 'dsess',
 } as const;
 
 export type IdKind = keyof typeof PREFIXES;

@@ -4,6 +4,7 @@ import type { BillingTables } from '../billing/billing-types.ts';
 import type { ChangeLogTables } from '../infra/change-feed-types.ts';
 import type { ClientsTables } from '../clients/clients-types.ts';
 import type { CredentialsTables } from '../credentials/credentials-types.ts';
+import type { DashboardTables } from '../dashboard/dashboard-types.ts';
 import type { KeysTables } from '../keys/keys-types.ts';
 import type { UsageTables } from '../usage/usage-types.ts';
 import type { MetaTables } from './meta-store.ts';
@@ -22,4 +23,5 @@ export interface Database
     ChangeLogTables,
     UsageTables,
     BillingTables,
-    CredentialsTables {}
+    CredentialsTables,
+    DashboardTables {}

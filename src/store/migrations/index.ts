@@ -6,6 +6,7 @@ import * as changeLog from './0003-change-log.ts';
 import * as credentials from './0004-credentials.ts';
 import * as billing from './0005-billing.ts';
 import * as usageBlocks from './0006-usage-blocks.ts';
+import * as dashboardSessions from './0007-dashboard-sessions.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0004-credentials': credentials,
   '0005-billing': billing,
   '0006-usage-blocks': usageBlocks,
+  '0007-dashboard-sessions': dashboardSessions,
 };
