@@ -1,7 +1,10 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { DestinationStream } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { accessLogOf, createLogger } from './logger.ts';
+import { accessLogOf, bufferedDestination, createLogger } from './logger.ts';
 
 function capture() {
   const lines: string[] = [];
@@ -57,5 +60,39 @@ describe('access line', () => {
     accessLogOf(logger)(entry);
     await new Promise((r) => setImmediate(r));
     expect(lines).toHaveLength(1);
+  });
+});
+
+describe('buffered destination', () => {
+  it('writes every line, in order, 4 KiB at a time, and the rest on flush', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kp-log-'));
+    const file = join(dir, 'out.log');
+    const dest = bufferedDestination(file);
+    const logger = createLogger({ level: 'info', destination: dest });
+    const access = accessLogOf(logger);
+    await new Promise((r) => setTimeout(r, 20)); // the file opens asynchronously
+    for (let i = 0; i < 100; i++) {
+      if (i % 10 === 0) logger.info({ i }, 'between');
+      access({ ...entry, requestId: `req_${i}` });
+    }
+    // Past 4 KiB some lines are on their way; the last ones wait for a flush.
+    await new Promise((r) => setTimeout(r, 20));
+    const early = readFileSync(file, 'utf8');
+    expect(early.length).toBeGreaterThan(4096);
+    expect(early.split('\n').length).toBeLessThan(111);
+    (dest as unknown as { flushSync(): void }).flushSync();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(110);
+    const order = lines.map((l) => {
+      const o = JSON.parse(l) as { requestId?: string; i?: number };
+      return o.requestId ?? `i${o.i}`;
+    });
+    const expected: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      if (i % 10 === 0) expected.push(`i${i}`);
+      expected.push(`req_${i}`);
+    }
+    expect(order).toEqual(expected);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
