@@ -41,6 +41,7 @@ import { adminUsageRoutes, usageRoutes } from './routes/usage.ts';
 import { usageIngestRoutes } from './routes/usage-ingest.ts';
 import { registerMetering } from './metering.ts';
 import { proxyRoutes } from './routes/proxy.ts';
+import { dashboardStaticRoutes } from './routes/dashboard-static.ts';
 
 export type App = FastifyInstance<
   Server,
@@ -300,5 +301,6 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   await app.register(async (scope) => proxyRoutes(scope as App, services), { prefix: '/v1' });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(async (scope) => dashboardStaticRoutes(scope as App, services));
   return app;
 }

@@ -1,0 +1,233 @@
+import { useCallback, useEffect, useState } from 'react';
+import {
+  ApiError,
+  SESSION_LOST,
+  closeSession,
+  getSession,
+  openSession,
+  type Session,
+} from './api.ts';
+import { AuditPanel, ClientPage, ClientsPage } from './operator.tsx';
+import { PortalCredentials, PortalInvoices, PortalKeys, PortalUsage } from './portal.tsx';
+import { navigate, usePath } from './router.ts';
+import { ErrorBox } from './ui.tsx';
+
+const OPERATOR_NAV = [
+  { path: '/clients', label: 'Clients' },
+  { path: '/audit', label: 'Audit log' },
+];
+const CLIENT_NAV = [
+  { path: '/portal', label: 'Usage' },
+  { path: '/portal/keys', label: 'Keys' },
+  { path: '/portal/invoices', label: 'Invoices' },
+  { path: '/portal/credentials', label: 'Credentials' },
+];
+
+function home(session: Session): string {
+  return session.kind === 'operator' ? '/clients' : '/portal';
+}
+
+/** The dashboard: sign-in, then the operator console or the client portal by session kind. */
+export function App() {
+  const [session, setSession] = useState<Session | null>(null);
+  const [checked, setChecked] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const path = usePath();
+
+  const check = useCallback(() => {
+    getSession().then(
+      (r) => {
+        setSession(r.session);
+        setChecked(true);
+      },
+      (e: unknown) => {
+        setSession(null);
+        setChecked(true);
+        if (!(e instanceof ApiError && e.status === 401)) setError(e);
+      },
+    );
+  }, []);
+
+  useEffect(check, [check]);
+  useEffect(() => {
+    window.addEventListener(SESSION_LOST, check);
+    return () => window.removeEventListener(SESSION_LOST, check);
+  }, [check]);
+
+  // Each kind of session has its own part of the dashboard.
+  useEffect(() => {
+    if (!session) return;
+    const mine =
+      session.kind === 'operator'
+        ? !path.startsWith('/portal') && path !== '/'
+        : path.startsWith('/portal');
+    if (!mine) navigate(home(session), true);
+  }, [session, path]);
+
+  if (!checked) return <p className="loading">Loading…</p>;
+  if (!session)
+    return (
+      <SignIn
+        error={error}
+        onSignedIn={(s) => {
+          setError(null);
+          setSession(s);
+          navigate(home(s), true);
+        }}
+      />
+    );
+
+  const nav = session.kind === 'operator' ? OPERATOR_NAV : CLIENT_NAV;
+  const signOut = async () => {
+    try {
+      await closeSession();
+    } catch (e) {
+      setError(e);
+    }
+    setSession(null);
+    navigate('/', true);
+  };
+
+  return (
+    <div className="layout">
+      <header className="top">
+        <span className="brand">Keyplane</span>
+        <span className="muted">
+          {session.kind === 'operator' ? 'Operator console' : 'Client portal'}
+        </span>
+        <nav>
+          {nav.map((n) => (
+            <a
+              key={n.path}
+              href={n.path}
+              className={
+                path === n.path || (n.path !== '/portal' && path.startsWith(`${n.path}/`))
+                  ? 'active'
+                  : ''
+              }
+              onClick={(e) => {
+                e.preventDefault();
+                navigate(n.path);
+              }}
+            >
+              {n.label}
+            </a>
+          ))}
+        </nav>
+        <span className="who" data-testid="session-name">
+          {session.name}
+        </span>
+        <button type="button" onClick={signOut}>
+          Sign out
+        </button>
+      </header>
+      <main>
+        <ErrorBox error={error} />
+        <Route session={session} path={path} />
+      </main>
+    </div>
+  );
+}
+
+function Route({ session, path }: { session: Session; path: string }) {
+  if (session.kind === 'operator') {
+    const m = /^\/clients\/([^/]+)$/.exec(path);
+    if (m) return <ClientPage key={m[1]} session={session} id={decodeURIComponent(m[1]!)} />;
+    if (path === '/audit')
+      return (
+        <div>
+          <h1>Audit log</h1>
+          <AuditPanel />
+        </div>
+      );
+    return <ClientsPage session={session} />;
+  }
+  if (path === '/portal/keys') return <PortalKeys session={session} />;
+  if (path === '/portal/invoices') return <PortalInvoices />;
+  if (path === '/portal/credentials') return <PortalCredentials session={session} />;
+  return <PortalUsage />;
+}
+
+function SignIn({ error, onSignedIn }: { error: unknown; onSignedIn: (s: Session) => void }) {
+  const [tab, setTab] = useState<'operator' | 'client'>('operator');
+  const [secret, setSecret] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<unknown>(null);
+  const submit = async () => {
+    setBusy(true);
+    setFailure(null);
+    const value = secret.trim();
+    // The credential is sent once and dropped from the page whatever the answer.
+    setSecret('');
+    try {
+      const r = await openSession(tab === 'operator' ? { adminToken: value } : { apiKey: value });
+      onSignedIn(r.session);
+    } catch (e) {
+      setFailure(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="signin">
+      <h1>Keyplane</h1>
+      <div className="tabs" role="tablist">
+        <button
+          type="button"
+          role="tab"
+          aria-selected={tab === 'operator'}
+          className={tab === 'operator' ? 'active' : ''}
+          onClick={() => setTab('operator')}
+        >
+          Operator — admin token
+        </button>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={tab === 'client'}
+          className={tab === 'client' ? 'active' : ''}
+          onClick={() => setTab('client')}
+        >
+          Client — API key
+        </button>
+      </div>
+      <form
+        className="card form"
+        autoComplete="off"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <label>
+          {tab === 'operator' ? 'Admin token' : 'API key'}
+          <input
+            type="password"
+            name="credential"
+            autoComplete="off"
+            value={secret}
+            onChange={(e) => setSecret(e.target.value)}
+            placeholder={tab === 'operator' ? 'kpadm_live_…' : 'kp_live_… or kp_test_…'}
+            required
+            autoFocus
+            aria-label={tab === 'operator' ? 'Admin token' : 'API key'}
+          />
+        </label>
+        <p className="muted small">
+          {tab === 'operator'
+            ? 'The bootstrap admin token is printed once by the first `keyplane serve`; `keyplane admin-tokens create` makes more.'
+            : 'Sign in with one of your API keys. The session has exactly that key’s scopes.'}
+        </p>
+        <ErrorBox error={failure ?? error} />
+        <div className="actions">
+          <button type="submit" className="primary" disabled={busy}>
+            Sign in
+          </button>
+        </div>
+      </form>
+      <p className="muted small">
+        The session is an HttpOnly cookie; the token or key is not kept in this browser.
+      </p>
+    </div>
+  );
+}

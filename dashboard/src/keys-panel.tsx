@@ -1,0 +1,266 @@
+import { useState } from 'react';
+import { api, type ApiKey, type CreatedKey, type Page } from './api.ts';
+import {
+  ConfirmDialog,
+  ErrorBox,
+  OneTimeSecret,
+  StatusBadge,
+  When,
+  useAction,
+  useLoad,
+} from './ui.tsx';
+
+/**
+ * A client's keys, for the operator (`/admin/v1/clients/{id}/keys`) and for the client itself
+ * (`/v1/keys`): list, create (shown once), revoke with a reason, roll; reactivate for operators.
+ */
+export function KeysPanel({
+  base,
+  canWrite,
+  canReactivate,
+  currentKeyId,
+}: {
+  /** `/admin/v1/clients/{id}/keys` or `/v1/keys` */
+  base: string;
+  canWrite: boolean;
+  canReactivate: boolean;
+  currentKeyId?: string | null;
+}) {
+  const keys = useLoad(() => api<Page<ApiKey>>('GET', `${base}?limit=200`), [base]);
+  const action = useAction();
+  const [secret, setSecret] = useState<{ label: string; value: string } | null>(null);
+  const [creating, setCreating] = useState(false);
+  const [revoking, setRevoking] = useState<ApiKey | null>(null);
+  const [reason, setReason] = useState('');
+  const [rolling, setRolling] = useState<ApiKey | null>(null);
+  const [graceHours, setGraceHours] = useState('24');
+
+  const done = (created: CreatedKey | undefined, label: string) => {
+    if (!created) return;
+    setSecret({ label, value: created.apiKey });
+    keys.reload();
+  };
+
+  return (
+    <section className="panel">
+      <div className="panel-head">
+        <h2>Keys</h2>
+        {canWrite && !creating && (
+          <button type="button" onClick={() => setCreating(true)}>
+            New key
+          </button>
+        )}
+      </div>
+      {secret && (
+        <OneTimeSecret
+          label={secret.label}
+          secret={secret.value}
+          onDismiss={() => setSecret(null)}
+        />
+      )}
+      {creating && (
+        <CreateKeyForm
+          busy={action.busy}
+          onCancel={() => setCreating(false)}
+          onCreate={async (body) => {
+            const created = await action.run(() => api<CreatedKey>('POST', base, body));
+            if (created) setCreating(false);
+            done(created, `New key ${created?.key.name ?? ''}`.trim());
+          }}
+        />
+      )}
+      <ErrorBox error={action.error ?? keys.error} />
+      {keys.data && keys.data.data.length === 0 && <p className="muted">No keys.</p>}
+      {keys.data && keys.data.data.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th>Key</th>
+              <th>Name</th>
+              <th>Env</th>
+              <th>Scopes</th>
+              <th>Status</th>
+              <th>Expires</th>
+              <th>Last used</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {keys.data.data.map((k) => (
+              <tr key={k.id} data-testid={`key-${k.id}`}>
+                <td>
+                  <code>{k.start}…</code>
+                  {k.id === currentKeyId && <span className="muted"> (this session)</span>}
+                </td>
+                <td>{k.name ?? <span className="muted">—</span>}</td>
+                <td>{k.environment}</td>
+                <td>{k.scopes.join(', ') || <span className="muted">none</span>}</td>
+                <td>
+                  <StatusBadge status={k.status} />
+                  {k.revokedReason && <div className="muted small">{k.revokedReason}</div>}
+                </td>
+                <td>
+                  <When at={k.expiresAt} />
+                </td>
+                <td>
+                  <When at={k.lastUsedAt} />
+                </td>
+                <td className="row-actions">
+                  {canWrite && k.status === 'active' && (
+                    <>
+                      <button type="button" onClick={() => setRolling(k)}>
+                        Roll
+                      </button>
+                      <button type="button" className="danger" onClick={() => setRevoking(k)}>
+                        Revoke
+                      </button>
+                    </>
+                  )}
+                  {canReactivate && k.status === 'revoked' && (
+                    <button
+                      type="button"
+                      disabled={action.busy}
+                      onClick={async () => {
+                        await action.run(() => api('POST', `${base}/${k.id}/reactivate`));
+                        keys.reload();
+                      }}
+                    >
+                      Reactivate
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {revoking && (
+        <ConfirmDialog
+          title={`Revoke key ${revoking.start}…`}
+          confirmLabel="Revoke"
+          danger
+          busy={action.busy}
+          onCancel={() => setRevoking(null)}
+          onConfirm={async () => {
+            const k = revoking;
+            setRevoking(null);
+            await action.run(() => api('POST', `${base}/${k.id}/revoke`, reason ? { reason } : {}));
+            setReason('');
+            keys.reload();
+          }}
+        >
+          <p>Calls with this key stop at once.</p>
+          <label>
+            Reason (kept in the audit log)
+            <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={500} />
+          </label>
+        </ConfirmDialog>
+      )}
+      {rolling && (
+        <ConfirmDialog
+          title={`Roll key ${rolling.start}…`}
+          confirmLabel="Roll"
+          busy={action.busy}
+          onCancel={() => setRolling(null)}
+          onConfirm={async () => {
+            const k = rolling;
+            setRolling(null);
+            const hours = Math.max(0, Math.floor(Number(graceHours) || 0));
+            const created = await action.run(() =>
+              api<CreatedKey>('POST', `${base}/${k.id}/roll`, {
+                gracePeriodSeconds: hours * 3600,
+              }),
+            );
+            done(created, `New key replacing ${k.start}…`);
+          }}
+        >
+          <p>A new key is issued now; the old one keeps working until the grace period ends.</p>
+          <label>
+            Grace period (hours, 0 = stop the old key now)
+            <input
+              type="number"
+              min={0}
+              value={graceHours}
+              onChange={(e) => setGraceHours(e.target.value)}
+            />
+          </label>
+        </ConfirmDialog>
+      )}
+    </section>
+  );
+}
+
+function CreateKeyForm({
+  busy,
+  onCreate,
+  onCancel,
+}: {
+  busy: boolean;
+  onCreate: (body: Record<string, unknown>) => void;
+  onCancel: () => void;
+}) {
+  const [name, setName] = useState('');
+  const [environment, setEnvironment] = useState<'live' | 'test'>('live');
+  const [scopes, setScopes] = useState('');
+  const [days, setDays] = useState('');
+  return (
+    <form
+      className="card form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const body: Record<string, unknown> = { environment };
+        if (name.trim()) body.name = name.trim();
+        const list = scopes
+          .split(/[,\s]+/)
+          .map((s) => s.trim())
+          .filter(Boolean);
+        if (list.length) body.scopes = list;
+        const d = Number(days);
+        if (days && d > 0) body.expiresInSeconds = Math.round(d * 86_400);
+        onCreate(body);
+      }}
+    >
+      <h3>New key</h3>
+      <label>
+        Name
+        <input value={name} onChange={(e) => setName(e.target.value)} maxLength={200} />
+      </label>
+      <label>
+        Environment
+        <select
+          value={environment}
+          onChange={(e) => setEnvironment(e.target.value as 'live' | 'test')}
+        >
+          <option value="live">live</option>
+          <option value="test">test (metered, never billed)</option>
+        </select>
+      </label>
+      <label>
+        Scopes (comma separated; empty = none)
+        <input
+          value={scopes}
+          onChange={(e) => setScopes(e.target.value)}
+          placeholder="keys:write, credentials:read"
+        />
+      </label>
+      <label>
+        Expires in (days; empty = never)
+        <input
+          type="number"
+          min={0}
+          step="any"
+          value={days}
+          onChange={(e) => setDays(e.target.value)}
+        />
+      </label>
+      <div className="actions">
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" className="primary" disabled={busy}>
+          Create key
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,69 @@
+import { api, hasScope, type ApiKey, type Client, type Session, type UsageSummary } from './api.ts';
+import { CredentialsPage } from './credentials-page.tsx';
+import { InvoicesPanel } from './invoices-panel.tsx';
+import { KeysPanel } from './keys-panel.tsx';
+import { ErrorBox, StatusBadge, useLoad } from './ui.tsx';
+import { UsageChart } from './usage-chart.tsx';
+
+/** The client portal's home: who is signed in, and the last 30 days of calls and cost. */
+export function PortalUsage() {
+  const me = useLoad(() => api<{ client: Client; key: ApiKey }>('GET', '/v1/me'), []);
+  const usage = useLoad(() => api<UsageSummary>('GET', '/v1/usage?groupBy=day'), []);
+  return (
+    <div>
+      <div className="page-head">
+        <h1>
+          {me.data?.client.name ?? 'Usage'}{' '}
+          {me.data && <StatusBadge status={me.data.client.status} />}
+        </h1>
+        <button
+          type="button"
+          onClick={() => {
+            usage.reload();
+            me.reload();
+          }}
+        >
+          Refresh
+        </button>
+      </div>
+      <ErrorBox error={me.error ?? usage.error} />
+      {me.data && (
+        <p className="muted">
+          Signed in with key <code>{me.data.key.start}…</code> ({me.data.key.environment})
+        </p>
+      )}
+      <section className="panel">
+        <div className="panel-head">
+          <h2>Usage, last 30 days</h2>
+        </div>
+        {usage.data && <UsageChart summary={usage.data} />}
+      </section>
+    </div>
+  );
+}
+
+export function PortalKeys({ session }: { session: Session }) {
+  return (
+    <KeysPanel
+      base="/v1/keys"
+      canWrite={hasScope(session.scopes, 'keys:write')}
+      canReactivate={false}
+      currentKeyId={session.keyId}
+    />
+  );
+}
+
+export function PortalInvoices() {
+  return <InvoicesPanel base="/v1/invoices" canWrite={false} />;
+}
+
+export function PortalCredentials({ session }: { session: Session }) {
+  if (!hasScope(session.scopes, 'credentials:read'))
+    return (
+      <p className="muted">
+        This key has no <code>credentials:read</code> scope: sign in with a key that has it to
+        manage credentials.
+      </p>
+    );
+  return <CredentialsPage canWrite={hasScope(session.scopes, 'credentials:write')} />;
+}
