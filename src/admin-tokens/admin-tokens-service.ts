@@ -142,6 +142,20 @@ export function createAdminTokensService(deps: AdminTokensServiceDeps) {
       }
       return toToken(row);
     },
+
+    /**
+     * The active token with this id, or null: a dashboard operator session holds the id of the
+     * token it was opened with and reloads it on every request, so a revocation counts at once.
+     */
+    async authenticateById(id: string): Promise<AdminToken | null> {
+      const row = await adminTokensStore.findById(id);
+      if (!row || row.revoked_at) return null;
+      const now = clock.now();
+      if (!row.last_used_at || now.getTime() - Date.parse(row.last_used_at) > TOUCH_EVERY_MS) {
+        await adminTokensStore.touch(row.id, now.toISOString());
+      }
+      return toToken(row);
+    },
   };
 }
 

@@ -119,10 +119,17 @@ export function createDashboardService(deps: DashboardServiceDeps) {
       return toSession(row);
     },
 
-    /** Ends the session behind a cookie value; answers it, or null when there was none. */
-    async close(secret: string, actor: Actor): Promise<DashboardSession | null> {
+    /**
+     * Ends the session behind a cookie value (audited as its admin token or key); answers it,
+     * or null when there was none.
+     */
+    async close(secret: string, ip: string | null): Promise<DashboardSession | null> {
       const row = await findLive(secret);
       if (!row || !(await dashboardStore.deleteById(row.id))) return null;
+      const actor: Actor =
+        row.kind === 'operator'
+          ? { type: 'admin', id: row.admin_token_id!, ip }
+          : { type: 'client', id: row.key_id!, ip };
       await audit.record({
         actor,
         action: 'dashboard.sign_out',

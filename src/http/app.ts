@@ -42,6 +42,7 @@ import { usageIngestRoutes } from './routes/usage-ingest.ts';
 import { registerMetering } from './metering.ts';
 import { proxyRoutes } from './routes/proxy.ts';
 import { dashboardStaticRoutes } from './routes/dashboard-static.ts';
+import { dashboardSessionRoutes } from './routes/dashboard-session.ts';
 
 export type App = FastifyInstance<
   Server,
@@ -299,6 +300,9 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   });
 
   await app.register(async (scope) => proxyRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => dashboardSessionRoutes(scope as App, services), {
+    prefix: '/dashboard/api',
+  });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(async (scope) => dashboardStaticRoutes(scope as App, services));

@@ -5,6 +5,7 @@ import type { Actor } from '../audit/audit-types.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
 import type { App } from './app.ts';
+import { adminOfSession } from './dashboard-cookie.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,9 +34,14 @@ export function registerAuth(app: App): void {
 export function requireAdmin(services: Services, scope: string): preHandlerAsyncHookHandler {
   return async function adminAuth(request: FastifyRequest, _reply: FastifyReply) {
     const bearer = bearerOf(request);
-    if (!bearer)
+    // No Authorization header at all: the dashboard's operator session cookie may stand in.
+    const session =
+      bearer || request.headers.authorization !== undefined
+        ? null
+        : await adminOfSession(services, request);
+    if (!bearer && !session)
       throw new AppError('unauthorized', 'admin token required (Authorization: Bearer …)');
-    const token = await services.adminTokens.authenticate(bearer);
+    const token = session ?? (await services.adminTokens.authenticate(bearer!));
     if (!token) throw new AppError('unauthorized', 'invalid or revoked admin token');
     if (!hasAdminScope(token, scope)) {
       throw new AppError('insufficient_scope', `admin token lacks scope "${scope}"`);

@@ -3,6 +3,7 @@ import type { AuthContext, VerifyCode, VerifyResult } from '../keys/keys-types.t
 import { AppError, type ErrorCode } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
 import type { App } from './app.ts';
+import { keyHashOfSession } from './dashboard-cookie.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -13,7 +14,7 @@ declare module 'fastify' {
 }
 
 /** SPEC §2's HTTP mapping of verification outcomes. */
-const OUTCOME: Record<Exclude<VerifyCode, 'VALID'>, { code: ErrorCode; message: string }> = {
+export const OUTCOME: Record<Exclude<VerifyCode, 'VALID'>, { code: ErrorCode; message: string }> = {
   MALFORMED: { code: 'unauthorized', message: 'malformed API key' },
   NOT_FOUND: { code: 'unauthorized', message: 'unknown API key' },
   REVOKED: { code: 'unauthorized', message: 'API key revoked' },
@@ -76,11 +77,19 @@ export function requireClient(
   return async function clientAuth(request: FastifyRequest, reply: FastifyReply) {
     const key = clientKeyOf(request);
     const endpoint = endpointOf(request);
-    if (!key) {
+    // No key header at all: the dashboard's client session cookie may stand in for the key.
+    const sessionKeyHash = key === null ? await keyHashOfSession(services, request) : null;
+    if (!key && !sessionKeyHash) {
       void services.keys.reportFailure({ code: 'MISSING', ip: request.ip, endpoint });
       throw new AppError('unauthorized', 'API key required (X-API-Key or Authorization: Bearer)');
     }
-    const result = await services.keys.verify(key, { scopes: required, ip: request.ip, endpoint });
+    const result = sessionKeyHash
+      ? await services.keys.verifyHash(sessionKeyHash, {
+          scopes: required,
+          ip: request.ip,
+          endpoint,
+        })
+      : await services.keys.verify(key!, { scopes: required, ip: request.ip, endpoint });
     const nowMs = services.clock.now().getTime();
     const headers = result.ratelimit ? rateLimitHeaders(result.ratelimit, nowMs) : undefined;
     if (!result.valid) {

@@ -100,6 +100,11 @@ interface CachedKey {
 
 const MAX_META_BYTES = 4096;
 
+/** A key's at-rest hash: SHA-256, lowercase hex. */
+const KEY_HASH = /^[0-9a-f]{64}$/;
+
+type VerifyOptions = { scopes?: string[]; ip?: string; endpoint?: string };
+
 function parseJson<T>(text: string | null, fallback: T): T {
   return text ? (JSON.parse(text) as T) : fallback;
 }
@@ -260,14 +265,37 @@ export function createKeysService(deps: KeysServiceDeps) {
     return result;
   }
 
-  async function verify(
-    rawKey: unknown,
-    opts: { scopes?: string[]; ip?: string; endpoint?: string } = {},
-  ): Promise<VerifyResult> {
+  // Not async: one promise per call, the one verifyHashed makes.
+  function verify(rawKey: unknown, opts: VerifyOptions = {}): Promise<VerifyResult> {
     // Shape first; the checksum only when the cache does not know the key (a cached hash was
     // a whole, valid key), and always before the negative cache or storage.
-    if (keyPrefixOf(rawKey) !== keyPrefix) return count(invalid('MALFORMED'));
-    const hash = hashKey(rawKey as string);
+    if (keyPrefixOf(rawKey) !== keyPrefix) return Promise.resolve(count(invalid('MALFORMED')));
+    return verifyHashed(hashKey(rawKey as string), rawKey, opts, true);
+  }
+
+  /**
+   * Verification by the key's at-rest hash: a dashboard client session holds the hash, never
+   * the key, and goes through the same checks on every request. `consume: false` stops before
+   * the rate limit and credits (a session asking who it is uses nothing up).
+   */
+  function verifyHash(
+    hash: string,
+    opts: VerifyOptions & { consume?: boolean } = {},
+  ): Promise<VerifyResult> {
+    if (!KEY_HASH.test(hash)) return Promise.resolve(count(invalid('MALFORMED')));
+    return verifyHashed(hash, null, opts, opts.consume ?? true);
+  }
+
+  /**
+   * Every check after hashing, shared by verify and verifyHash. `rawKey` is null for a hash
+   * (its key passed the checksum when the session was opened).
+   */
+  async function verifyHashed(
+    hash: string,
+    rawKey: unknown,
+    opts: VerifyOptions,
+    consume: boolean,
+  ): Promise<VerifyResult> {
     const now = clock.now();
     const nowMs = now.getTime();
     let entry = cache.get(hash);
@@ -276,7 +304,7 @@ export function createKeysService(deps: KeysServiceDeps) {
       entry = undefined;
     }
     if (!entry) {
-      if (!parseKey(rawKey)) return count(invalid('MALFORMED'));
+      if (rawKey !== null && !parseKey(rawKey)) return count(invalid('MALFORMED'));
       const neg = negative.get(hash);
       if (neg !== undefined && neg > nowMs) return count(invalid('NOT_FOUND'));
       entry = (await load(hash)) ?? undefined;
@@ -306,6 +334,20 @@ export function createKeysService(deps: KeysServiceDeps) {
       rateLimit: entry.rateLimit ?? entry.client.defaultRateLimit,
       meta: entry.meta,
     };
+    if (!consume) {
+      return {
+        valid: true,
+        code: 'VALID',
+        clientId: entry.clientId,
+        keyId: entry.id,
+        scopes: entry.scopes,
+        environment: entry.environment,
+        ratelimit: null,
+        remaining: null,
+        meta: entry.meta,
+        auth,
+      };
+    }
     let ratelimit: VerifyResult['ratelimit'] = null;
     if (deps.rateLimitGate) {
       const rl = await deps.rateLimitGate.check(auth, { endpoint: opts.endpoint });
@@ -560,6 +602,7 @@ export function createKeysService(deps: KeysServiceDeps) {
 
   return {
     verify,
+    verifyHash,
     create,
 
     /**
