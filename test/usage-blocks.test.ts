@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore, type Store } from '../src/store/create-db.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
 import { migrations } from '../src/store/migrations/index.ts';
-import { compilePriceBook } from '../src/usage/usage-fns.ts';
+import { compilePriceBook, createBatchBuilder } from '../src/usage/usage-fns.ts';
 import { createUsageService } from '../src/usage/usage-service.ts';
 import { createUsageStore } from '../src/usage/usage-store.ts';
 import type { UsageEvent } from '../src/usage/usage-types.ts';
@@ -61,6 +61,47 @@ describe.each(ENGINES)('packed usage events on %s', (engine) => {
     const clientHours = new Set(events.map((e) => `${e.clientId} ${e.createdAt.slice(0, 13)}`));
     expect(Number(n)).toBe(clientHours.size);
     expect(clientHours.size).toBeLessThan(20);
+  });
+
+  it('stores a packed batch (as the request thread hands it over) exactly, and once', async () => {
+    const usageStore = createUsageStore(store.db, store.sqlite);
+    const events = Array.from({ length: 700 }, (_, i) =>
+      event(i, { requestId: `req_packed_${i}`, clientId: i % 2 ? 'client_p1' : 'client_p2' }),
+    );
+    const builder = createBatchBuilder();
+    for (const e of events)
+      builder.push(e, e.unitPriceMicros, e.costMicros, e.durationUs, Date.parse(e.createdAt));
+    const packed = builder.seal('use_packed')!;
+    expect(await usageStore.insertBatch(packed)).toBe(700);
+    expect(await usageStore.insertBatch(packed)).toBe(0);
+    const back = await usageStore.listEvents({
+      from: '2025-10-02T00:00:00.000Z',
+      to: '2025-10-03T00:00:00.000Z',
+      clientIds: ['client_p1', 'client_p2'],
+    });
+    const byId = (a: UsageEvent, b: UsageEvent) => a.requestId.localeCompare(b.requestId);
+    expect(back.sort(byId)).toEqual([...events].sort(byId));
+    const rollups = await usageStore.aggregateRollups(
+      {
+        from: '2025-10-02T00:00:00.000Z',
+        to: '2025-10-03T00:00:00.000Z',
+        clientIds: ['client_p1', 'client_p2'],
+      },
+      ['endpoint'],
+    );
+    const sum = (ep: string) => events.filter((e) => e.endpoint === ep);
+    expect(rollups.sort((a, b) => String(a.endpoint).localeCompare(String(b.endpoint)))).toEqual([
+      {
+        endpoint: 'GET /v1/health',
+        calls: sum('GET /v1/health').length,
+        costMicros: sum('GET /v1/health').reduce((a, e) => a + e.costMicros, 0),
+      },
+      {
+        endpoint: 'POST /api/alert',
+        calls: sum('POST /api/alert').length,
+        costMicros: sum('POST /api/alert').reduce((a, e) => a + e.costMicros, 0),
+      },
+    ]);
   });
 
   it('writes a batch once: writing it again (a retry after a lost answer) is a no-op', async () => {

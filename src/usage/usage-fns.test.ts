@@ -5,6 +5,7 @@ import {
   dropOldest,
   unpackBatch,
   encodeBlocks,
+  encodePackedBlocks,
   compilePriceBook,
   dedupe,
   hourOf,
@@ -209,6 +210,33 @@ describe('packed batches', () => {
         };
       }),
     );
+  });
+
+  it('encodes a packed batch exactly as its unpacked events', () => {
+    // Several clients, hours, keys, endpoints, prices and statuses, interleaved and out of order.
+    const b = createBatchBuilder(8);
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const base = Date.UTC(2025, 9, 2, 13, 0, 0);
+    for (let i = 0; i < 3000; i++) {
+      const c = {
+        requestId: `req_${i}`,
+        clientId: `client_${rnd(3)}`,
+        keyId: `key_${rnd(4)}`,
+        endpoint: rnd(2) ? 'GET /v1/health' : 'POST /v1/keys',
+        method: rnd(2) ? 'GET' : 'POST',
+        environment: (rnd(5) ? 'live' : 'test') as 'live' | 'test',
+        status: [200, 201, 404, 429, 500][rnd(5)]!,
+      };
+      const price = [0, 100, 1500][rnd(3)]!;
+      b.push(c, price, price, rnd(10_000), base + rnd(3) * 3_600_000 + rnd(3_600_000));
+    }
+    const packed = b.seal('use_p')!;
+    expect(encodePackedBlocks(packed)).toEqual(encodeBlocks('use_p', unpackBatch(packed).events));
+    expect(encodePackedBlocks(packed).blocks.length).toBe(9);
   });
 
   it('drops the oldest events of a batch and keeps its id', () => {

@@ -9,7 +9,6 @@ import {
   createBatchBuilder,
   dropOldest,
   splitRange,
-  unpackBatch,
   type PackedBatch,
   type PriceBook,
 } from './usage-fns.ts';
@@ -98,7 +97,7 @@ export function createUsageService(deps: UsageServiceDeps) {
     const end = metrics?.flushSeconds.startTimer();
     const fresh = deps.writer
       ? await deps.writer.insertBatch(batch)
-      : await usageStore.insertBatch(unpackBatch(batch));
+      : await usageStore.insertBatch(batch);
     end?.();
     metrics?.flushes.inc({ result: 'ok' });
     if (metrics && fresh) {

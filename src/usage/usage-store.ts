@@ -1,7 +1,15 @@
 import { CompiledQuery, sql, type Kysely, type RawBuilder } from 'kysely';
 import type SQLite from 'better-sqlite3';
 import type { Database } from '../store/database.ts';
-import { decodeBlock, dedupe, encodeBlocks, hourOf } from './usage-fns.ts';
+import {
+  decodeBlock,
+  dedupe,
+  encodeBlocks,
+  encodePackedBlocks,
+  hourOf,
+  unpackBatch,
+  type PackedBatch,
+} from './usage-fns.ts';
 import type { UsageBatch, UsageEvent, UsageHourlyTable } from './usage-types.ts';
 
 /** What an aggregate can be grouped by. */
@@ -170,10 +178,18 @@ export function createUsageStore(
    * got lost), then the request ids of external events (one seen before is dropped), then the
    * event blocks and the rollups of exactly the events kept. Returns how many events were new.
    */
-  function* batchWrites(batch: UsageBatch): Generator<Statement, number, Rows> {
+  function* batchWrites(input: UsageBatch | PackedBatch): Generator<Statement, number, Rows> {
     const now = new Date().toISOString();
-    const claimed = yield [batchSql, [batch.id, batch.events.length, now]];
+    const size = 'n' in input ? input.n : input.events.length;
+    const claimed = yield [batchSql, [input.id, size, now]];
     if (!claimed.length) return 0;
+    // Keyplane's own calls arrive packed and have no ids to check: encoded straight from the
+    // packed batch, with no object per event.
+    if ('n' in input && !input.external.length) {
+      yield* blockWrites(encodePackedBlocks(input));
+      return input.n;
+    }
+    const batch = 'n' in input ? unpackBatch(input) : input;
     let events = batch.events;
     // Keyplane's own request ids are unique by construction; reported ones may repeat.
     const external = dedupe(events.filter((e) => e.external));
@@ -189,7 +205,14 @@ export function createUsageStore(
       // A reported id counts once: its first occurrence, and only if not stored before.
       events = events.filter((e) => !e.external || fresh.delete(e.requestId));
     }
-    const { blocks, rollups } = encodeBlocks(batch.id, events);
+    yield* blockWrites(encodeBlocks(batch.id, events));
+    return events.length;
+  }
+
+  function* blockWrites({
+    blocks,
+    rollups,
+  }: ReturnType<typeof encodeBlocks>): Generator<Statement, void, Rows> {
     for (const b of blocks) {
       yield [blockSql, [b.batch_id, b.seq, b.client_id, b.hour, b.calls, b.cost_micros, b.events]];
     }
@@ -199,7 +222,6 @@ export function createUsageStore(
       at += size;
       yield [rollupUpsertSql(size), params];
     }
-    return events.length;
   }
 
   /** The blocks that may hold events in `[from, to)` (every hour the range touches). */
@@ -236,8 +258,8 @@ export function createUsageStore(
      * Writes one batch in one transaction (see writeBatch). Returns how many events were new:
      * 0 for a batch stored before, and external events seen before are not counted again.
      */
-    async insertBatch(batch: UsageBatch): Promise<number> {
-      if (!batch.events.length) return 0;
+    async insertBatch(batch: UsageBatch | PackedBatch): Promise<number> {
+      if (('n' in batch ? batch.n : batch.events.length) === 0) return 0;
       if (sqlite) {
         return sqlite
           .transaction(() => {

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createStore } from '../store/create-db.ts';
 import { createUsageStore } from './usage-store.ts';
-import { unpackBatch, type PackedBatch } from './usage-fns.ts';
+import type { PackedBatch } from './usage-fns.ts';
 
 /**
  * The SQLite usage writer thread: its own connection to the same file, running the same
@@ -21,7 +21,7 @@ parentPort!.on('message', (msg: { id: number; batch?: PackedBatch; close?: boole
       return;
     }
     try {
-      const fresh = await usageStore.insertBatch(unpackBatch(msg.batch!));
+      const fresh = await usageStore.insertBatch(msg.batch!);
       parentPort!.postMessage({ id: msg.id, fresh });
     } catch (err) {
       parentPort!.postMessage({ id: msg.id, error: (err as Error).message ?? String(err) });
