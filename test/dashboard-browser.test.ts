@@ -1,0 +1,247 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureDashboardBuilt } from './support/dashboard-build.ts';
+import { startFakeProviders, type FakeProviders } from './support/fake-providers.ts';
+import { TEST_MASTER_KEY } from './support/harness.ts';
+import { startKeyplane, tempDir, type ServeProcess } from './support/keyplane-process.ts';
+
+/**
+ * The web dashboard end to end: a real `keyplane serve` (SQLite, its own data dir, providers
+ * pointed at loopback fakes) driven by Chromium. The operator signs in with the bootstrap
+ * token printed on first start, creates a client and sees its key once, suspends and
+ * reactivates it; the client signs in with that key, sees its usage, adds, verifies and
+ * deletes a Vultr credential, and signs out. Nothing secret is left in the browser.
+ */
+const CHROMIUM = process.env.KEYPLANE_TEST_CHROMIUM ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI === 'true')
+  throw new Error(`CI=true and no Chromium at ${CHROMIUM}`);
+
+const BOOTSTRAP = /bootstrap admin token[\s\S]*?\n\s+(kpadm_live_[0-9A-Za-z]{49})\s*\n/;
+
+/** What the page keeps that another script on the origin could read. */
+async function browserStorage(page: Page) {
+  // A string: the test's own types have no DOM.
+  return page.evaluate<{ local: number; session: number; cookie: string }>(
+    '({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie })',
+  );
+}
+
+describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
+  let server: ServeProcess;
+  let fake: FakeProviders;
+  let browser: Browser;
+  let adminToken: string;
+
+  beforeAll(async () => {
+    await ensureDashboardBuilt();
+    fake = await startFakeProviders();
+    const cwd = tempDir('kp-dash-');
+    const configFile = join(cwd, 'keyplane.config.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({ providers: fake.providersConfig(), pricing: { 'GET /v1/health': '0.01' } }),
+    );
+    server = await startKeyplane({
+      cwd,
+      env: { KEYPLANE_MASTER_KEY: TEST_MASTER_KEY, KEYPLANE_CONFIG: configFile },
+    });
+    adminToken = BOOTSTRAP.exec(server.stdout())![1]!;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    await fake?.close();
+  });
+
+  it('operator and client flows, with no secret kept in the browser', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    const cspViolations: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text()))
+        cspViolations.push(m.text());
+    });
+    // Every API call the dashboard makes carries the dashboard header and no header credential.
+    const apiRequests: Array<{ url: string; headers: Record<string, string> }> = [];
+    page.on('request', (r) => {
+      const path = new URL(r.url()).pathname;
+      if (/^\/(v1|admin\/v1|dashboard\/api)\//.test(path))
+        apiRequests.push({ url: path, headers: r.headers() });
+    });
+
+    // --- operator ---
+    await page.goto(server.url);
+    await page.getByRole('tab', { name: 'Operator — admin token' }).click();
+    await page.getByLabel('Admin token').fill(adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Clients' }).waitFor();
+    expect(await page.getByTestId('session-name').textContent()).toBe('bootstrap');
+    expect(await page.getByLabel('Admin token').count()).toBe(0);
+
+    // The session is an HttpOnly, SameSite=Strict cookie that scripts cannot read.
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name === 'kp_session');
+    expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
+    expect(session!.value).not.toContain(adminToken);
+    let storage = await browserStorage(page);
+    expect(storage).toEqual({ local: 0, session: 0, cookie: '' });
+
+    const name = `Acme ${randomBytes(3).toString('hex')}`;
+    await page.getByRole('button', { name: 'New client' }).click();
+    await page.getByLabel('Name', { exact: true }).fill(name);
+    await page.getByLabel('Email').fill('ops@acme.example');
+    await page.getByRole('button', { name: 'Create client' }).click();
+    const secretBox = page.getByTestId('one-time-secret');
+    await secretBox.waitFor();
+    const apiKey = (await secretBox.textContent())!.trim();
+    expect(apiKey).toMatch(/^kp_live_[0-9A-Za-z]{49}$/);
+    await expect
+      .poll(() => page.getByRole('region', { name: 'New secret' }).textContent())
+      .toContain('only time it is shown');
+    await page.getByRole('button', { name: /dismiss/ }).click();
+    expect(await secretBox.count()).toBe(0);
+    expect(await page.content()).not.toContain(apiKey);
+
+    // The new client is listed with its one active key; search finds it.
+    await page.getByLabel('Search clients').fill(name.slice(5));
+    const row = page.getByRole('row', { name: new RegExp(name) });
+    await expect.poll(() => row.textContent()).toContain('1 / 1');
+    await page.getByRole('link', { name }).click();
+    await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
+    expect(new URL(page.url()).pathname).toMatch(/^\/clients\/client_/);
+
+    await page.getByRole('button', { name: 'Suspend' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click();
+    await page.getByRole('heading', { name: new RegExp(`${name} suspended`) }).waitFor();
+    const suspended = await fetch(`${server.url}/v1/health`, { headers: { 'x-api-key': apiKey } });
+    expect(suspended.status).toBe(403);
+    expect(((await suspended.json()) as { error: { code: string } }).error.code).toBe(
+      'client_suspended',
+    );
+
+    await page.getByRole('button', { name: 'Reactivate' }).click();
+    await page.getByRole('heading', { name: new RegExp(`${name} active`) }).waitFor();
+    expect(
+      (await fetch(`${server.url}/v1/health`, { headers: { 'x-api-key': apiKey } })).status,
+    ).toBe(200);
+
+    // A reload of a dashboard path lands on the same page (the server falls back to index.html).
+    await page.reload();
+    await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
+    // The audit panel shows what the operator just did.
+    await expect
+      .poll(() => page.locator('section', { hasText: 'Audit log' }).textContent())
+      .toContain('client.reactivate');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    expect((await context.cookies()).find((c) => c.name === 'kp_session')).toBeUndefined();
+
+    // --- client ---
+    await page.getByRole('tab', { name: 'Client — API key' }).click();
+    await page.getByLabel('API key').fill(apiKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/portal');
+
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${server.url}/v1/health`, { headers: { 'x-api-key': apiKey } });
+      expect(r.status).toBe(200);
+    }
+    // Usage is flushed in batches: refresh until the calls show (the health calls above and
+    // the one made during suspension's check, plus the dashboard's own).
+    const totals = page.getByTestId('usage-totals');
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole('button', { name: 'Refresh' }).click();
+          const text = (await totals.textContent()) ?? '';
+          return Number(/(\d+)\s*calls/.exec(text)?.[1] ?? 0);
+        },
+        { timeout: 15_000, interval: 500 },
+      )
+      .toBeGreaterThanOrEqual(4);
+    expect(await totals.textContent()).toMatch(/EUR/);
+
+    // Keys page: the signed-in key is listed (its start, never the key).
+    await page.getByRole('link', { name: 'Keys' }).click();
+    await page.getByText('(this session)').waitFor();
+    expect(await page.content()).not.toContain(apiKey);
+
+    // Credentials (seed 03): add, verify against the fake Vultr, delete.
+    const vultrKey = `VULTR${randomBytes(12).toString('hex').toUpperCase()}`;
+    fake.acceptApiKey('vultr', vultrKey);
+    await page.getByRole('link', { name: 'Credentials' }).click();
+    await page.getByRole('button', { name: 'Add credential' }).click();
+    await page.getByLabel('Provider').selectOption('vultr');
+    await page.getByLabel('Credential name').fill('Production Vultr');
+    await page.getByLabel('API key').fill(vultrKey);
+    await page.getByRole('button', { name: 'Store credential' }).click();
+    const credRow = page.getByTestId('credential-Production Vultr');
+    await credRow.waitFor();
+    expect(await credRow.textContent()).toContain('vultr');
+    expect(await page.content()).not.toContain(vultrKey);
+    await credRow.getByRole('button', { name: 'Verify' }).click();
+    await expect.poll(() => page.getByRole('status').textContent()).toContain('verified');
+    await expect.poll(() => credRow.textContent()).toContain('verified');
+    expect(fake.hits('vultr')).toBeGreaterThan(0);
+    await credRow.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete credential' }).click();
+    await expect.poll(() => credRow.count()).toBe(0);
+    await expect.poll(() => page.getByRole('status').textContent()).toContain('Deleted');
+
+    storage = await browserStorage(page);
+    expect(storage).toEqual({ local: 0, session: 0, cookie: '' });
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    expect((await context.cookies()).find((c) => c.name === 'kp_session')).toBeUndefined();
+    storage = await browserStorage(page);
+    expect(storage).toEqual({ local: 0, session: 0, cookie: '' });
+
+    expect(apiRequests.length).toBeGreaterThan(10);
+    for (const r of apiRequests) {
+      expect(r.headers['x-keyplane-dashboard'], r.url).toBe('1');
+      expect(r.headers['authorization'], r.url).toBeUndefined();
+      expect(r.headers['x-api-key'], r.url).toBeUndefined();
+    }
+    expect(pageErrors).toEqual([]);
+    expect(cspViolations).toEqual([]);
+    await context.close();
+  });
+
+  it('shows a refused sign-in plainly, from the error envelope', async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    await page.getByRole('tab', { name: 'Client — API key' }).click();
+    await page.getByLabel('API key').fill(`kp_live_${'0'.repeat(49)}`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/unauthorized/);
+    expect(await alert.textContent()).toMatch(/request req_/);
+    // The refused key is not kept in the form.
+    expect(await page.getByLabel('API key').inputValue()).toBe('');
+    await page.close();
+  });
+});
