@@ -96,12 +96,16 @@ describe.each(ENGINES)('dashboard sessions on %s', (engine) => {
     return scopes ? keyOf(t, scopes) : t;
   }
 
-  async function keyOf(t: Tenant, scopes: string[]): Promise<Tenant> {
+  async function keyOf(
+    t: Tenant,
+    scopes: string[],
+    extra: Record<string, unknown> = {},
+  ): Promise<Tenant> {
     const res = await h.app.inject({
       method: 'POST',
       url: `/admin/v1/clients/${t.clientId}/keys`,
       headers: h.adminHeaders,
-      payload: { name: 'portal', scopes },
+      payload: { name: 'portal', scopes, ...extra },
     });
     expect(res.statusCode, res.body).toBe(201);
     return { ...t, keyId: res.json().key.id, apiKey: res.json().apiKey };
@@ -380,6 +384,48 @@ describe.each(ENGINES)('dashboard sessions on %s', (engine) => {
       expect(r.status, path).toBe(401);
       expect(r.body.error.code).toBe('unauthorized');
     }
+  });
+
+  it('meters cookie calls and applies the key’s credits, rate limit and IP allowlist', async () => {
+    const c = await tenant('Charlie Metered');
+    const { cookie } = await signIn({ apiKey: c.apiKey });
+    for (let i = 0; i < 3; i++) expect((await dash('GET', '/v1/health', cookie)).status).toBe(200);
+    expect((await dash('GET', '/dashboard/api/session', cookie)).status).toBe(200);
+    await new Promise((r) => setImmediate(r));
+    await h.services.usage.flush();
+    // The three client calls, each at the price book's 0.01; sign-in and "who am I" are no calls.
+    expect(await h.services.usage.rawTotals(c.clientId)).toEqual({ calls: 3, costMicros: 30_000 });
+
+    // Credits: sign-in is a use of the key (3 → 2), then two calls, then none left.
+    const credited = await keyOf(c, [], { credits: 3 });
+    const cc = (await signIn({ apiKey: credited.apiKey })).cookie;
+    expect((await dash('GET', '/v1/health', cc)).status).toBe(200);
+    expect((await dash('GET', '/v1/health', cc)).status).toBe(200);
+    const out = await dash('GET', '/v1/health', cc);
+    expect(out.status).toBe(429);
+    expect(out.body.error.code).toBe('usage_exceeded');
+    // Asking who is signed in uses nothing up and still works.
+    expect((await dash('GET', '/dashboard/api/session', cc)).status).toBe(200);
+
+    // Rate limit: 2 a minute, the sign-in being the first.
+    const limited = await keyOf(c, [], { rateLimit: { limit: 2, windowSeconds: 60 } });
+    const lc = (await signIn({ apiKey: limited.apiKey })).cookie;
+    expect((await dash('GET', '/v1/health', lc)).status).toBe(200);
+    const slow = await call('GET', '/v1/health', {
+      cookie: `kp_session=${lc}`,
+      headers: DASH,
+    });
+    expect(slow.status).toBe(429);
+    expect(slow.body.error.code).toBe('rate_limited');
+
+    // A key whose allowlist excludes loopback cannot sign in.
+    const fenced = await keyOf(c, [], { ipAllowlist: ['10.0.0.0/8'] });
+    const refused = await call('POST', '/dashboard/api/session', {
+      body: { apiKey: fenced.apiKey },
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('ip_not_allowed');
+    expect(refused.setCookie).toEqual([]);
   });
 
   it('ends access at once when the admin token is revoked', async () => {

@@ -319,7 +319,8 @@ export function createKeysService(deps: KeysServiceDeps) {
     if (entry.client.status !== 'active') return count(invalid('CLIENT_SUSPENDED', entry));
     if (!ipAllowed(entry.allowlist, opts.ip)) return count(invalid('IP_NOT_ALLOWED', entry));
     if (!hasScopes(entry.scopes, opts.scopes)) return count(invalid('INSUFFICIENT_SCOPE', entry));
-    if (entry.creditsOutUntil !== undefined && nowMs < entry.creditsOutUntil) {
+    // (Only a call uses credits: a dashboard session asking who it is does not need any.)
+    if (entry.creditsOutUntil !== undefined && consume && nowMs < entry.creditsOutUntil) {
       const resetAt = Number.isFinite(entry.creditsOutUntil) ? entry.creditsOutUntil : null;
       return count(invalid('USAGE_EXCEEDED', entry, { remaining: 0, creditsResetAt: resetAt }));
     }
