@@ -1,5 +1,5 @@
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import type { AuthContext, VerifyCode, VerifyResult } from '../keys/keys-types.ts';
+import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type { AuthContext, MaybePromise, VerifyCode, VerifyResult } from '../keys/keys-types.ts';
 import { AppError, type ErrorCode } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
 import type { App } from './app.ts';
@@ -68,55 +68,95 @@ export function endpointOf(request: FastifyRequest): string {
 /**
  * preHandler for client routes: verifies the key (one function: keys.verify), maps the outcome
  * to 401/403/429 per SPEC §2, and puts the client on `request.client`.
+ *
+ * Callback style: a cached key under an in-process limit is verified without a promise, so the
+ * hot path makes none here; whatever had to wait (storage, Redis, credits) continues when it
+ * settles.
  */
 export function requireClient(
   services: Services,
   opts: { scope?: string } = {},
-): preHandlerAsyncHookHandler {
+): preHandlerHookHandler {
   const required = opts.scope ? [opts.scope] : undefined;
-  return async function clientAuth(request: FastifyRequest, reply: FastifyReply) {
+  return function clientAuth(request, reply, done) {
     const key = clientKeyOf(request);
     const endpoint = endpointOf(request);
     // No key header at all: the dashboard's client session cookie may stand in for the key.
-    const sessionKeyHash = key === null ? await keyHashOfSession(services, request) : null;
-    if (!key && !sessionKeyHash) {
-      void services.keys.reportFailure({ code: 'MISSING', ip: request.ip, endpoint });
-      throw new AppError('unauthorized', 'API key required (X-API-Key or Authorization: Bearer)');
+    if (key === null) {
+      bySession(services, request, reply, required, endpoint).then(() => done(), done);
+      return;
     }
-    const result = sessionKeyHash
-      ? await services.keys.verifyHash(sessionKeyHash, {
-          scopes: required,
-          ip: request.ip,
-          endpoint,
-        })
-      : await services.keys.verify(key!, { scopes: required, ip: request.ip, endpoint });
-    const nowMs = services.clock.now().getTime();
-    const headers = result.ratelimit ? rateLimitHeaders(result.ratelimit, nowMs) : undefined;
-    if (!result.valid) {
-      void services.keys.reportFailure({
-        code: result.code,
-        ip: request.ip,
-        endpoint,
-        rawKey: key,
-        keyId: result.keyId,
-        clientId: result.clientId,
-      });
-      const { code, message } = OUTCOME[result.code as Exclude<VerifyCode, 'VALID'>];
-      let outHeaders = headers;
-      if (result.code === 'RATE_LIMITED' || result.code === 'USAGE_EXCEEDED') {
-        // Credits come back at the next refill (a day when they never refill); a rate limit
-        // frees a slot at its reset.
-        const retryAt =
-          result.code === 'USAGE_EXCEEDED'
-            ? (result.creditsResetAt ?? nowMs + 86_400_000)
-            : (result.ratelimit?.reset ?? nowMs + 1000);
-        const retry = Math.max(1, Math.ceil((retryAt - nowMs) / 1000));
-        outHeaders = { ...headers, 'retry-after': String(retry) };
-      }
-      throw new AppError(code, message, { headers: outHeaders, context: { outcome: result.code } });
+    if (!key) return done(missingKey(services, request, endpoint));
+    let result: MaybePromise<VerifyResult>;
+    try {
+      result = services.keys.verify(key, { scopes: required, ip: request.ip, endpoint });
+    } catch (err) {
+      return done(err as Error);
     }
-    if (headers) reply.headers(headers);
-    request.client = result.auth!;
-    request.verification = result;
+    if (result instanceof Promise) {
+      result.then((r) => admit(services, request, reply, r, key, endpoint)).then(done, done);
+    } else done(admit(services, request, reply, result, key, endpoint));
   };
+}
+
+function missingKey(services: Services, request: FastifyRequest, endpoint: string): AppError {
+  void services.keys.reportFailure({ code: 'MISSING', ip: request.ip, endpoint });
+  return new AppError('unauthorized', 'API key required (X-API-Key or Authorization: Bearer)');
+}
+
+async function bySession(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  scopes: string[] | undefined,
+  endpoint: string,
+): Promise<void> {
+  const hash = await keyHashOfSession(services, request);
+  if (!hash) throw missingKey(services, request, endpoint);
+  const result = await services.keys.verifyHash(hash, { scopes, ip: request.ip, endpoint });
+  const err = admit(services, request, reply, result, null, endpoint);
+  if (err) throw err;
+}
+
+/**
+ * A verification's outcome on the request: the client and RateLimit-* headers when valid,
+ * else the error to answer with (the failure reported, never with the key itself).
+ */
+function admit(
+  services: Services,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  result: VerifyResult,
+  key: string | null,
+  endpoint: string,
+): AppError | undefined {
+  const nowMs = services.clock.now().getTime();
+  const headers = result.ratelimit ? rateLimitHeaders(result.ratelimit, nowMs) : undefined;
+  if (!result.valid) {
+    void services.keys.reportFailure({
+      code: result.code,
+      ip: request.ip,
+      endpoint,
+      rawKey: key,
+      keyId: result.keyId,
+      clientId: result.clientId,
+    });
+    const { code, message } = OUTCOME[result.code as Exclude<VerifyCode, 'VALID'>];
+    let outHeaders = headers;
+    if (result.code === 'RATE_LIMITED' || result.code === 'USAGE_EXCEEDED') {
+      // Credits come back at the next refill (a day when they never refill); a rate limit
+      // frees a slot at its reset.
+      const retryAt =
+        result.code === 'USAGE_EXCEEDED'
+          ? (result.creditsResetAt ?? nowMs + 86_400_000)
+          : (result.ratelimit?.reset ?? nowMs + 1000);
+      const retry = Math.max(1, Math.ceil((retryAt - nowMs) / 1000));
+      outHeaders = { ...headers, 'retry-after': String(retry) };
+    }
+    return new AppError(code, message, { headers: outHeaders, context: { outcome: result.code } });
+  }
+  if (headers) reply.headers(headers);
+  request.client = result.auth!;
+  request.verification = result;
+  return undefined;
 }

@@ -32,6 +32,7 @@ import type {
   ApiKey,
   AuthContext,
   KeysTable,
+  MaybePromise,
   RateLimitGate,
   VerifyCode,
   VerifyResult,
@@ -207,10 +208,10 @@ export function createKeysService(deps: KeysServiceDeps) {
   }
 
   // last_used_at without a write per request: remembered here, written every few seconds.
-  const touches = new Map<string, string>();
+  const touches = new Map<string, Date>();
   async function flushTouches(): Promise<void> {
     if (!touches.size) return;
-    const batch = [...touches].map(([id, at]) => ({ id, at }));
+    const batch = [...touches].map(([id, at]) => ({ id, at: at.toISOString() }));
     touches.clear();
     try {
       await keysStore.touchMany(batch);
@@ -265,11 +266,15 @@ export function createKeysService(deps: KeysServiceDeps) {
     return result;
   }
 
-  // Not async: one promise per call, the one verifyHashed makes.
-  function verify(rawKey: unknown, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  /**
+   * Verifies a key: the outcome codes of SPEC §2. The answer is a plain value when nothing had to
+   * wait (the key cached, an in-process rate limit, no credits: the hot path makes no promise),
+   * else a promise; callers `await` it either way.
+   */
+  function verify(rawKey: unknown, opts: VerifyOptions = {}): MaybePromise<VerifyResult> {
     // Shape first; the checksum only when the cache does not know the key (a cached hash was
     // a whole, valid key), and always before the negative cache or storage.
-    if (keyPrefixOf(rawKey) !== keyPrefix) return Promise.resolve(count(invalid('MALFORMED')));
+    if (keyPrefixOf(rawKey) !== keyPrefix) return count(invalid('MALFORMED'));
     return verifyHashed(hashKey(rawKey as string), rawKey, opts, true);
   }
 
@@ -281,8 +286,8 @@ export function createKeysService(deps: KeysServiceDeps) {
   function verifyHash(
     hash: string,
     opts: VerifyOptions & { consume?: boolean } = {},
-  ): Promise<VerifyResult> {
-    if (!KEY_HASH.test(hash)) return Promise.resolve(count(invalid('MALFORMED')));
+  ): MaybePromise<VerifyResult> {
+    if (!KEY_HASH.test(hash)) return count(invalid('MALFORMED'));
     return verifyHashed(hash, null, opts, opts.consume ?? true);
   }
 
@@ -290,12 +295,12 @@ export function createKeysService(deps: KeysServiceDeps) {
    * Every check after hashing, shared by verify and verifyHash. `rawKey` is null for a hash
    * (its key passed the checksum when the session was opened).
    */
-  async function verifyHashed(
+  function verifyHashed(
     hash: string,
     rawKey: unknown,
     opts: VerifyOptions,
     consume: boolean,
-  ): Promise<VerifyResult> {
+  ): MaybePromise<VerifyResult> {
     const now = clock.now();
     const nowMs = now.getTime();
     let entry = cache.get(hash);
@@ -303,16 +308,27 @@ export function createKeysService(deps: KeysServiceDeps) {
       cache.delete(hash);
       entry = undefined;
     }
-    if (!entry) {
-      if (rawKey !== null && !parseKey(rawKey)) return count(invalid('MALFORMED'));
-      const neg = negative.get(hash);
-      if (neg !== undefined && neg > nowMs) return count(invalid('NOT_FOUND'));
-      entry = (await load(hash)) ?? undefined;
-      if (!entry) {
+    if (entry) return checkEntry(entry, now, opts, consume);
+    if (rawKey !== null && !parseKey(rawKey)) return count(invalid('MALFORMED'));
+    const neg = negative.get(hash);
+    if (neg !== undefined && neg > nowMs) return count(invalid('NOT_FOUND'));
+    return load(hash).then((loaded) => {
+      if (!loaded) {
         negative.set(hash, nowMs + negativeTtlMs);
         return count(invalid('NOT_FOUND'));
       }
-    }
+      return checkEntry(loaded, now, opts, consume);
+    });
+  }
+
+  /** The checks on a known key, then its rate limit and credits when `consume`. */
+  function checkEntry(
+    entry: CachedKey,
+    now: Date,
+    opts: VerifyOptions,
+    consume: boolean,
+  ): MaybePromise<VerifyResult> {
+    const nowMs = now.getTime();
     if (entry.revoked) return count(invalid('REVOKED', entry));
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= nowMs)
       return count(invalid('EXPIRED', entry));
@@ -335,41 +351,56 @@ export function createKeysService(deps: KeysServiceDeps) {
       rateLimit: entry.rateLimit ?? entry.client.defaultRateLimit,
       meta: entry.meta,
     };
-    if (!consume) {
-      return {
-        valid: true,
-        code: 'VALID',
-        clientId: entry.clientId,
-        keyId: entry.id,
-        scopes: entry.scopes,
-        environment: entry.environment,
-        ratelimit: null,
-        remaining: null,
-        meta: entry.meta,
-        auth,
-      };
-    }
+    if (!consume) return valid(entry, auth, null, null);
+    const rl = deps.rateLimitGate?.check(auth, { endpoint: opts.endpoint }) ?? null;
+    if (rl instanceof Promise) return rl.then((r) => afterLimit(entry, auth, now, r));
+    return afterLimit(entry, auth, now, rl);
+  }
+
+  function afterLimit(
+    entry: CachedKey,
+    auth: AuthContext,
+    now: Date,
+    rl: Awaited<ReturnType<RateLimitGate['check']>>,
+  ): MaybePromise<VerifyResult> {
     let ratelimit: VerifyResult['ratelimit'] = null;
-    if (deps.rateLimitGate) {
-      const rl = await deps.rateLimitGate.check(auth, { endpoint: opts.endpoint });
-      if (rl) {
-        ratelimit = { limit: rl.limit, remaining: rl.remaining, reset: rl.reset };
-        if (!rl.allowed) return count(invalid('RATE_LIMITED', entry, { ratelimit }));
-      }
+    if (rl) {
+      ratelimit = { limit: rl.limit, remaining: rl.remaining, reset: rl.reset };
+      if (!rl.allowed) return count(invalid('RATE_LIMITED', entry, { ratelimit }));
     }
-    let remaining: number | null = null;
-    if (entry.credits) {
-      remaining = await takeCredit(entry, now);
+    if (!entry.credits) return used(entry, auth, now, ratelimit, null);
+    const credits = entry.credits;
+    return takeCredit(entry, now).then((remaining) => {
       if (remaining === null) {
-        const resetAt = entry.credits.interval ? nextRefillAt(entry.credits.interval, now) : null;
+        const resetAt = credits.interval ? nextRefillAt(credits.interval, now) : null;
         entry.creditsOutUntil = resetAt ?? Infinity;
         return count(
           invalid('USAGE_EXCEEDED', entry, { ratelimit, remaining: 0, creditsResetAt: resetAt }),
         );
       }
-    }
-    touches.set(entry.id, now.toISOString());
-    return count({
+      return used(entry, auth, now, ratelimit, remaining);
+    });
+  }
+
+  /** A call that passed every check: counted, and last_used_at noted for the next touch. */
+  function used(
+    entry: CachedKey,
+    auth: AuthContext,
+    now: Date,
+    ratelimit: VerifyResult['ratelimit'],
+    remaining: number | null,
+  ): VerifyResult {
+    touches.set(entry.id, now);
+    return count(valid(entry, auth, ratelimit, remaining));
+  }
+
+  function valid(
+    entry: CachedKey,
+    auth: AuthContext,
+    ratelimit: VerifyResult['ratelimit'],
+    remaining: number | null,
+  ): VerifyResult {
+    return {
       valid: true,
       code: 'VALID',
       clientId: entry.clientId,
@@ -380,7 +411,7 @@ export function createKeysService(deps: KeysServiceDeps) {
       remaining,
       meta: entry.meta,
       auth,
-    });
+    };
   }
 
   function buildRow(

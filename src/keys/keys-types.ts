@@ -125,5 +125,8 @@ export interface RateLimitGate {
   check(
     auth: AuthContext,
     ctx: { endpoint?: string },
-  ): Promise<(RateLimitState & { allowed: boolean }) | null>;
+  ): MaybePromise<(RateLimitState & { allowed: boolean }) | null>;
 }
+
+/** A value, or a promise of it when it had to wait (callers `await` either). */
+export type MaybePromise<T> = T | Promise<T>;

@@ -69,34 +69,44 @@ export function createRateLimitService(deps: RateLimitServiceDeps) {
     else logger.info('rate limiter: redis is back, limits are global again');
   }
 
-  async function run(
+  /** Redis when configured and reachable, else this node's limiter (said in /readyz and the logs). */
+  async function remoteOrLocal(
     buckets: ReturnType<typeof resolveBuckets>,
     nowMs: number,
   ): Promise<{ backend: Backend; result: LimiterResult }> {
-    if (remote && redis) {
-      if (redis.status === 'ready') {
-        try {
-          const result = await remote.check(buckets, nowMs);
-          setDegraded(false);
-          return { backend: 'redis', result };
-        } catch (err) {
-          setDegraded(true, err);
-        }
-      } else setDegraded(true);
-      return { backend: 'memory_fallback', result: memory.check(buckets, nowMs) };
-    }
-    return { backend: 'memory', result: memory.check(buckets, nowMs) };
+    if (redis!.status === 'ready') {
+      try {
+        const result = await remote!.check(buckets, nowMs);
+        setDegraded(false);
+        return { backend: 'redis', result };
+      } catch (err) {
+        setDegraded(true, err);
+      }
+    } else setDegraded(true);
+    return { backend: 'memory_fallback', result: memory.check(buckets, nowMs) };
+  }
+
+  function settle(
+    buckets: ReturnType<typeof resolveBuckets>,
+    backend: Backend,
+    result: LimiterResult,
+  ) {
+    const state = combine(buckets, result);
+    checks?.inc({ backend, result: state.allowed ? 'allowed' : 'refused' });
+    if (!state.allowed) refusals?.inc({ backend });
+    return state;
   }
 
   const gate: RateLimitGate = {
-    async check(auth: AuthContext, ctx: { endpoint?: string }) {
+    // Not async: without Redis the answer is immediate and the hot path makes no promise.
+    check(auth: AuthContext, ctx: { endpoint?: string }) {
       const buckets = resolveBuckets(auth, ctx.endpoint, config);
       if (!buckets.length) return null;
-      const { backend, result } = await run(buckets, clock.now().getTime());
-      const state = combine(buckets, result);
-      checks?.inc({ backend, result: state.allowed ? 'allowed' : 'refused' });
-      if (!state.allowed) refusals?.inc({ backend });
-      return state;
+      const nowMs = clock.now().getTime();
+      if (!remote || !redis) return settle(buckets, 'memory', memory.check(buckets, nowMs));
+      return remoteOrLocal(buckets, nowMs).then(({ backend, result }) =>
+        settle(buckets, backend, result),
+      );
     },
   };
 
