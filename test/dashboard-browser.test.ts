@@ -145,8 +145,37 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
       (await fetch(`${server.url}/v1/health`, { headers: { 'x-api-key': apiKey } })).status,
     ).toBe(200);
 
+    // An invoice for last week (issued even without usage) to open, from the admin API.
+    const clientId = new URL(page.url()).pathname.split('/')[2]!;
+    const admin = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
+    const details = await fetch(`${server.url}/admin/v1/clients/${clientId}/payment-details`, {
+      method: 'PUT',
+      headers: admin,
+      body: JSON.stringify({ method: 'bank_transfer', invoiceWhenEmpty: true }),
+    });
+    expect(details.status).toBe(200);
+    const run = await fetch(`${server.url}/admin/v1/invoices/run`, {
+      method: 'POST',
+      headers: admin,
+      body: '{}',
+    });
+    expect(run.status).toBe(200);
+    const invoices = (await (
+      await fetch(`${server.url}/admin/v1/invoices?clientId=${clientId}`, { headers: admin })
+    ).json()) as { data: Array<{ number: string }> };
+    const invoiceNumber = invoices.data[0]!.number;
+
     // A reload of a dashboard path lands on the same page (the server falls back to index.html).
     await page.reload();
+    await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
+    const invoiceRow = page.getByRole('row', { name: new RegExp(invoiceNumber) });
+    await invoiceRow.getByRole('button', { name: 'Open' }).click();
+    // The printable page opens in a sandboxed frame (no script of its own runs).
+    const frame = page.frameLocator(`iframe[title="Invoice ${invoiceNumber}"]`);
+    await expect.poll(() => frame.locator('body').textContent()).toContain(invoiceNumber);
+    await page.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
+    await invoiceRow.getByRole('button', { name: 'Mark paid' }).click();
+    await expect.poll(() => invoiceRow.locator('.badge').textContent()).toBe('paid');
     await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
     // The audit panel shows what the operator just did.
     await expect
@@ -182,6 +211,19 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
       )
       .toBeGreaterThanOrEqual(4);
     expect(await totals.textContent()).toMatch(/EUR/);
+
+    // Its invoices, the printable page included.
+    await page.getByRole('link', { name: 'Invoices' }).click();
+    const ownInvoice = page.getByRole('row', { name: new RegExp(invoiceNumber) });
+    await expect.poll(() => ownInvoice.locator('.badge').textContent()).toBe('paid');
+    expect(await ownInvoice.getByRole('button', { name: 'Mark paid' }).count()).toBe(0);
+    await ownInvoice.getByRole('button', { name: 'Open' }).click();
+    await expect
+      .poll(() =>
+        page.frameLocator(`iframe[title="Invoice ${invoiceNumber}"]`).locator('body').textContent(),
+      )
+      .toContain(invoiceNumber);
+    await page.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
 
     // Keys page: the signed-in key is listed (its start, never the key).
     await page.getByRole('link', { name: 'Keys' }).click();
