@@ -492,6 +492,12 @@ describe.each(ENGINES)('dashboard sessions on %s', (engine) => {
     const hashes = (await sessionRows()).map((r) => r.token_hash);
     expect(hashes).not.toContain(sha256(op));
     expect(hashes).not.toContain(sha256(cl));
+
+    // Sessions nobody comes back to are swept: every row left is older than 12 hours now.
+    expect((await sessionRows()).length).toBeGreaterThan(0);
+    expect(await h.services.dashboard.expire()).toBeGreaterThan(0);
+    expect(await sessionRows()).toEqual([]);
+    expect(await h.services.dashboard.expire()).toBe(0);
   });
 
   it("never lets a client session reach another client's keys, usage, invoices or credentials", async () => {
