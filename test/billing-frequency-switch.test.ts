@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBillingStore } from '../src/billing/billing-store.ts';
 import type { Invoice } from '../src/billing/billing-types.ts';
 import { createManualClock } from '../src/lib/clock.ts';
 import { createHarness, type Harness } from './support/harness.ts';
@@ -230,5 +231,76 @@ describe.each(ENGINES)('billing frequency switches on %s', (engine) => {
       '2025-W41',
     ]);
     expect(sum(all)).toBe(await metered(switcher, '2025-09-01', '2025-10-13'));
+  });
+});
+
+/**
+ * A weekly and a monthly run racing on the same client during a switch: whichever issues second
+ * must see the other's invoice inside its issuing transaction, or both would bill the same days.
+ * The store refuses a draft computed before a covering invoice appeared (the client comes back
+ * as stale), and accepts it once drafted against what is there now.
+ */
+describe.each(ENGINES)('issuing against invoices of the other frequency on %s', (engine) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness(engine);
+  });
+  afterAll(async () => h?.close());
+
+  const draft = (clientId: string, period: string, start: string, end: string) => ({
+    id: `inv_${randomBytes(12).toString('hex')}`,
+    client_id: clientId,
+    period,
+    period_start: start,
+    period_end: end,
+    currency: 'EUR',
+    status: 'issued' as const,
+    total_micros: 1_000_000,
+    line_items: '[]',
+    bill_to: '{}',
+    issued_at: '2025-10-07T09:00:00.000Z',
+    sent_at: null,
+    paid_at: null,
+    voided_at: null,
+    void_reason: null,
+    send_attempts: 0,
+    next_send_at: null,
+    sending_until: null,
+    updated_at: '2025-10-07T09:00:00.000Z',
+  });
+
+  it('hands back a client whose days another period billed meanwhile, issues the rest', async () => {
+    const store = createBillingStore(h.services.store.db);
+    const week = { from: '2025-09-29T00:00:00.000Z', to: '2025-10-06T00:00:00.000Z' };
+    const guard = (known: Record<string, number>) => ({
+      periods: ['2025-09', '2025-10'],
+      ...week,
+      known: new Map(Object.entries(known)),
+    });
+    // Both drafts of W40 were computed when no monthly invoice covered any of its days.
+    const racing = draft('client_racing', '2025-W40', week.from, week.to);
+    const calm = draft('client_calm', '2025-W40', week.from, week.to);
+    // Meanwhile the monthly run bills September for the racing client (Sep 29-30 are in W40).
+    const month = await store.issue('2025-09', [
+      draft('client_racing', '2025-09', '2025-09-01T00:00:00.000Z', '2025-10-01T00:00:00.000Z'),
+    ]);
+    expect(month.created).toHaveLength(1);
+
+    const first = await store.issue('2025-W40', [racing, calm], guard({}));
+    expect(first.stale).toEqual(['client_racing']);
+    expect(first.created.map((i) => i.client_id)).toEqual(['client_calm']);
+    expect(first.created[0]!.number).toMatch(/-0001$/);
+
+    // Drafted again knowing the September invoice: issued, numbered right after the other.
+    const again = draft('client_racing', '2025-W40', '2025-10-01T00:00:00.000Z', week.to);
+    const second = await store.issue('2025-W40', [again], guard({ client_racing: 1 }));
+    expect(second.stale).toEqual([]);
+    expect(second.created.map((i) => [i.client_id, i.period_start])).toEqual([
+      ['client_racing', '2025-10-01T00:00:00.000Z'],
+    ]);
+    expect(second.created[0]!.number).toMatch(/-0002$/);
+    // A repeat issues nothing and is not stale: the client has its W40 invoice.
+    const repeat = await store.issue('2025-W40', [racing], guard({}));
+    expect(repeat).toEqual({ created: [], existing: 1, stale: [] });
   });
 });

@@ -18,7 +18,7 @@ import {
   type Interval,
   type Period,
 } from './billing-fns.ts';
-import type { BillingStore, InvoiceDraft } from './billing-store.ts';
+import type { BillingStore, CoveringGuard, InvoiceDraft } from './billing-store.ts';
 import type {
   BillingFrequency,
   BillingLine,
@@ -239,18 +239,21 @@ export function createBillingService(deps: BillingServiceDeps) {
   async function issueAll(
     period: Period,
     drafts: InvoiceDraft[],
-    onProgress?: (p: RunProgress) => void,
-  ): Promise<{ created: number; existing: number; createdTotalMicros: number }> {
+    onProgress: ((p: RunProgress) => void) | undefined,
+    guard: CoveringGuard,
+  ): Promise<{ created: number; existing: number; createdTotalMicros: number; stale: string[] }> {
     let created = 0;
     let existing = 0;
     let createdTotalMicros = 0;
+    const stale: string[] = [];
     for (let i = 0; i < drafts.length; i += chunkSize) {
       const chunk = drafts.slice(i, i + chunkSize);
       for (let attempt = 1; ; attempt++) {
         try {
-          const res = await billingStore.issue(period.id, chunk);
+          const res = await billingStore.issue(period.id, chunk, guard);
           created += res.created.length;
           existing += res.existing;
+          stale.push(...res.stale);
           for (const r of res.created) createdTotalMicros += Number(r.total_micros);
           break;
         } catch (err) {
@@ -264,7 +267,7 @@ export function createBillingService(deps: BillingServiceDeps) {
         total: drafts.length,
       });
     }
-    return { created, existing, createdTotalMicros };
+    return { created, existing, createdTotalMicros, stale };
   }
 
   async function recipientOf(clientId: string): Promise<string | null> {
@@ -521,26 +524,12 @@ export function createBillingService(deps: BillingServiceDeps) {
       // Monthly periods bill only the (usually few) monthly clients: ask usage for just those.
       const monthly = details.filter((d) => d.frequency === 'monthly').map((d) => d.client_id);
       const range = { from: period.start.toISOString(), to: period.end.toISOString() };
-      const [lines, covering] = await Promise.all([
-        period.kind === 'weekly'
-          ? usage.billingLines(range)
-          : monthly.length
-            ? usage.billingLines({ ...range, clientIds: monthly })
-            : Promise.resolve([]),
-        // Invoices of the other frequency (issued before the client switched) that already
-        // billed part of this period: that part is never billed again.
-        billingStore.covering(
-          overlappingPeriods(period).map((p) => p.id),
-          range.from,
-          range.to,
-        ),
-      ]);
-      const coveredOf = new Map<string, Interval[]>();
-      for (const c of covering) {
-        const list = coveredOf.get(c.client_id) ?? [];
-        list.push({ start: new Date(c.period_start), end: new Date(c.period_end) });
-        coveredOf.set(c.client_id, list);
-      }
+      const otherPeriods = overlappingPeriods(period).map((p) => p.id);
+      const lines = await (period.kind === 'weekly'
+        ? usage.billingLines(range)
+        : monthly.length
+          ? usage.billingLines({ ...range, clientIds: monthly })
+          : Promise.resolve([]));
       input.onProgress?.({ phase: 'usage', done: 1, total: 1 });
       const detailsOf = new Map(details.map((d) => [d.client_id, d]));
       const frequencyOf = (clientId: string): BillingFrequency =>
@@ -557,55 +546,103 @@ export function createBillingService(deps: BillingServiceDeps) {
         if (c.status === 'active' && frequencyOf(c.id) === period.kind && wantsEmpty(c.id))
           due.add(c.id);
       }
-      const drafts: InvoiceDraft[] = [];
-      for (const clientId of [...due].sort()) {
-        // The billed interval: the period minus what the client's non-void invoices cover.
-        // Two pieces (a hole covered by another invoice) are both billed; periodStart and
-        // periodEnd then span them, the days between being on that other invoice.
-        let billed: Interval[] = [period];
-        let clientLines = byClient.get(clientId) ?? [];
-        const covered = coveredOf.get(clientId);
-        if (covered) {
-          billed = uncovered(period, covered);
-          if (!billed.length) continue; // already invoiced entirely: no invoice, no number
-          clientLines = (
-            await Promise.all(
-              billed.map((b) =>
-                usage.billingLines({
-                  from: b.start.toISOString(),
-                  to: b.end.toISOString(),
-                  clientIds: [clientId],
-                }),
-              ),
-            )
-          ).flat();
+      /** Drafts for these clients, leaving out what `coveredOf` says is billed elsewhere. */
+      const draftsFor = async (
+        clientIds: Iterable<string>,
+        coveredOf: Map<string, Interval[]>,
+      ): Promise<InvoiceDraft[]> => {
+        const drafts: InvoiceDraft[] = [];
+        for (const clientId of [...clientIds].sort()) {
+          // The billed interval: the period minus what the client's non-void invoices cover.
+          // Two pieces (a hole covered by another invoice) are both billed; periodStart and
+          // periodEnd then span them, the days between being on that other invoice.
+          let billed: Interval[] = [period];
+          let clientLines = byClient.get(clientId) ?? [];
+          const covered = coveredOf.get(clientId);
+          if (covered) {
+            billed = uncovered(period, covered);
+            if (!billed.length) continue; // already invoiced entirely: no invoice, no number
+            clientLines = (
+              await Promise.all(
+                billed.map((b) =>
+                  usage.billingLines({
+                    from: b.start.toISOString(),
+                    to: b.end.toISOString(),
+                    clientIds: [clientId],
+                  }),
+                ),
+              )
+            ).flat();
+          }
+          const { lineItems, totalMicros } = lineItemsOf(clientLines);
+          if (totalMicros === 0 && !wantsEmpty(clientId)) continue; // nothing billable
+          const d = detailsOf.get(clientId);
+          drafts.push({
+            id: newId('inv', clock.now().getTime()),
+            client_id: clientId,
+            period: period.id,
+            period_start: billed[0]!.start.toISOString(),
+            period_end: billed[billed.length - 1]!.end.toISOString(),
+            currency: d?.currency ?? settings.currency,
+            status: 'issued',
+            total_micros: totalMicros,
+            line_items: JSON.stringify(lineItems),
+            bill_to: JSON.stringify(billTo(directory.get(clientId), clientId, d)),
+            issued_at: startedAt,
+            sent_at: null,
+            paid_at: null,
+            voided_at: null,
+            void_reason: null,
+            send_attempts: 0,
+            next_send_at: null,
+            sending_until: null,
+            updated_at: startedAt,
+          });
         }
-        const { lineItems, totalMicros } = lineItemsOf(clientLines);
-        if (totalMicros === 0 && !wantsEmpty(clientId)) continue; // nothing billable
-        const d = detailsOf.get(clientId);
-        drafts.push({
-          id: newId('inv', clock.now().getTime()),
-          client_id: clientId,
-          period: period.id,
-          period_start: billed[0]!.start.toISOString(),
-          period_end: billed[billed.length - 1]!.end.toISOString(),
-          currency: d?.currency ?? settings.currency,
-          status: 'issued',
-          total_micros: totalMicros,
-          line_items: JSON.stringify(lineItems),
-          bill_to: JSON.stringify(billTo(directory.get(clientId), clientId, d)),
-          issued_at: startedAt,
-          sent_at: null,
-          paid_at: null,
-          voided_at: null,
-          void_reason: null,
-          send_attempts: 0,
-          next_send_at: null,
-          sending_until: null,
-          updated_at: startedAt,
+        return drafts;
+      };
+      /**
+       * Invoices of the other frequency (issued before the client switched) that already billed
+       * part of this period: that part is never billed again.
+       */
+      const coveringNow = async () => {
+        const coveredOf = new Map<string, Interval[]>();
+        for (const c of await billingStore.covering(otherPeriods, range.from, range.to)) {
+          const list = coveredOf.get(c.client_id) ?? [];
+          list.push({ start: new Date(c.period_start), end: new Date(c.period_end) });
+          coveredOf.set(c.client_id, list);
+        }
+        return coveredOf;
+      };
+      // A run of an overlapping period may bill some of these clients' days between our
+      // covering check and our issue: the store then hands those clients back (stale), and they
+      // are drafted again against the invoices as they are now.
+      let pending: Set<string> = due;
+      let clients = 0;
+      const issued = { created: 0, existing: 0, createdTotalMicros: 0 };
+      for (let round = 1; pending.size; round++) {
+        const coveredOf = await coveringNow();
+        const batch = await draftsFor(pending, coveredOf);
+        const known = new Map([...coveredOf].map(([id, list]) => [id, list.length]));
+        const r = await issueAll(period, batch, input.onProgress, {
+          periods: otherPeriods,
+          from: range.from,
+          to: range.to,
+          known,
         });
+        issued.created += r.created;
+        issued.existing += r.existing;
+        issued.createdTotalMicros += r.createdTotalMicros;
+        if (round === 1) clients = batch.length;
+        pending = new Set(r.stale);
+        if (pending.size && round >= 5) {
+          throw new AppError(
+            'conflict',
+            `invoice run ${period.id}: clients kept being billed by another run meanwhile; run it again`,
+          );
+        }
       }
-      const issued = await issueAll(period, drafts, input.onProgress);
+
       let sent = 0;
       let sendFailed = 0;
       if (input.send) {
@@ -625,7 +662,7 @@ export function createBillingService(deps: BillingServiceDeps) {
         kind: period.kind,
         periodStart: period.start.toISOString(),
         periodEnd: period.end.toISOString(),
-        clients: drafts.length,
+        clients,
         created: issued.created,
         existing: issued.existing,
         createdTotalMicros: issued.createdTotalMicros,

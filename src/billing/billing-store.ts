@@ -20,6 +20,22 @@ export interface InvoiceFilter {
   cursor?: string;
 }
 
+/**
+ * What a run's drafts were computed against: the invoices of the other frequency that already
+ * covered part of the period (a client that switched weekly <-> monthly), per client.
+ */
+export interface CoveringGuard {
+  /** Ids of the other frequency's periods that overlap this one. */
+  periods: readonly string[];
+  from: string;
+  to: string;
+  /** Per client: how many covering invoices its draft left out of the bill (absent: none). */
+  known: ReadonlyMap<string, number>;
+}
+
+/** The invoice_counters row every issuer locks first (no invoice has this period). */
+const ISSUE_LOCK = '~issue-lock';
+
 /** Rows per INSERT: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const INSERT_BATCH = 400;
 
@@ -55,27 +71,36 @@ export function createBillingStore(db: Kysely<Database>) {
 
     // ---- issuing -----------------------------------------------------------------------------
     /**
-     * Issues the drafts of one period that do not exist yet, in one transaction: the first
-     * statement takes the period's counter row (a write, so SQLite upgrades its lock and
-     * PostgreSQL row-locks it until commit); every issuer of that period queues there, then sees
-     * the invoices committed before it and numbers only the missing ones, gap-free. The unique
-     * constraints (client_id, period) and (period, seq) back this up.
+     * Issues the drafts of one period that do not exist yet, in one transaction. The first
+     * statement takes one lock row shared by every period (a write, so SQLite upgrades its lock
+     * and PostgreSQL row-locks it until commit), then the period's counter row: issuers queue
+     * there, then see the invoices committed before them and number only the missing ones,
+     * gap-free. The unique constraints (client_id, period) and (period, seq) back this up.
+     *
+     * With `guard`, a draft is not issued when its client has more covering invoices than the
+     * draft was computed with: an issuer of an overlapping period (a weekly and a monthly run
+     * racing after a frequency switch) billed part of these days meanwhile. Those clients come
+     * back as `stale`, to be drafted again.
      */
     async issue(
       periodId: string,
       drafts: readonly InvoiceDraft[],
-    ): Promise<{ created: InvoicesTable[]; existing: number }> {
-      if (!drafts.length) return { created: [], existing: 0 };
+      guard?: CoveringGuard,
+    ): Promise<{ created: InvoicesTable[]; existing: number; stale: string[] }> {
+      if (!drafts.length) return { created: [], existing: 0, stale: [] };
       return db.transaction().execute(async (trx) => {
-        const counter = await trx
-          .insertInto('invoice_counters')
-          .values({ period: periodId, last_seq: 0 })
-          .onConflict((oc) =>
-            oc.column('period').doUpdateSet({ last_seq: sql`invoice_counters.last_seq` }),
-          )
-          .returning('last_seq')
-          .executeTakeFirstOrThrow();
+        const lockRow = (period: string) =>
+          trx
+            .insertInto('invoice_counters')
+            .values({ period, last_seq: 0 })
+            .onConflict((oc) =>
+              oc.column('period').doUpdateSet({ last_seq: sql`invoice_counters.last_seq` }),
+            )
+            .returning('last_seq');
+        await lockRow(ISSUE_LOCK).execute();
+        const counter = await lockRow(periodId).executeTakeFirstOrThrow();
         const have = new Set<string>();
+        const stale = new Set<string>();
         for (let i = 0; i < drafts.length; i += 1000) {
           const ids = drafts.slice(i, i + 1000).map((d) => d.client_id);
           const rows = await trx
@@ -85,11 +110,30 @@ export function createBillingStore(db: Kysely<Database>) {
             .where('client_id', 'in', ids)
             .execute();
           for (const r of rows) have.add(r.client_id);
+          if (!guard?.periods.length) continue;
+          const covering = await trx
+            .selectFrom('invoices')
+            .select((eb) => ['client_id', eb.fn.countAll<number>().as('n')])
+            .where('period', 'in', guard.periods)
+            .where('status', '!=', 'void')
+            .where('period_start', '<', guard.to)
+            .where('period_end', '>', guard.from)
+            .where('client_id', 'in', ids)
+            .groupBy('client_id')
+            .execute();
+          for (const r of covering) {
+            if (Number(r.n) > (guard.known.get(r.client_id) ?? 0)) stale.add(r.client_id);
+          }
         }
         let seq = Number(counter.last_seq);
         const created: InvoicesTable[] = [];
+        let existing = 0;
         for (const d of drafts) {
-          if (have.has(d.client_id)) continue;
+          if (have.has(d.client_id)) {
+            existing++;
+            continue;
+          }
+          if (stale.has(d.client_id)) continue;
           have.add(d.client_id);
           seq += 1;
           created.push({ ...d, seq, number: invoiceNumber(periodId, seq) });
@@ -107,7 +151,8 @@ export function createBillingStore(db: Kysely<Database>) {
             .where('period', '=', periodId)
             .execute();
         }
-        return { created, existing: drafts.length - created.length };
+        for (const id of have) stale.delete(id);
+        return { created, existing, stale: [...stale] };
       });
     },
 
