@@ -214,9 +214,14 @@ function SignIn({ error, onSignedIn }: { error: unknown; onSignedIn: (s: Session
           />
         </label>
         <p className="muted small">
-          {tab === 'operator'
-            ? 'The bootstrap admin token is printed once by the first `keyplane serve`; `keyplane admin-tokens create` makes more.'
-            : 'Sign in with one of your API keys. The session has exactly that key’s scopes.'}
+          {tab === 'operator' ? (
+            <>
+              The bootstrap admin token is printed once by the first <code>keyplane serve</code>;{' '}
+              <code>keyplane admin-tokens create</code> makes more.
+            </>
+          ) : (
+            'Sign in with one of your API keys. The session has exactly that key’s scopes.'
+          )}
         </p>
         <ErrorBox error={failure ?? error} />
         <div className="actions">

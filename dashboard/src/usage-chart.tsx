@@ -16,12 +16,17 @@ function Bars({
 }) {
   const width = 900;
   const height = 120;
-  const max = Math.max(1, ...points.map(value));
+  const top = Math.max(0, ...points.map(value));
+  // Scale to the busiest day; with nothing at all, say so instead of a made-up maximum.
+  const max = Math.max(1, top);
   const bw = width / Math.max(1, points.length);
   return (
     <figure className="chart">
       <figcaption>
-        {label} <span className="muted">(max {format(max)} a day)</span>
+        {label}{' '}
+        <span className="muted">
+          {top > 0 ? `(max ${format(top)} a day)` : '(none in this period)'}
+        </span>
       </figcaption>
       <svg viewBox={`0 0 ${width} ${height + 16}`} role="img" aria-label={label}>
         <line x1="0" y1={height} x2={width} y2={height} className="axis" />
