@@ -130,7 +130,7 @@ function admit(
   key: string | null,
   endpoint: string,
 ): AppError | undefined {
-  const nowMs = services.clock.now().getTime();
+  const nowMs = services.clock.nowMs();
   const headers = result.ratelimit ? rateLimitHeaders(result.ratelimit, nowMs) : undefined;
   if (!result.valid) {
     void services.keys.reportFailure({

@@ -208,10 +208,10 @@ export function createKeysService(deps: KeysServiceDeps) {
   }
 
   // last_used_at without a write per request: remembered here, written every few seconds.
-  const touches = new Map<string, Date>();
+  const touches = new Map<string, number>();
   async function flushTouches(): Promise<void> {
     if (!touches.size) return;
-    const batch = [...touches].map(([id, at]) => ({ id, at: at.toISOString() }));
+    const batch = [...touches].map(([id, at]) => ({ id, at: new Date(at).toISOString() }));
     touches.clear();
     try {
       await keysStore.touchMany(batch);
@@ -247,7 +247,7 @@ export function createKeysService(deps: KeysServiceDeps) {
             },
       meta: parseJson<Record<string, unknown>>(row.meta, {}),
       client,
-      cachedAtMs: clock.now().getTime(),
+      cachedAtMs: clock.nowMs(),
     };
     if (gen === generation) cache.set(hash, entry);
     return entry;
@@ -301,14 +301,13 @@ export function createKeysService(deps: KeysServiceDeps) {
     opts: VerifyOptions,
     consume: boolean,
   ): MaybePromise<VerifyResult> {
-    const now = clock.now();
-    const nowMs = now.getTime();
+    const nowMs = clock.nowMs();
     let entry = cache.get(hash);
     if (entry && nowMs - entry.cachedAtMs > positiveTtlMs) {
       cache.delete(hash);
       entry = undefined;
     }
-    if (entry) return checkEntry(entry, now, opts, consume);
+    if (entry) return checkEntry(entry, nowMs, opts, consume);
     if (rawKey !== null && !parseKey(rawKey)) return count(invalid('MALFORMED'));
     const neg = negative.get(hash);
     if (neg !== undefined && neg > nowMs) return count(invalid('NOT_FOUND'));
@@ -317,18 +316,17 @@ export function createKeysService(deps: KeysServiceDeps) {
         negative.set(hash, nowMs + negativeTtlMs);
         return count(invalid('NOT_FOUND'));
       }
-      return checkEntry(loaded, now, opts, consume);
+      return checkEntry(loaded, nowMs, opts, consume);
     });
   }
 
   /** The checks on a known key, then its rate limit and credits when `consume`. */
   function checkEntry(
     entry: CachedKey,
-    now: Date,
+    nowMs: number,
     opts: VerifyOptions,
     consume: boolean,
   ): MaybePromise<VerifyResult> {
-    const nowMs = now.getTime();
     if (entry.revoked) return count(invalid('REVOKED', entry));
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= nowMs)
       return count(invalid('EXPIRED', entry));
@@ -353,14 +351,14 @@ export function createKeysService(deps: KeysServiceDeps) {
     };
     if (!consume) return valid(entry, auth, null, null);
     const rl = deps.rateLimitGate?.check(auth, { endpoint: opts.endpoint }) ?? null;
-    if (rl instanceof Promise) return rl.then((r) => afterLimit(entry, auth, now, r));
-    return afterLimit(entry, auth, now, rl);
+    if (rl instanceof Promise) return rl.then((r) => afterLimit(entry, auth, nowMs, r));
+    return afterLimit(entry, auth, nowMs, rl);
   }
 
   function afterLimit(
     entry: CachedKey,
     auth: AuthContext,
-    now: Date,
+    nowMs: number,
     rl: Awaited<ReturnType<RateLimitGate['check']>>,
   ): MaybePromise<VerifyResult> {
     let ratelimit: VerifyResult['ratelimit'] = null;
@@ -368,8 +366,9 @@ export function createKeysService(deps: KeysServiceDeps) {
       ratelimit = { limit: rl.limit, remaining: rl.remaining, reset: rl.reset };
       if (!rl.allowed) return count(invalid('RATE_LIMITED', entry, { ratelimit }));
     }
-    if (!entry.credits) return used(entry, auth, now, ratelimit, null);
+    if (!entry.credits) return used(entry, auth, nowMs, ratelimit, null);
     const credits = entry.credits;
+    const now = new Date(nowMs);
     return takeCredit(entry, now).then((remaining) => {
       if (remaining === null) {
         const resetAt = credits.interval ? nextRefillAt(credits.interval, now) : null;
@@ -378,7 +377,7 @@ export function createKeysService(deps: KeysServiceDeps) {
           invalid('USAGE_EXCEEDED', entry, { ratelimit, remaining: 0, creditsResetAt: resetAt }),
         );
       }
-      return used(entry, auth, now, ratelimit, remaining);
+      return used(entry, auth, nowMs, ratelimit, remaining);
     });
   }
 
@@ -386,11 +385,11 @@ export function createKeysService(deps: KeysServiceDeps) {
   function used(
     entry: CachedKey,
     auth: AuthContext,
-    now: Date,
+    nowMs: number,
     ratelimit: VerifyResult['ratelimit'],
     remaining: number | null,
   ): VerifyResult {
-    touches.set(entry.id, now);
+    touches.set(entry.id, nowMs);
     return count(valid(entry, auth, ratelimit, remaining));
   }
 

@@ -102,7 +102,7 @@ export function createRateLimitService(deps: RateLimitServiceDeps) {
     check(auth: AuthContext, ctx: { endpoint?: string }) {
       const buckets = resolveBuckets(auth, ctx.endpoint, config);
       if (!buckets.length) return null;
-      const nowMs = clock.now().getTime();
+      const nowMs = clock.nowMs();
       if (!remote || !redis) return settle(buckets, 'memory', memory.check(buckets, nowMs));
       return remoteOrLocal(buckets, nowMs).then(({ backend, result }) =>
         settle(buckets, backend, result),

@@ -232,7 +232,7 @@ export function createUsageService(deps: UsageServiceDeps) {
         unit,
         unit,
         Math.max(0, Math.round(call.durationMs * 1000)),
-        (call.at ?? clock.now()).getTime(),
+        call.at ? call.at.getTime() : clock.nowMs(),
       );
       if (closed) {
         void flush();
