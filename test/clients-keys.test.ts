@@ -293,4 +293,72 @@ describe.each(ENGINES)('clients and keys on %s', (engine) => {
     const other = await get(`/v1/keys/${b.key.id}`, a.apiKey);
     expect(other.statusCode).toBe(404);
   });
+  it('lists clients with their keys, active and revoked, in one request (include=keys)', async () => {
+    const a = await createClient('ListA', 'lista@example.com');
+    const b = await createClient('ListB', 'listb@example.com');
+    const extra = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${a.client.id}/keys`,
+      headers: h.adminHeaders,
+      payload: { name: 'second' },
+    });
+    expect(extra.statusCode).toBe(201);
+    const revoke = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${a.client.id}/keys/${a.key.id}/revoke`,
+      headers: h.adminHeaders,
+      payload: { reason: 'rotated' },
+    });
+    expect(revoke.statusCode).toBe(200);
+
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/admin/v1/clients?include=keys&limit=1000',
+      headers: h.adminHeaders,
+    });
+    expect(res.statusCode).toBe(200);
+    type Row = { id: string; keys: Array<{ id: string; clientId: string; status: string }> };
+    const rows = res.json().data as Row[];
+    const rowA = rows.find((c) => c.id === a.client.id)!;
+    const rowB = rows.find((c) => c.id === b.client.id)!;
+    expect(rowA.keys.map((k) => [k.id, k.status]).sort()).toEqual(
+      [
+        [a.key.id, 'revoked'],
+        [extra.json().key.id, 'active'],
+      ].sort(),
+    );
+    expect(rowB.keys.map((k) => k.id)).toEqual([b.key.id]);
+    // Every embedded key belongs to the client it is listed under; no secret or hash is shown.
+    for (const c of rows) for (const k of c.keys) expect(k.clientId).toBe(c.id);
+    expect(res.body).not.toContain(a.apiKey);
+    expect(res.body).not.toMatch(/key_hash|keyHash/);
+
+    // Without include, no keys; with include, keys:read is needed as well.
+    const plain = await h.app.inject({
+      method: 'GET',
+      url: '/admin/v1/clients',
+      headers: h.adminHeaders,
+    });
+    expect(plain.json().data[0]).not.toHaveProperty('keys');
+    const minted = await h.app.inject({
+      method: 'POST',
+      url: '/admin/v1/admin-tokens',
+      headers: h.adminHeaders,
+      payload: { name: 'clients-only', scopes: ['clients:read'] },
+    });
+    const readOnly = { authorization: `Bearer ${minted.json().token}` };
+    const denied = await h.app.inject({
+      method: 'GET',
+      url: '/admin/v1/clients?include=keys',
+      headers: readOnly,
+    });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json().error.code).toBe('insufficient_scope');
+    const allowed = await h.app.inject({
+      method: 'GET',
+      url: '/admin/v1/clients',
+      headers: readOnly,
+    });
+    expect(allowed.statusCode).toBe(200);
+  });
 });

@@ -40,27 +40,28 @@ export function ClientsPage({ session }: { session: Session }) {
   const canKeys = hasScope(session.scopes, 'keys:read');
 
   const fetchPage = async (cursor: string | null) => {
+    // With keys:read, each client comes with its keys (one request for the page).
     const page = await load.run(() =>
-      api<Page<Client>>('GET', `/admin/v1/clients${qs({ limit: 100, status, cursor })}`),
+      api<Page<Client & { keys?: ApiKey[] }>>(
+        'GET',
+        `/admin/v1/clients${qs({ limit: 100, status, cursor, include: canKeys ? 'keys' : undefined })}`,
+      ),
     );
     if (!page) return;
     setClients((prev) => (cursor ? [...prev, ...page.data] : page.data));
     setNext(page.nextCursor);
     if (!canKeys) return;
-    // Key counts come from each client's key list (the list route does not carry them).
-    for (const c of page.data) {
-      api<Page<ApiKey>>('GET', `/admin/v1/clients/${c.id}/keys?limit=1000`).then(
-        (k) =>
-          setCounts((m) => ({
-            ...m,
-            [c.id]: {
-              active: k.data.filter((x) => x.status === 'active').length,
-              total: k.data.length,
-            },
-          })),
-        () => setCounts((m) => ({ ...m, [c.id]: null })),
-      );
-    }
+    setCounts((m) => {
+      const out = { ...m };
+      for (const c of page.data) {
+        const keys = c.keys ?? [];
+        out[c.id] = {
+          active: keys.filter((x) => x.status === 'active').length,
+          total: keys.length,
+        };
+      }
+      return out;
+    });
   };
 
   useEffect(() => {

@@ -677,6 +677,17 @@ export function createKeysService(deps: KeysServiceDeps) {
       return { data, nextCursor: rows.length > limit ? data[data.length - 1]!.id : null };
     },
 
+    /** All keys of each of these clients (at most 1000 clients: one page of the client list). */
+    async listForClients(clientIds: readonly string[]): Promise<Map<string, ApiKey[]>> {
+      const out = new Map<string, ApiKey[]>(clientIds.map((id) => [id, []]));
+      for (let i = 0; i < clientIds.length; i += 500) {
+        for (const row of await keysStore.listForClients(clientIds.slice(i, i + 500))) {
+          out.get(row.client_id)?.push(toApiKey(row));
+        }
+      }
+      return out;
+    },
+
     get,
 
     async revoke(

@@ -41,6 +41,17 @@ export function createKeysStore(db: Kysely<Database>) {
       if (opts.cursor) q = q.where('id', '>', opts.cursor);
       return q.execute();
     },
+    /** Every key of these clients (a page of the operator's client list), by client then id. */
+    async listForClients(clientIds: readonly string[]): Promise<KeysTable[]> {
+      if (!clientIds.length) return [];
+      return db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('client_id', 'in', clientIds)
+        .orderBy('client_id', 'asc')
+        .orderBy('id', 'asc')
+        .execute();
+    },
     async update(
       clientId: string,
       keyId: string,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { hasAdminScope } from '../../admin-tokens/admin-tokens-service.ts';
+import { AppError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
@@ -80,16 +81,32 @@ export async function adminClientRoutes(app: App, services: Services) {
       schema: {
         tags,
         summary: 'List clients',
+        description:
+          'With `include=keys` each client carries its keys, active and revoked (needs `keys:read` as well, like GET /clients/{id}).',
         querystring: paginationQuery.extend({
           status: z.enum(['active', 'suspended', 'deleted']).optional(),
+          include: z.enum(['keys']).optional().describe('keys: embed each client’s keys'),
         }),
         response: {
-          200: z.object({ data: z.array(clientSchema), nextCursor: z.string().nullable() }),
+          200: z.object({
+            data: z.array(clientSchema.extend({ keys: z.array(apiKeySchema).optional() })),
+            nextCursor: z.string().nullable(),
+          }),
           ...errorResponses,
         },
       },
     },
-    async (request) => services.clients.list(request.query),
+    async (request) => {
+      const { include, ...query } = request.query;
+      const page = await services.clients.list(query);
+      if (include !== 'keys') return page;
+      if (!hasAdminScope(request.admin!, 'keys:read')) {
+        throw new AppError('insufficient_scope', 'admin token lacks scope "keys:read"');
+      }
+      // One query for the page's keys, not one per client.
+      const keys = await services.keys.listForClients(page.data.map((c) => c.id));
+      return { ...page, data: page.data.map((c) => ({ ...c, keys: keys.get(c.id) ?? [] })) };
+    },
   );
 
   app.get(
