@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { isoOf } from '../lib/clock.ts';
 
 /**
  * Everything that could carry a secret is redacted before a line is written: auth headers,
@@ -51,18 +52,10 @@ export function accessLogOf(logger: Logger): AccessLog {
   const destination = (logger as unknown as Record<symbol, DestinationStream>)[
     pino.symbols.streamSym
   ]!;
-  // Many requests end in the same millisecond: format each millisecond's time once.
-  let lastMs = -1;
-  let lastTime = '';
   return (e) => {
     if (!logger.isLevelEnabled('info')) return;
-    const now = Date.now();
-    if (now !== lastMs) {
-      lastMs = now;
-      lastTime = new Date(now).toISOString();
-    }
     destination.write(
-      `{"level":30,"time":"${lastTime}","service":"keyplane","requestId":${JSON.stringify(e.requestId)},"method":${JSON.stringify(e.method)},"route":${JSON.stringify(e.route)},"path":${JSON.stringify(e.path)},"status":${e.status},"durationMs":${Math.round(e.durationMs * 100) / 100},"msg":"request"}\n`,
+      `{"level":30,"time":"${isoOf(Date.now())}","service":"keyplane","requestId":${JSON.stringify(e.requestId)},"method":${JSON.stringify(e.method)},"route":${JSON.stringify(e.route)},"path":${JSON.stringify(e.path)},"status":${e.status},"durationMs":${Math.round(e.durationMs * 100) / 100},"msg":"request"}\n`,
     );
   };
 }

@@ -66,6 +66,20 @@ describe('keys fns', () => {
     expect(lru.get('a')).toBe(1);
     expect(lru.size).toBe(2);
   });
+
+  it('keeps an entry read all along while the cold ones are evicted', () => {
+    const lru = new Lru<number, number>(100);
+    for (let i = 0; i < 100; i++) lru.set(i, i);
+    for (let i = 100; i < 1000; i++) {
+      expect(lru.get(0)).toBe(0);
+      lru.set(i, i);
+    }
+    expect(lru.size).toBe(100);
+    expect(lru.get(1)).toBeUndefined();
+    expect(lru.get(500)).toBeUndefined();
+    expect(lru.get(999)).toBe(999);
+    expect([...lru.values()]).toContain(0);
+  });
 });
 
 describe('self-service key powers', () => {

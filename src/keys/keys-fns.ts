@@ -80,23 +80,31 @@ export function validateScopes(scopes: string[]): string[] {
 }
 
 /**
- * A small bounded LRU on Map insertion order: get() moves the entry to the end; set() evicts
- * the oldest when full.
+ * A small bounded LRU on Map insertion order: set() evicts the oldest when full. get() moves an
+ * entry to the end only once it has aged by a quarter of the capacity (in sets and moves since
+ * it last moved): a hot entry then costs one lookup instead of a delete and a re-insert on every
+ * hit (the verification cache is read on every request), and eviction stays close to LRU.
  */
 export class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
+  private readonly map = new Map<K, { value: V; at: number }>();
+  private tick = 0;
+  private readonly refreshAfter: number;
+  constructor(private readonly max: number) {
+    this.refreshAfter = max >> 2;
+  }
   get(key: K): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
+    const e = this.map.get(key);
+    if (e === undefined) return undefined;
+    if (this.tick - e.at > this.refreshAfter) {
       this.map.delete(key);
-      this.map.set(key, v);
+      e.at = ++this.tick;
+      this.map.set(key, e);
     }
-    return v;
+    return e.value;
   }
   set(key: K, value: V): void {
     this.map.delete(key);
-    this.map.set(key, value);
+    this.map.set(key, { value, at: ++this.tick });
     if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
   }
   delete(key: K): boolean {
@@ -108,8 +116,8 @@ export class Lru<K, V> {
   get size(): number {
     return this.map.size;
   }
-  values(): IterableIterator<V> {
-    return this.map.values();
+  *values(): IterableIterator<V> {
+    for (const e of this.map.values()) yield e.value;
   }
 }
 

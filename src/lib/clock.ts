@@ -20,3 +20,18 @@ export function createManualClock(start = new Date('2025-10-01T00:00:00.000Z')) 
     },
   };
 }
+
+let lastMs = -1;
+let lastIso = '';
+
+/**
+ * `new Date(ms).toISOString()`, made once per millisecond: under load many requests answer or
+ * log within the same one, and formatting is the dearer part.
+ */
+export function isoOf(ms: number): string {
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isoOf } from '../../lib/clock.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { requireClient } from '../client-auth.ts';
@@ -46,7 +47,7 @@ export async function clientApiRoutes(app: App, services: Services) {
     },
     async (request) => ({
       status: 'ok' as const,
-      timestamp: new Date().toISOString(),
+      timestamp: isoOf(Date.now()),
       client: { id: request.client!.clientId, name: request.client!.clientName },
     }),
   );
