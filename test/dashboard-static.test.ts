@@ -152,9 +152,15 @@ describe('dashboard static files', () => {
     expect(((await unauth.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
     const spec = (await (await fetch(`${base}/openapi.json`)).json()) as {
       paths: Record<string, unknown>;
+      components: { securitySchemes: Record<string, unknown> };
     };
-    // The dashboard's file routes are not part of the API description.
+    // The dashboard's file routes are not part of the API description; its session cookie is.
     expect(Object.keys(spec.paths).filter((p) => p === '/' || p.startsWith('/assets'))).toEqual([]);
+    expect(spec.components.securitySchemes.dashboardSession).toMatchObject({
+      type: 'apiKey',
+      in: 'cookie',
+      name: 'kp_session',
+    });
   });
 
   it('labels unknown paths as unmatched in the metrics (no series per random URL)', async () => {

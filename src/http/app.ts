@@ -264,6 +264,13 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
           bearer: { type: 'http', scheme: 'bearer' },
+          dashboardSession: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'kp_session',
+            description:
+              "The web dashboard's session (POST /dashboard/api/session): accepted on /admin/v1 (operator session) and /v1 (client session) in place of the header credential, only with the header X-Keyplane-Dashboard: 1.",
+          },
         },
       },
     },
