@@ -71,12 +71,13 @@ export function createRateLimitService(deps: RateLimitServiceDeps) {
 
   /** Redis when configured and reachable, else this node's limiter (said in /readyz and the logs). */
   async function remoteOrLocal(
+    limiter: NonNullable<typeof remote>,
     buckets: ReturnType<typeof resolveBuckets>,
     nowMs: number,
   ): Promise<{ backend: Backend; result: LimiterResult }> {
-    if (redis!.status === 'ready') {
+    if (redis?.status === 'ready') {
       try {
-        const result = await remote!.check(buckets, nowMs);
+        const result = await limiter.check(buckets, nowMs);
         setDegraded(false);
         return { backend: 'redis', result };
       } catch (err) {
@@ -103,8 +104,8 @@ export function createRateLimitService(deps: RateLimitServiceDeps) {
       const buckets = resolveBuckets(auth, ctx.endpoint, config);
       if (!buckets.length) return null;
       const nowMs = clock.nowMs();
-      if (!remote || !redis) return settle(buckets, 'memory', memory.check(buckets, nowMs));
-      return remoteOrLocal(buckets, nowMs).then(({ backend, result }) =>
+      if (!remote) return settle(buckets, 'memory', memory.check(buckets, nowMs));
+      return remoteOrLocal(remote, buckets, nowMs).then(({ backend, result }) =>
         settle(buckets, backend, result),
       );
     },
