@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { haveChromium, launchChromium } from './support/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDashboardBuilt } from './support/dashboard-build.ts';
 import { startFakeProviders, type FakeProviders } from './support/fake-providers.ts';
@@ -15,10 +16,6 @@ import { startKeyplane, tempDir, type ServeProcess } from './support/keyplane-pr
  * reactivates it; the client signs in with that key, sees its usage, adds, verifies and
  * deletes a Vultr credential, and signs out. Nothing secret is left in the browser.
  */
-const CHROMIUM = process.env.KEYPLANE_TEST_CHROMIUM ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true')
-  throw new Error(`CI=true and no Chromium at ${CHROMIUM}`);
 
 const BOOTSTRAP = /bootstrap admin token[\s\S]*?\n\s+(kpadm_live_[0-9A-Za-z]{49})\s*\n/;
 
@@ -50,19 +47,7 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
       env: { KEYPLANE_MASTER_KEY: TEST_MASTER_KEY, KEYPLANE_CONFIG: configFile },
     });
     adminToken = BOOTSTRAP.exec(server.stdout())![1]!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { haveChromium, launchChromium } from './support/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '../src/lib/clock.ts';
 import { createHarness, type Harness } from './support/harness.ts';
@@ -12,10 +13,6 @@ import { createHarness, type Harness } from './support/harness.ts';
  * client's key, rendered by Chromium, screenshotted and printed. The page does not depend on
  * the storage engine (invoices.test.ts serves it from both), so this runs on SQLite only.
  */
-const CHROMIUM = process.env.KEYPLANE_TEST_CHROMIUM ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true')
-  throw new Error(`CI=true and no Chromium at ${CHROMIUM}`);
 
 /** Width and height from a PNG's IHDR chunk. */
 function pngSize(png: Buffer): { width: number; height: number } {
@@ -98,19 +95,7 @@ describe.skipIf(!haveChromium)('invoice page in Chromium', () => {
     await h.app.listen({ port: 0, host: '127.0.0.1' });
     const addr = h.app.server.address() as { port: number };
     baseUrl = `http://127.0.0.1:${addr.port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
