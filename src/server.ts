@@ -3,6 +3,7 @@ import { createBillingScheduler } from './billing/billing-scheduler.ts';
 import type { Config } from './config.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './infra/logger.ts';
+import { tuneV8ForServing } from './infra/v8-tuning.ts';
 import { openRuntime } from './runtime.ts';
 import type { Services } from './services.ts';
 
@@ -20,6 +21,7 @@ export async function startServer(
   logger: Logger,
   options: { announce?: (text: string) => void } = {},
 ): Promise<RunningServer> {
+  tuneV8ForServing();
   const services = await openRuntime(config, logger);
   const boot = await services.adminTokens.bootstrap();
   if (boot) {
