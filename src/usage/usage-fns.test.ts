@@ -4,6 +4,7 @@ import {
   decodeBlock,
   dropOldest,
   unpackBatch,
+  packedRequestIds,
   encodeBlocks,
   encodePackedBlocks,
   compilePriceBook,
@@ -12,6 +13,7 @@ import {
   parseBound,
   splitRange,
 } from './usage-fns.ts';
+import { newId } from '../lib/ids.ts';
 import type { UsageEvent } from './usage-types.ts';
 
 describe('price book', () => {
@@ -237,6 +239,31 @@ describe('packed batches', () => {
     const packed = b.seal('use_p')!;
     expect(encodePackedBlocks(packed)).toEqual(encodeBlocks('use_p', unpackBatch(packed).events));
     expect(encodePackedBlocks(packed).blocks.length).toBe(9);
+  });
+
+  it('keeps every request id exactly: short, 32 bytes, longer, spaces, non-ASCII, reused slots', () => {
+    const ids = [
+      newId('req'),
+      'a',
+      'x'.repeat(32),
+      'y'.repeat(33),
+      'with space',
+      'tab\there',
+      'caf\u00e9-\u65e5\u672c',
+      '\u{1f600}',
+      '',
+      'req_' + 'f'.repeat(28),
+    ];
+    const b = createBatchBuilder(2);
+    // The builder reuses its arrays after a seal: a long id before must not leak into a short one.
+    for (const id of ['z'.repeat(32), 'q'.repeat(40)]) push(b, { ...call(1), requestId: id });
+    b.seal('use_0');
+    for (const [i, id] of ids.entries()) push(b, { ...call(i), requestId: id });
+    const packed = structuredClone(b.seal('use_1')!);
+    expect(packedRequestIds(packed)).toEqual(ids);
+    expect(unpackBatch(packed).events.map((e) => e.requestId)).toEqual(ids);
+    // Only the ids that do not fit as printable ASCII are kept as strings.
+    expect(packed.otherIds.map(([i]) => i)).toEqual([3, 4, 5, 6, 7]);
   });
 
   it('drops the oldest events of a batch and keeps its id', () => {
