@@ -1,9 +1,8 @@
 import v8 from 'node:v8';
 
-let tuned = false;
-
 /**
- * V8 settings for a long-running request server, set once per process before it takes load.
+ * V8 settings for a long-running request server, set before it takes load (setting them again,
+ * for a second server in the process, changes nothing).
  *
  * Allocation-site pretenuring is off. V8 allocates objects straight into the old generation when
  * their allocation site's recent objects mostly survived a scavenge. Under load a server's
@@ -15,7 +14,5 @@ let tuned = false;
  * pretenuring no process fell into that mode.
  */
 export function tuneV8ForServing(): void {
-  if (tuned) return;
-  tuned = true;
   v8.setFlagsFromString('--no-allocation-site-pretenuring');
 }

@@ -485,6 +485,13 @@ export interface PackedCall {
   external?: boolean;
 }
 
+/** A copy of `a` in a longer array of the same kind (the rest zero). */
+function widened<A extends Uint32Array | Float64Array | Uint8Array>(a: A, length: number): A {
+  const w = new (a.constructor as new (length: number) => A)(length);
+  w.set(a);
+  return w;
+}
+
 /** Fills a packed batch (growing as calls arrive); `seal` hands it over, trimmed. */
 export function createBatchBuilder(initialCapacity = 256) {
   let n = 0;
@@ -493,19 +500,13 @@ export function createBatchBuilder(initialCapacity = 256) {
   let index = new Map<string, number>();
   let dims = new Uint32Array(capacity * DIMS);
   let nums = new Float64Array(capacity * NUMS);
+  let idBytes = new Uint8Array(capacity * ID_WIDTH);
   const grow = () => {
     capacity *= 2;
-    const d = new Uint32Array(capacity * DIMS);
-    d.set(dims);
-    dims = d;
-    const m = new Float64Array(capacity * NUMS);
-    m.set(nums);
-    nums = m;
-    const b = new Uint8Array(capacity * ID_WIDTH);
-    b.set(idBytes);
-    idBytes = b;
+    dims = widened(dims, capacity * DIMS);
+    nums = widened(nums, capacity * NUMS);
+    idBytes = widened(idBytes, capacity * ID_WIDTH);
   };
-  let idBytes = new Uint8Array(capacity * ID_WIDTH);
   let otherIds: Array<[number, string]> = [];
   let external: number[] = [];
   let test = 0;
@@ -558,12 +559,12 @@ export function createBatchBuilder(initialCapacity = 256) {
           idBytes[at + k] = ch;
         }
       }
-      if (k === id.length) {
-        for (; k < ID_WIDTH; k++) idBytes[at + k] = 0;
-      } else {
-        for (k = 0; k < ID_WIDTH; k++) idBytes[at + k] = 0;
+      if (k < id.length) {
+        // Does not fit: kept as a string, its slot all zero.
         otherIds.push([n, id]);
+        k = 0;
       }
+      for (; k < ID_WIDTH; k++) idBytes[at + k] = 0;
       if (c.external) external.push(n);
       if (c.environment === 'test') test++;
       n++;
