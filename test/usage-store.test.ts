@@ -111,6 +111,28 @@ describe.each(ENGINES)('usage store and flush on %s', (engine) => {
     for (const l of lines) expect(l.amountMicros).toBe(l.calls * l.unitPriceMicros);
   });
 
+  it('writes one batch with calls to one endpoint under two methods (one rollup row)', async () => {
+    // A reporter may name the method apart from the endpoint. The method is not in the rollup's
+    // key, so both methods' calls fold into one row: naming that row twice in one upsert is an
+    // error on PostgreSQL, and the batch would have been retried forever.
+    const usage = service();
+    for (const [i, method] of ['GET', 'POST', 'GET', 'PUT'].entries()) {
+      usage.record(call({ clientId: 'client_methods', method, external: true, durationMs: i }));
+    }
+    await usage.flush();
+    expect(usage.queueDepth()).toBe(0);
+    expect(await usage.rawTotals('client_methods')).toEqual({ calls: 4, costMicros: 40_000 });
+    const range = { from: '2025-10-02T00:00:00.000Z', to: '2025-10-03T00:00:00.000Z' };
+    const s = await usage.summary({ clientIds: ['client_methods'], ...range, groupBy: 'endpoint' });
+    expect(s.totals).toMatchObject({ calls: 4, costMicros: 40_000 });
+    const events = await createUsageStore(store.db).listEvents({
+      clientIds: ['client_methods'],
+      ...range,
+    });
+    expect(events.map((e) => e.method).sort()).toEqual(['GET', 'GET', 'POST', 'PUT']);
+    await usage.close();
+  });
+
   it('flushes within the bounded delay without being asked', async () => {
     const usage = service({ flushIntervalMs: 20 });
     usage.record(call({ clientId: 'client_timer' }));

@@ -190,6 +190,12 @@ describe('packed batches', () => {
   const push = (b: ReturnType<typeof createBatchBuilder>, c: ReturnType<typeof call>) =>
     b.push(c, c.unitPriceMicros, c.costMicros, c.durationUs, c.atMs);
 
+  const encodeOne = () => {
+    const b = createBatchBuilder();
+    push(b, call(1));
+    return b.seal('use_one')!;
+  };
+
   it('packs calls (growing past its first capacity) and unpacks them exactly', () => {
     const b = createBatchBuilder(4);
     for (let i = 0; i < 1000; i++) push(b, call(i));
@@ -214,8 +220,10 @@ describe('packed batches', () => {
     );
   });
 
-  it('encodes a packed batch exactly as its unpacked events', () => {
-    // Several clients, hours, keys, endpoints, prices and statuses, interleaved and out of order.
+  it('encodes a packed batch into blocks and rollups that give back exactly its events', () => {
+    // Several clients, hours, keys, endpoints, prices and statuses, interleaved and out of order
+    // (so most blocks gather events that are not consecutive in the batch), and some request ids
+    // that do not fit the packed bytes.
     const b = createBatchBuilder(8);
     let seed = 7;
     const rnd = (n: number) => {
@@ -225,7 +233,8 @@ describe('packed batches', () => {
     const base = Date.UTC(2025, 9, 2, 13, 0, 0);
     for (let i = 0; i < 3000; i++) {
       const c = {
-        requestId: `req_${i}`,
+        requestId:
+          i % 97 ? `req_${i}` : `external id ${i} \u00e9 "quoted" \\ ${'x'.repeat(i % 40)}`,
         clientId: `client_${rnd(3)}`,
         keyId: `key_${rnd(4)}`,
         endpoint: rnd(2) ? 'GET /v1/health' : 'POST /v1/keys',
@@ -237,8 +246,95 @@ describe('packed batches', () => {
       b.push(c, price, price, rnd(10_000), base + rnd(3) * 3_600_000 + rnd(3_600_000));
     }
     const packed = b.seal('use_p')!;
-    expect(encodePackedBlocks(packed)).toEqual(encodeBlocks('use_p', unpackBatch(packed).events));
-    expect(encodePackedBlocks(packed).blocks.length).toBe(9);
+    const { blocks, rollups } = encodePackedBlocks(packed);
+    expect(blocks.length).toBe(9);
+    const byId = (a: UsageEvent, b: UsageEvent) => (a.requestId < b.requestId ? -1 : 1);
+    const decoded = blocks.flatMap((block) => decodeBlock(block)).sort(byId);
+    expect(decoded).toEqual([...unpackBatch(packed).events].sort(byId));
+    // The rollups are exactly the events counted per (client, hour, key, endpoint, status, …).
+    const want = new Map<string, [number, number, number]>();
+    for (const e of decoded) {
+      const k = [
+        e.clientId,
+        hourOf(e.createdAt),
+        e.keyId,
+        e.endpoint,
+        e.status,
+        e.environment,
+        e.unitPriceMicros,
+      ].join('|');
+      const [calls, cost, dur] = want.get(k) ?? [0, 0, 0];
+      want.set(k, [calls + 1, cost + e.costMicros, dur + e.durationUs]);
+    }
+    expect(
+      new Map(
+        rollups.map((r) => [
+          [
+            r.client_id,
+            r.hour,
+            r.key_id,
+            r.endpoint,
+            r.status,
+            r.environment,
+            r.unit_price_micros,
+          ].join('|'),
+          [r.calls, r.cost_micros, r.duration_us],
+        ]),
+      ),
+    ).toEqual(want);
+    // Unpacked first (the path of reported events), the same batch encodes the same.
+    expect(encodeBlocks('use_p', unpackBatch(packed).events)).toEqual({ blocks, rollups });
+  });
+
+  it('reads blocks stored before request ids were kept as one string (version 1)', () => {
+    const events = JSON.stringify({
+      v: 1,
+      shapes: [['key_1', 'GET /v1/health', 'GET', 'live', 1500]],
+      id: ['req_a', 'an id with spaces'],
+      s: [0, 0],
+      st: [200, 429],
+      t: [5, 3_599_999],
+      d: [120, 80],
+      c: [1500, 0],
+    });
+    expect(
+      decodeBlock({ client_id: 'client_a', hour: '2025-10-02T13:00:00.000Z', events }),
+    ).toEqual([
+      {
+        requestId: 'req_a',
+        clientId: 'client_a',
+        keyId: 'key_1',
+        endpoint: 'GET /v1/health',
+        method: 'GET',
+        status: 200,
+        environment: 'live',
+        unitPriceMicros: 1500,
+        costMicros: 1500,
+        durationUs: 120,
+        createdAt: '2025-10-02T13:00:00.005Z',
+      },
+      {
+        requestId: 'an id with spaces',
+        clientId: 'client_a',
+        keyId: 'key_1',
+        endpoint: 'GET /v1/health',
+        method: 'GET',
+        status: 429,
+        environment: 'live',
+        unitPriceMicros: 1500,
+        costMicros: 0,
+        durationUs: 80,
+        createdAt: '2025-10-02T13:59:59.999Z',
+      },
+    ]);
+  });
+
+  it('refuses a block whose request ids do not match its events', () => {
+    const [event] = unpackBatch(encodeOne()).events;
+    const block = encodeBlocks('use_q', [event!]).blocks[0]!;
+    const data = JSON.parse(block.events) as { ids: string };
+    data.ids = data.ids.slice(1);
+    expect(() => decodeBlock({ ...block, events: JSON.stringify(data) })).toThrow(/id characters/);
   });
 
   it('keeps every request id exactly: short, 32 bytes, longer, spaces, non-ASCII, reused slots', () => {

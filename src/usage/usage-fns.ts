@@ -90,16 +90,20 @@ export function splitRange(
 }
 
 /**
- * A block's events as stored in `usage_blocks.events`: column arrays (one entry per event) and
- * the distinct (key, endpoint, method, environment, unit price) "shapes" they index, so a
- * block of thousands of calls to a few endpoints stays small and is one JSON.stringify away.
+ * A block's events as stored in `usage_blocks.events` (JSON): column arrays (one entry per
+ * event) and the distinct (key, endpoint, method, environment, unit price) "shapes" they index,
+ * so a block of thousands of calls to a few endpoints stays small.
+ *
+ * Version 2 keeps the request ids as one string of ID_WIDTH characters per event, space-padded:
+ * the writer copies them from the packed batch's bytes in one piece instead of making (and
+ * escaping) a string per event. An id that does not fit there is in `other`. Version 1 (an
+ * array of id strings) is still read: blocks are never rewritten.
  */
-export interface EncodedBlock {
-  v: 1;
+export type EncodedBlock = EncodedBlockV2 | EncodedBlockV1;
+
+interface EncodedColumns {
   /** `[keyId, endpoint, method, environment, unitPriceMicros]` */
   shapes: Array<[string, string, string, KeyEnvironment, number]>;
-  /** Request ids. */
-  id: string[];
   /** Index into `shapes`. */
   s: number[];
   /** HTTP status. */
@@ -112,13 +116,41 @@ export interface EncodedBlock {
   c: number[];
 }
 
+export interface EncodedBlockV2 extends EncodedColumns {
+  v: 2;
+  /** Request ids, ID_WIDTH characters each, padded with spaces (all spaces: see `other`). */
+  ids: string;
+  /** `[index in this block, request id]` for the ids that are not printable ASCII of ≤ 32. */
+  other?: Array<[number, string]>;
+}
+
+export interface EncodedBlockV1 extends EncodedColumns {
+  v: 1;
+  /** Request ids. */
+  id: string[];
+}
+
 /** One (client, hour) block of a batch being encoded, with its rollups. */
 interface OpenBlock {
   row: UsageBlocksTable;
-  data: EncodedBlock;
+  data: EncodedColumns;
+  /** Index in the batch of each event of the block, in order. */
+  at: number[];
   /** Shape lookup key → index into `data.shapes`. */
   shapes: Map<string, number>;
+  /**
+   * Per shape, its rollup group: the shapes of one (key, endpoint, environment, unit price),
+   * which differ only in method, fold into the same rollup rows (the method is not in the
+   * rollup's key, and one upsert must not name a row twice: PostgreSQL refuses it).
+   */
+  groupOf: number[];
+  /** Rollup group lookup key → group index. */
+  groups: Map<string, number>;
+  /** `group * 1000 + status` → the rollup row. */
   rollups: Map<number, UsageHourlyTable>;
+  /** The last event's rollup key and row: consecutive calls mostly share them. */
+  lastRk: number;
+  lastRollup: UsageHourlyTable | null;
   hourMs: number;
 }
 
@@ -133,25 +165,49 @@ function openBlock(batchId: string, clientId: string, hour: string, hourMs: numb
       cost_micros: 0,
       events: '',
     },
-    data: { v: 1, shapes: [], id: [], s: [], st: [], t: [], d: [], c: [] },
+    data: { shapes: [], s: [], st: [], t: [], d: [], c: [] },
+    at: [],
     shapes: new Map(),
+    groupOf: [],
+    groups: new Map(),
     rollups: new Map(),
+    lastRk: -1,
+    lastRollup: null,
     hourMs,
   };
+}
+
+/** The shape's index in the block, added (with its rollup group) if new. */
+function shapeIndex(b: OpenBlock, tuple: EncodedColumns['shapes'][number]): number {
+  const sk = tuple.join('\u0000');
+  const known = b.shapes.get(sk);
+  if (known !== undefined) return known;
+  const shape = b.data.shapes.length;
+  b.data.shapes.push(tuple);
+  b.shapes.set(sk, shape);
+  const [keyId, endpoint, , environment, unitPriceMicros] = tuple;
+  const gk = `${keyId}\u0000${endpoint}\u0000${environment}\u0000${unitPriceMicros}`;
+  let group = b.groups.get(gk);
+  if (group === undefined) {
+    group = b.groups.size;
+    b.groups.set(gk, group);
+  }
+  b.groupOf.push(group);
+  return shape;
 }
 
 /** Appends one event (its shape already resolved) to a block and folds it into the rollups. */
 function addEvent(
   b: OpenBlock,
+  index: number,
   shape: number,
-  requestId: string,
   status: number,
   atMs: number,
   durationUs: number,
   costMicros: number,
 ): void {
   const d = b.data;
-  d.id.push(requestId);
+  b.at.push(index);
   d.s.push(shape);
   d.st.push(status);
   d.t.push(atMs - b.hourMs);
@@ -159,9 +215,11 @@ function addEvent(
   d.c.push(costMicros);
   b.row.calls++;
   b.row.cost_micros += costMicros;
-  const rk = shape * 1000 + status;
-  const r = b.rollups.get(rk);
+  const rk = b.groupOf[shape]! * 1000 + status;
+  const r = rk === b.lastRk ? b.lastRollup : b.rollups.get(rk);
   if (r) {
+    b.lastRk = rk;
+    b.lastRollup = r;
     r.calls += 1;
     r.cost_micros += costMicros;
     r.duration_us += durationUs;
@@ -182,14 +240,48 @@ function addEvent(
   }
 }
 
+/** A block's request ids as EncodedBlockV2 keeps them, copied from the batch's bytes. */
+function blockIds(
+  p: PackedBatch,
+  at: readonly number[],
+  others: Map<number, string> | null,
+): Pick<EncodedBlockV2, 'ids' | 'other'> {
+  const bytes = Buffer.from(p.idBytes.buffer, p.idBytes.byteOffset, p.idBytes.byteLength);
+  const n = at.length;
+  let ids: string;
+  if (at[n - 1]! - at[0]! === n - 1) {
+    // The block's events are consecutive in the batch (one client and hour: the usual case).
+    ids = bytes.toString('latin1', at[0]! * ID_WIDTH, (at[0]! + n) * ID_WIDTH);
+  } else {
+    const out = Buffer.allocUnsafe(n * ID_WIDTH);
+    for (let i = 0; i < n; i++)
+      bytes.copy(out, i * ID_WIDTH, at[i]! * ID_WIDTH, (at[i]! + 1) * ID_WIDTH);
+    ids = out.toString('latin1');
+  }
+  if (!others) return { ids };
+  const other: Array<[number, string]> = [];
+  for (let i = 0; i < n; i++) {
+    const id = others.get(at[i]!);
+    if (id !== undefined) other.push([i, id]);
+  }
+  return other.length ? { ids, other } : { ids };
+}
+
 /** The blocks as rows (sorted by client and hour, numbered) and their rollups, sorted. */
-function closeBlocks(blocks: Map<string, OpenBlock>): {
+function closeBlocks(
+  p: PackedBatch,
+  blocks: Map<string, OpenBlock>,
+): {
   blocks: UsageBlocksTable[];
   rollups: UsageHourlyTable[];
 } {
   const sorted = [...blocks.entries()].sort((a, b) => compareText(a[0], b[0])).map(([, b]) => b);
+  const others = p.otherIds.length ? new Map(p.otherIds) : null;
   return {
-    blocks: sorted.map((b, seq) => ({ ...b.row, seq, events: JSON.stringify(b.data) })),
+    blocks: sorted.map((b, seq) => {
+      const data: EncodedBlockV2 = { v: 2, ...b.data, ...blockIds(p, b.at, others) };
+      return { ...b.row, seq, events: JSON.stringify(data) };
+    }),
     rollups: sorted.flatMap((b) => [...b.rollups.values()].sort(compareRollups)),
   };
 }
@@ -205,64 +297,29 @@ export function encodeBlocks(
   batchId: string,
   events: readonly UsageEvent[],
 ): { blocks: UsageBlocksTable[]; rollups: UsageHourlyTable[] } {
-  const blocks = new Map<string, OpenBlock>();
+  const b = createBatchBuilder(Math.max(1, events.length));
   // Calls of the same millisecond share one ISO string (unpackBatch): parse it once.
   let lastIso = '';
   let lastMs = 0;
-  // Consecutive events mostly share their block and shape: compare with the previous event
-  // (the same string objects, after unpackBatch) before building any lookup key.
-  let lastHour = '';
-  let b: OpenBlock | undefined;
-  let prev: UsageEvent | undefined;
-  let shape = -1;
   for (const e of events) {
     if (e.createdAt !== lastIso) {
       lastIso = e.createdAt;
       lastMs = Date.parse(lastIso);
-      lastHour = hourOf(lastIso);
     }
-    const hour = lastHour;
-    if (!b || b.row.client_id !== e.clientId || b.row.hour !== hour) {
-      const bk = `${e.clientId}\u0000${hour}`;
-      b = blocks.get(bk);
-      if (!b) {
-        b = openBlock(batchId, e.clientId, hour, Date.parse(hour));
-        blocks.set(bk, b);
-      }
-      prev = undefined;
-    }
-    if (
-      !prev ||
-      prev.keyId !== e.keyId ||
-      prev.endpoint !== e.endpoint ||
-      prev.method !== e.method ||
-      prev.environment !== e.environment ||
-      prev.unitPriceMicros !== e.unitPriceMicros
-    ) {
-      const sk = `${e.keyId}\u0000${e.endpoint}\u0000${e.method}\u0000${e.environment}\u0000${e.unitPriceMicros}`;
-      const known = b.shapes.get(sk);
-      if (known === undefined) {
-        shape = b.data.shapes.length;
-        b.data.shapes.push([e.keyId, e.endpoint, e.method, e.environment, e.unitPriceMicros]);
-        b.shapes.set(sk, shape);
-      } else shape = known;
-    }
-    prev = e;
-    addEvent(b, shape, e.requestId, e.status, lastMs, e.durationUs, e.costMicros);
+    b.push(e, e.unitPriceMicros, e.costMicros, e.durationUs, lastMs);
   }
-  return closeBlocks(blocks);
+  const packed = b.seal(batchId);
+  return packed ? encodePackedBlocks(packed) : { blocks: [], rollups: [] };
 }
 
 /**
  * `encodeBlocks` straight from a packed batch, without an object per event: what the usage
  * writer does with Keyplane's own calls (about half of its work per event was unpacking them).
- * Gives exactly what `encodeBlocks(p.id, unpackBatch(p).events)` gives.
  */
 export function encodePackedBlocks(p: PackedBatch): {
   blocks: UsageBlocksTable[];
   rollups: UsageHourlyTable[];
 } {
-  const ids = packedRequestIds(p);
   const blocks = new Map<string, OpenBlock>();
   let b: OpenBlock | undefined;
   let client = -1;
@@ -305,24 +362,18 @@ export function encodePackedBlocks(p: PackedBatch): {
       method = p.dims[d + 3]!;
       env = p.dims[d + 4]!;
       price = unit;
-      const tuple: EncodedBlock['shapes'][number] = [
+      const tuple: EncodedColumns['shapes'][number] = [
         p.strings[key]!,
         p.strings[endpoint]!,
         p.strings[method]!,
         p.strings[env] as KeyEnvironment,
         unit,
       ];
-      const sk = tuple.join('\u0000');
-      const known = b.shapes.get(sk);
-      if (known === undefined) {
-        shape = b.data.shapes.length;
-        b.data.shapes.push(tuple);
-        b.shapes.set(sk, shape);
-      } else shape = known;
+      shape = shapeIndex(b, tuple);
     }
-    addEvent(b, shape, ids[i]!, p.nums[m]!, atMs, p.nums[m + 3]!, p.nums[m + 2]!);
+    addEvent(b, i, shape, p.nums[m]!, atMs, p.nums[m + 3]!, p.nums[m + 2]!);
   }
-  return closeBlocks(blocks);
+  return closeBlocks(p, blocks);
 }
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -338,17 +389,34 @@ function compareRollups(a: UsageHourlyTable, b: UsageHourlyTable): number {
   );
 }
 
+/** The request ids of a stored block, in event order. */
+function storedIds(data: EncodedBlock): string[] {
+  if (data.v === 1) return data.id;
+  const n = data.s.length;
+  if (data.ids.length !== n * ID_WIDTH)
+    throw new Error(`usage block: ${data.ids.length} id characters for ${n} events`);
+  const out = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const slot = data.ids.slice(i * ID_WIDTH, (i + 1) * ID_WIDTH);
+    const end = slot.indexOf(' ');
+    out[i] = end < 0 ? slot : slot.slice(0, end);
+  }
+  for (const [i, id] of data.other ?? []) out[i] = id;
+  return out;
+}
+
 /** The events of one stored block, as they were recorded. */
 export function decodeBlock(
   row: Pick<UsageBlocksTable, 'client_id' | 'hour' | 'events'>,
 ): UsageEvent[] {
   const data = JSON.parse(row.events) as EncodedBlock;
+  const ids = storedIds(data);
   const hourMs = Date.parse(row.hour);
-  const out: UsageEvent[] = new Array(data.id.length);
-  for (let i = 0; i < data.id.length; i++) {
+  const out: UsageEvent[] = new Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
     const [keyId, endpoint, method, environment, unitPriceMicros] = data.shapes[data.s[i]!]!;
     out[i] = {
-      requestId: data.id[i]!,
+      requestId: ids[i]!,
       clientId: row.client_id,
       keyId,
       endpoint,
@@ -442,8 +510,9 @@ export interface PackedBatch {
   /** Per event: status, unit price, cost, duration (µs), time (ms since the epoch). */
   nums: Float64Array;
   /**
-   * Per event, ID_WIDTH bytes: the request id in printable ASCII, zero-padded. Ids that do not
-   * fit (longer, or other characters) are in `otherIds` and their slot is zero.
+   * Per event, ID_WIDTH bytes: the request id in printable ASCII without spaces, padded with
+   * spaces (stored blocks keep these bytes as they are). Ids that do not fit (longer, or other
+   * characters) are in `otherIds` and their slot is all spaces.
    */
   idBytes: Uint8Array;
   /** `[event index, request id]` for the ids not in `idBytes` (rare: external reporters). */
@@ -458,6 +527,8 @@ const DIMS = 5;
 const NUMS = 5;
 /** Bytes per request id in a packed batch: Keyplane's own (`req_` + 24 hex digits) fit. */
 const ID_WIDTH = 32;
+/** What pads a request id to ID_WIDTH bytes: a space, which no packed id contains. */
+const ID_PAD = 0x20;
 
 /** The request ids of a packed batch, in event order. */
 export function packedRequestIds(p: PackedBatch): string[] {
@@ -466,7 +537,7 @@ export function packedRequestIds(p: PackedBatch): string[] {
   for (let i = 0; i < p.n; i++) {
     const start = i * ID_WIDTH;
     let end = start;
-    while (end < start + ID_WIDTH && bytes[end] !== 0) end++;
+    while (end < start + ID_WIDTH && bytes[end] !== ID_PAD) end++;
     out[i] = bytes.toString('latin1', start, end);
   }
   for (const [i, id] of p.otherIds) out[i] = id;
@@ -560,11 +631,11 @@ export function createBatchBuilder(initialCapacity = 256) {
         }
       }
       if (k < id.length) {
-        // Does not fit: kept as a string, its slot all zero.
+        // Does not fit: kept as a string, its slot all spaces.
         otherIds.push([n, id]);
         k = 0;
       }
-      for (; k < ID_WIDTH; k++) idBytes[at + k] = 0;
+      for (; k < ID_WIDTH; k++) idBytes[at + k] = ID_PAD;
       if (c.external) external.push(n);
       if (c.environment === 'test') test++;
       n++;
