@@ -12,6 +12,7 @@ import {
   hourOf,
   parseBound,
   splitRange,
+  type EncodedBlockV2,
 } from './usage-fns.ts';
 import { newId } from '../lib/ids.ts';
 import type { UsageEvent } from './usage-types.ts';
@@ -166,8 +167,27 @@ describe('event blocks', () => {
       createdAt: new Date(at + 10).toISOString(),
     }));
     const [block] = encodeBlocks('use_2', events).blocks;
-    expect(JSON.parse(block!.events).shapes).toHaveLength(1);
+    const data = JSON.parse(block!.events) as EncodedBlockV2;
+    expect(data.shapes).toHaveLength(1);
     expect(block!.events.split('GET /v1/health').length - 1).toBe(1);
+    // Shape and cost repeat: one run each; statuses cycle 200, 202, 201 (e(i * 2)).
+    expect(data.s).toEqual([0, 1000]);
+    expect(data.c).toEqual([1500, 1000]);
+    expect(data.st.slice(0, 6)).toEqual([200, 1, 202, 1, 201, 1]);
+    // Times are kept as the step from the event before: all in one millisecond here, 8 ms
+    // after the hour.
+    expect(data.t).toEqual([8, ...new Array<number>(999).fill(0)]);
+    expect(decodeBlock(block!)).toEqual(events);
+  });
+
+  it('refuses a block whose runs do not add up to its events', () => {
+    const [block] = encodeBlocks('use_3', [e(2), e(4)]).blocks;
+    const data = JSON.parse(block!.events) as EncodedBlockV2;
+    expect(data.st).toEqual([202, 1, 201, 1]);
+    data.st = [202, 1, 201, 2];
+    expect(() => decodeBlock({ ...block!, events: JSON.stringify(data) })).toThrow(
+      /3 status values for 2 events/,
+    );
   });
 });
 

@@ -90,20 +90,44 @@ export function splitRange(
 }
 
 /**
- * A block's events as stored in `usage_blocks.events` (JSON): column arrays (one entry per
- * event) and the distinct (key, endpoint, method, environment, unit price) "shapes" they index,
- * so a block of thousands of calls to a few endpoints stays small.
+ * A block's events as stored in `usage_blocks.events` (JSON): columns (one entry per event, or
+ * runs of equal values) and the distinct (key, endpoint, method, environment, unit price)
+ * "shapes" they index, so a block of thousands of calls to a few endpoints stays small.
  *
- * Version 2 keeps the request ids as one string of ID_WIDTH characters per event, space-padded:
- * the writer copies them from the packed batch's bytes in one piece instead of making (and
- * escaping) a string per event. An id that does not fit there is in `other`. Version 1 (an
- * array of id strings) is still read: blocks are never rewritten.
+ * Version 2 is what the writer makes cheaply from a packed batch: the request ids as one string
+ * of ID_WIDTH characters per event, space-padded (copied from the batch's bytes in one piece
+ * instead of a string per event), and the columns that mostly repeat (shape, status, cost) as
+ * runs. Version 1 (an array per column) is still read: blocks are never rewritten.
  */
 export type EncodedBlock = EncodedBlockV2 | EncodedBlockV1;
 
-interface EncodedColumns {
+type Shape = [keyId: string, endpoint: string, method: string, env: KeyEnvironment, unit: number];
+
+export interface EncodedBlockV2 {
+  v: 2;
+  shapes: Shape[];
+  /** Request ids, ID_WIDTH characters each, padded with spaces (all spaces: see `other`). */
+  ids: string;
+  /** `[index in this block, request id]` for the ids that are not printable ASCII of ≤ 32. */
+  other?: Array<[number, string]>;
+  /** Runs `[shape index, count, shape index, count, …]`. */
+  s: number[];
+  /** Runs of HTTP status, as `s`. */
+  st: number[];
+  /** Runs of cost in micros, as `s`. */
+  c: number[];
+  /** Per event, milliseconds after the block's previous event (the first: after its hour). */
+  t: number[];
+  /** Per event, duration in microseconds. */
+  d: number[];
+}
+
+export interface EncodedBlockV1 {
+  v: 1;
   /** `[keyId, endpoint, method, environment, unitPriceMicros]` */
-  shapes: Array<[string, string, string, KeyEnvironment, number]>;
+  shapes: Shape[];
+  /** Request ids. */
+  id: string[];
   /** Index into `shapes`. */
   s: number[];
   /** HTTP status. */
@@ -116,24 +140,30 @@ interface EncodedColumns {
   c: number[];
 }
 
-export interface EncodedBlockV2 extends EncodedColumns {
-  v: 2;
-  /** Request ids, ID_WIDTH characters each, padded with spaces (all spaces: see `other`). */
-  ids: string;
-  /** `[index in this block, request id]` for the ids that are not printable ASCII of ≤ 32. */
-  other?: Array<[number, string]>;
+/** Appends `value` to runs `[value, count, …]`. */
+function pushRun(runs: number[], value: number): void {
+  const n = runs.length;
+  if (n && runs[n - 2] === value) runs[n - 1]!++;
+  else runs.push(value, 1);
 }
 
-export interface EncodedBlockV1 extends EncodedColumns {
-  v: 1;
-  /** Request ids. */
-  id: string[];
+/** Runs `[value, count, …]` of `n` values in all, expanded. */
+function expandRuns(runs: readonly number[], n: number, column: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < runs.length; i += 2) {
+    for (let k = 0; k < runs[i + 1]!; k++) out.push(runs[i]!);
+  }
+  if (out.length !== n)
+    throw new Error(`usage block: ${out.length} ${column} values for ${n} events`);
+  return out;
 }
 
 /** One (client, hour) block of a batch being encoded, with its rollups. */
 interface OpenBlock {
   row: UsageBlocksTable;
-  data: EncodedColumns;
+  data: Omit<EncodedBlockV2, 'v' | 'ids' | 'other'>;
+  /** The time of the block's last event (ms), for `t`. */
+  lastMs: number;
   /** Index in the batch of each event of the block, in order. */
   at: number[];
   /** Shape lookup key → index into `data.shapes`. */
@@ -165,7 +195,8 @@ function openBlock(batchId: string, clientId: string, hour: string, hourMs: numb
       cost_micros: 0,
       events: '',
     },
-    data: { shapes: [], s: [], st: [], t: [], d: [], c: [] },
+    data: { shapes: [], s: [], st: [], c: [], t: [], d: [] },
+    lastMs: hourMs,
     at: [],
     shapes: new Map(),
     groupOf: [],
@@ -178,7 +209,7 @@ function openBlock(batchId: string, clientId: string, hour: string, hourMs: numb
 }
 
 /** The shape's index in the block, added (with its rollup group) if new. */
-function shapeIndex(b: OpenBlock, tuple: EncodedColumns['shapes'][number]): number {
+function shapeIndex(b: OpenBlock, tuple: Shape): number {
   const sk = tuple.join('\u0000');
   const known = b.shapes.get(sk);
   if (known !== undefined) return known;
@@ -208,11 +239,12 @@ function addEvent(
 ): void {
   const d = b.data;
   b.at.push(index);
-  d.s.push(shape);
-  d.st.push(status);
-  d.t.push(atMs - b.hourMs);
+  pushRun(d.s, shape);
+  pushRun(d.st, status);
+  pushRun(d.c, costMicros);
+  d.t.push(atMs - b.lastMs);
+  b.lastMs = atMs;
   d.d.push(durationUs);
-  d.c.push(costMicros);
   b.row.calls++;
   b.row.cost_micros += costMicros;
   const rk = b.groupOf[shape]! * 1000 + status;
@@ -362,7 +394,7 @@ export function encodePackedBlocks(p: PackedBatch): {
       method = p.dims[d + 3]!;
       env = p.dims[d + 4]!;
       price = unit;
-      const tuple: EncodedColumns['shapes'][number] = [
+      const tuple: Shape = [
         p.strings[key]!,
         p.strings[endpoint]!,
         p.strings[method]!,
@@ -389,20 +421,39 @@ function compareRollups(a: UsageHourlyTable, b: UsageHourlyTable): number {
   );
 }
 
-/** The request ids of a stored block, in event order. */
-function storedIds(data: EncodedBlock): string[] {
-  if (data.v === 1) return data.id;
-  const n = data.s.length;
+/** A stored block's columns, one entry per event, whatever its version. */
+function storedColumns(data: EncodedBlock): {
+  ids: string[];
+  s: readonly number[];
+  st: readonly number[];
+  c: readonly number[];
+  /** Milliseconds after the block's hour. */
+  t: readonly number[];
+  d: readonly number[];
+} {
+  if (data.v === 1) return { ...data, ids: data.id };
+  const n = data.d.length;
   if (data.ids.length !== n * ID_WIDTH)
     throw new Error(`usage block: ${data.ids.length} id characters for ${n} events`);
-  const out = new Array<string>(n);
+  if (data.t.length !== n) throw new Error(`usage block: ${data.t.length} times for ${n} events`);
+  const ids = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     const slot = data.ids.slice(i * ID_WIDTH, (i + 1) * ID_WIDTH);
     const end = slot.indexOf(' ');
-    out[i] = end < 0 ? slot : slot.slice(0, end);
+    ids[i] = end < 0 ? slot : slot.slice(0, end);
   }
-  for (const [i, id] of data.other ?? []) out[i] = id;
-  return out;
+  for (const [i, id] of data.other ?? []) ids[i] = id;
+  const t = new Array<number>(n);
+  let at = 0;
+  for (let i = 0; i < n; i++) t[i] = at += data.t[i]!;
+  return {
+    ids,
+    s: expandRuns(data.s, n, 'shape'),
+    st: expandRuns(data.st, n, 'status'),
+    c: expandRuns(data.c, n, 'cost'),
+    t,
+    d: data.d,
+  };
 }
 
 /** The events of one stored block, as they were recorded. */
@@ -410,23 +461,23 @@ export function decodeBlock(
   row: Pick<UsageBlocksTable, 'client_id' | 'hour' | 'events'>,
 ): UsageEvent[] {
   const data = JSON.parse(row.events) as EncodedBlock;
-  const ids = storedIds(data);
+  const { ids, s, st, c, t, d } = storedColumns(data);
   const hourMs = Date.parse(row.hour);
   const out: UsageEvent[] = new Array(ids.length);
   for (let i = 0; i < ids.length; i++) {
-    const [keyId, endpoint, method, environment, unitPriceMicros] = data.shapes[data.s[i]!]!;
+    const [keyId, endpoint, method, environment, unitPriceMicros] = data.shapes[s[i]!]!;
     out[i] = {
       requestId: ids[i]!,
       clientId: row.client_id,
       keyId,
       endpoint,
       method,
-      status: data.st[i]!,
+      status: st[i]!,
       environment,
       unitPriceMicros,
-      costMicros: data.c[i]!,
-      durationUs: data.d[i]!,
-      createdAt: new Date(hourMs + data.t[i]!).toISOString(),
+      costMicros: c[i]!,
+      durationUs: d[i]!,
+      createdAt: new Date(hourMs + t[i]!).toISOString(),
     };
   }
   return out;
