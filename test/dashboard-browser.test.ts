@@ -167,6 +167,29 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
       .poll(() => page.locator('section', { hasText: 'Audit log' }).textContent())
       .toContain('client.reactivate');
 
+    // Usage across clients: the new client's call after reactivation shows on the Usage page
+    // (calls flush in batches: refresh until it does), priced by the config's 0.01 a call.
+    await page.getByRole('link', { name: 'Usage', exact: true }).click();
+    await page.getByRole('heading', { name: 'Usage', exact: true }).waitFor();
+    const usageRow = page
+      .getByRole('region', { name: 'Usage by client' })
+      .getByRole('row', { name: new RegExp(name) });
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole('button', { name: 'Refresh' }).click();
+          return usageRow.count();
+        },
+        { timeout: 15_000, interval: 500 },
+      )
+      .toBe(1);
+    const cells = usageRow.getByRole('cell');
+    const calls = Number(await cells.nth(1).textContent());
+    expect(calls).toBeGreaterThanOrEqual(1);
+    expect(await cells.nth(3).textContent()).toBe((calls * 0.01).toFixed(2));
+    await usageRow.getByRole('link', { name }).click();
+    await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
+
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     expect((await context.cookies()).find((c) => c.name === 'kp_session')).toBeUndefined();

@@ -4,16 +4,19 @@ import {
   SESSION_LOST,
   closeSession,
   getSession,
+  hasScope,
   openSession,
   type Session,
 } from './api.ts';
 import { AuditPanel, ClientPage, ClientsPage } from './operator.tsx';
 import { PortalCredentials, PortalInvoices, PortalKeys, PortalUsage } from './portal.tsx';
 import { navigate, usePath } from './router.ts';
+import { UsagePage } from './usage-page.tsx';
 import { ErrorBox } from './ui.tsx';
 
 const OPERATOR_NAV = [
   { path: '/clients', label: 'Clients' },
+  { path: '/usage', label: 'Usage', scope: 'usage:read' },
   { path: '/audit', label: 'Audit log' },
 ];
 const CLIENT_NAV = [
@@ -77,7 +80,10 @@ export function App() {
       />
     );
 
-  const nav = session.kind === 'operator' ? OPERATOR_NAV : CLIENT_NAV;
+  const nav =
+    session.kind === 'operator'
+      ? OPERATOR_NAV.filter((n) => !n.scope || hasScope(session.scopes, n.scope))
+      : CLIENT_NAV;
   const signOut = async () => {
     try {
       await closeSession();
@@ -133,6 +139,7 @@ function Route({ session, path }: { session: Session; path: string }) {
   if (session.kind === 'operator') {
     const m = /^\/clients\/([^/]+)$/.exec(path);
     if (m) return <ClientPage key={m[1]} session={session} id={decodeURIComponent(m[1]!)} />;
+    if (path === '/usage') return <UsagePage />;
     if (path === '/audit')
       return (
         <div>
