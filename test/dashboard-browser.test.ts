@@ -130,15 +130,34 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
       (await fetch(`${server.url}/v1/health`, { headers: { 'x-api-key': apiKey } })).status,
     ).toBe(200);
 
-    // An invoice for last week (issued even without usage) to open, from the admin API.
+    // Billing details, set on the client's page: invoiced even without usage.
     const clientId = new URL(page.url()).pathname.split('/')[2]!;
     const admin = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
+    const billing = page.getByRole('region', { name: 'Billing details' });
+    await expect.poll(() => billing.textContent()).toContain('Not set');
+    await billing.getByRole('button', { name: 'Edit billing details' }).click();
+    await billing.getByLabel('Payment method').selectOption('sepa_debit');
+    await billing.getByLabel('Company name').fill('Acme GmbH');
+    await billing.getByLabel('VAT ID').fill('DE123456789');
+    await billing.getByLabel('Invoice without usage').selectOption('true');
+    await billing.getByRole('button', { name: 'Save billing details' }).click();
+    await expect.poll(() => billing.getByRole('status').textContent()).toContain('saved');
+    const shown = (await billing.locator('dl').textContent()) ?? '';
+    expect(shown).toContain('SEPA direct debit');
+    expect(shown).toContain('Acme GmbH · VAT DE123456789');
+    expect(await billing.getByRole('button', { name: 'Save billing details' }).count()).toBe(0);
     const details = await fetch(`${server.url}/admin/v1/clients/${clientId}/payment-details`, {
-      method: 'PUT',
       headers: admin,
-      body: JSON.stringify({ method: 'bank_transfer', invoiceWhenEmpty: true }),
     });
-    expect(details.status).toBe(200);
+    expect(((await details.json()) as { paymentDetails: unknown }).paymentDetails).toMatchObject({
+      method: 'sepa_debit',
+      frequency: 'weekly',
+      billingEmail: null,
+      company: { name: 'Acme GmbH', address: null, vatId: 'DE123456789' },
+      invoiceWhenEmpty: true,
+    });
+
+    // An invoice for last week (issued even without usage) to open, from the admin API.
     const run = await fetch(`${server.url}/admin/v1/invoices/run`, {
       method: 'POST',
       headers: admin,

@@ -91,6 +91,21 @@ export interface Invoice {
   billTo: { name: string; email: string | null };
 }
 
+/** A client's payment details (GET/PUT /admin/v1/clients/{id}/payment-details). */
+export interface PaymentDetails {
+  clientId: string;
+  method: string;
+  frequency: 'weekly' | 'monthly';
+  /** null: invoices go to the client's email. */
+  billingEmail: string | null;
+  currency: string;
+  company: { name: string | null; address: string | null; vatId: string | null };
+  /** null: the config's default. */
+  invoiceWhenEmpty: boolean | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface Credential {
   id: string;
   name: string;

@@ -10,6 +10,7 @@ import {
   type Session,
   type UsageSummary,
 } from './api.ts';
+import { BillingDetailsPanel } from './billing-details-panel.tsx';
 import { InvoicesPanel } from './invoices-panel.tsx';
 import { KeysPanel } from './keys-panel.tsx';
 import { navigate } from './router.ts';
@@ -352,6 +353,9 @@ export function ClientPage({ session, id }: { session: Session; id: string }) {
               canWrite={hasScope(s, 'keys:write') && client.status === 'active'}
               canReactivate={hasScope(s, 'keys:write')}
             />
+          )}
+          {hasScope(s, 'clients:read') && client.status !== 'deleted' && (
+            <BillingDetailsPanel clientId={client.id} canWrite={hasScope(s, 'clients:write')} />
           )}
           {hasScope(s, 'usage:read') && <ClientUsage clientId={client.id} />}
           {hasScope(s, 'invoices:read') && (
