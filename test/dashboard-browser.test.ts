@@ -157,6 +157,26 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
       invoiceWhenEmpty: true,
     });
 
+    // The client's own details, edited on its page: tier and a default rate limit.
+    await page.getByRole('button', { name: 'Edit', exact: true }).click();
+    const edit = page.getByRole('form', { name: 'Edit client' });
+    await edit.getByLabel('Tier').fill('gold');
+    await edit.getByLabel('Default rate limit, calls (empty: none)').fill('600');
+    await edit.getByLabel('per seconds').fill('60');
+    await edit.getByRole('button', { name: 'Save client' }).click();
+    await expect.poll(() => edit.count()).toBe(0);
+    await expect
+      .poll(() => page.locator('dl.details').first().textContent())
+      .toContain('600 / 60s');
+    expect(await page.locator('dl.details').first().textContent()).toContain('gold');
+    const edited = await fetch(`${server.url}/admin/v1/clients/${clientId}`, { headers: admin });
+    expect(((await edited.json()) as { client: unknown }).client).toMatchObject({
+      name,
+      email: 'ops@acme.example',
+      tier: 'gold',
+      defaultRateLimit: { limit: 600, windowSeconds: 60 },
+    });
+
     // An invoice for last week (issued even without usage) to open, from the admin API.
     const run = await fetch(`${server.url}/admin/v1/invoices/run`, {
       method: 'POST',

@@ -11,6 +11,7 @@ import {
   type UsageSummary,
 } from './api.ts';
 import { BillingDetailsPanel } from './billing-details-panel.tsx';
+import { ClientEditForm } from './client-edit-form.tsx';
 import { InvoicesPanel } from './invoices-panel.tsx';
 import { KeysPanel } from './keys-panel.tsx';
 import { navigate } from './router.ts';
@@ -249,6 +250,7 @@ export function ClientPage({ session, id }: { session: Session; id: string }) {
   const action = useAction();
   const [confirm, setConfirm] = useState<'suspend' | 'delete' | null>(null);
   const [reason, setReason] = useState('');
+  const [editing, setEditing] = useState(false);
   const s = session.scopes;
   const client = detail.data?.client;
 
@@ -289,6 +291,11 @@ export function ClientPage({ session, id }: { session: Session; id: string }) {
             </h1>
             {hasScope(s, 'clients:write') && client.status !== 'deleted' && (
               <div className="row-actions">
+                {!editing && (
+                  <button type="button" onClick={() => setEditing(true)}>
+                    Edit
+                  </button>
+                )}
                 {client.status === 'active' && (
                   <button type="button" onClick={() => setConfirm('suspend')}>
                     Suspend
@@ -310,6 +317,16 @@ export function ClientPage({ session, id }: { session: Session; id: string }) {
             )}
           </div>
           <ErrorBox error={action.error} />
+          {editing && (
+            <ClientEditForm
+              client={client}
+              onCancel={() => setEditing(false)}
+              onSaved={() => {
+                setEditing(false);
+                detail.reload();
+              }}
+            />
+          )}
           <dl className="details">
             <dt>Id</dt>
             <dd>

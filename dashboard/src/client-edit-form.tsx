@@ -1,0 +1,107 @@
+import { useState } from 'react';
+import { api, type Client } from './api.ts';
+import { ErrorBox, useAction } from './ui.tsx';
+
+/** Edits a client's name, email, tier and default rate limit (PATCH /admin/v1/clients/{id}). */
+export function ClientEditForm({
+  client,
+  onCancel,
+  onSaved,
+}: {
+  client: Client;
+  onCancel: () => void;
+  onSaved: (client: Client) => void;
+}) {
+  const [name, setName] = useState(client.name);
+  const [email, setEmail] = useState(client.email ?? '');
+  const [tier, setTier] = useState(client.tier);
+  const [limit, setLimit] = useState(client.defaultRateLimit?.limit.toString() ?? '');
+  const [windowSeconds, setWindowSeconds] = useState(
+    client.defaultRateLimit?.windowSeconds.toString() ?? '60',
+  );
+  const action = useAction();
+
+  return (
+    <form
+      className="card form"
+      aria-label="Edit client"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        // Only what changed is sent: an unchanged field is not rewritten (nor audited as changed).
+        const body: Record<string, unknown> = {};
+        if (name.trim() !== client.name) body.name = name.trim();
+        if (email.trim() && email.trim() !== client.email) body.email = email.trim();
+        if (tier.trim() !== client.tier) body.tier = tier.trim();
+        const rateLimit = limit.trim()
+          ? { limit: Number(limit), windowSeconds: Number(windowSeconds) }
+          : null;
+        const before = client.defaultRateLimit;
+        if (
+          (rateLimit === null) !== (before === null) ||
+          (rateLimit &&
+            before &&
+            (rateLimit.limit !== before.limit || rateLimit.windowSeconds !== before.windowSeconds))
+        )
+          body.defaultRateLimit = rateLimit;
+        if (!Object.keys(body).length) return onCancel();
+        const r = await action.run(() =>
+          api<{ client: Client }>('PATCH', `/admin/v1/clients/${client.id}`, body),
+        );
+        if (r) onSaved(r.client);
+      }}
+    >
+      <h3>Edit client</h3>
+      <label>
+        Name
+        <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={200} />
+      </label>
+      <label>
+        Email
+        <input
+          type="email"
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          required={client.email !== null}
+          maxLength={320}
+        />
+      </label>
+      <label>
+        Tier
+        <input value={tier} onChange={(e) => setTier(e.target.value)} maxLength={32} />
+      </label>
+      <div className="pair">
+        <label>
+          Default rate limit, calls (empty: none)
+          <input
+            type="number"
+            min={1}
+            step={1}
+            value={limit}
+            onChange={(e) => setLimit(e.target.value)}
+          />
+        </label>
+        <label>
+          per seconds
+          <input
+            type="number"
+            min={1}
+            max={31_536_000}
+            step={1}
+            value={windowSeconds}
+            onChange={(e) => setWindowSeconds(e.target.value)}
+            required={limit.trim() !== ''}
+          />
+        </label>
+      </div>
+      <ErrorBox error={action.error} />
+      <div className="actions">
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" className="primary" disabled={action.busy}>
+          Save client
+        </button>
+      </div>
+    </form>
+  );
+}
