@@ -177,17 +177,27 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
       defaultRateLimit: { limit: 600, windowSeconds: 60 },
     });
 
-    // An invoice for last week (issued even without usage) to open, from the admin API.
-    const run = await fetch(`${server.url}/admin/v1/invoices/run`, {
-      method: 'POST',
-      headers: admin,
-      body: '{}',
-    });
-    expect(run.status).toBe(200);
+    // The invoice run, from the Invoices page: last week's invoice, issued even without usage.
+    await page.getByRole('link', { name: 'Invoices', exact: true }).click();
+    await page.getByRole('heading', { name: 'Invoices', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'Run invoicing' }).click();
+    await expect
+      .poll(() => page.getByTestId('run-result').textContent())
+      .toMatch(/: 1 issued, 0 already there, of 1 clients due\.$/);
     const invoices = (await (
       await fetch(`${server.url}/admin/v1/invoices?clientId=${clientId}`, { headers: admin })
     ).json()) as { data: Array<{ number: string }> };
     const invoiceNumber = invoices.data[0]!.number;
+    // Every client's invoices, with the client's name.
+    const listed = page.getByRole('row', { name: new RegExp(invoiceNumber) });
+    await expect.poll(() => listed.textContent()).toContain(name);
+    // Run again: nothing new.
+    await page.getByRole('button', { name: 'Run invoicing' }).click();
+    await expect
+      .poll(() => page.getByTestId('run-result').textContent())
+      .toMatch(/: 0 issued, 1 already there, of 1 clients due\.$/);
+    await page.goBack();
+    await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
 
     // A reload of a dashboard path lands on the same page (the server falls back to index.html).
     await page.reload();

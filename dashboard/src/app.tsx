@@ -12,11 +12,13 @@ import { AuditPanel, ClientPage, ClientsPage } from './operator.tsx';
 import { PortalCredentials, PortalInvoices, PortalKeys, PortalUsage } from './portal.tsx';
 import { navigate, usePath } from './router.ts';
 import { UsagePage } from './usage-page.tsx';
+import { InvoicesPage } from './invoices-page.tsx';
 import { ErrorBox } from './ui.tsx';
 
 const OPERATOR_NAV = [
   { path: '/clients', label: 'Clients' },
   { path: '/usage', label: 'Usage', scope: 'usage:read' },
+  { path: '/invoices', label: 'Invoices', scope: 'invoices:read' },
   { path: '/audit', label: 'Audit log' },
 ];
 const CLIENT_NAV = [
@@ -140,6 +142,8 @@ function Route({ session, path }: { session: Session; path: string }) {
     const m = /^\/clients\/([^/]+)$/.exec(path);
     if (m) return <ClientPage key={m[1]} session={session} id={decodeURIComponent(m[1]!)} />;
     if (path === '/usage') return <UsagePage />;
+    if (path === '/invoices')
+      return <InvoicesPage canWrite={hasScope(session.scopes, 'invoices:write')} />;
     if (path === '/audit')
       return (
         <div>

@@ -12,8 +12,8 @@ import {
 
 /**
  * Invoices: the client's own (`/v1/invoices`) or, for the operator, one client's
- * (`/admin/v1/invoices?clientId=`), with the printable HTML page and, for operators with
- * invoices:write, mark paid / void / send.
+ * (`/admin/v1/invoices?clientId=`) or every client's (no clientId: with a client column), with
+ * the printable HTML page and, for operators with invoices:write, mark paid / void / send.
  */
 export function InvoicesPanel({
   base,
@@ -34,6 +34,7 @@ export function InvoicesPanel({
   const [voiding, setVoiding] = useState<Invoice | null>(null);
   const [reason, setReason] = useState('');
   const [notice, setNotice] = useState<string | null>(null);
+  const everyClient = base === '/admin/v1/invoices' && !clientId;
 
   const open = async (inv: Invoice) => {
     const html = await action.run(() => apiText(`${base}/${inv.id}/html`));
@@ -69,6 +70,7 @@ export function InvoicesPanel({
           <thead>
             <tr>
               <th>Number</th>
+              {everyClient && <th>Client</th>}
               <th>Period</th>
               <th>Total</th>
               <th>Status</th>
@@ -80,6 +82,7 @@ export function InvoicesPanel({
             {list.data.data.map((inv) => (
               <tr key={inv.id}>
                 <td>{inv.number}</td>
+                {everyClient && <td>{inv.billTo.name}</td>}
                 <td>{inv.period}</td>
                 <td className="num">
                   {inv.total} {inv.currency}
