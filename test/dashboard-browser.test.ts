@@ -239,6 +239,38 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
     await usageRow.getByRole('link', { name }).click();
     await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
 
+    // Admin tokens: one for reports (two read scopes), shown once, working, then revoked.
+    await page.getByRole('link', { name: 'Admin tokens', exact: true }).click();
+    await page.getByRole('heading', { name: 'Admin tokens', level: 1 }).waitFor();
+    await expect
+      .poll(() => page.getByTestId('admin-token-bootstrap').textContent())
+      .toContain('admin');
+    await page.getByRole('button', { name: 'New admin token' }).click();
+    const tokenForm = page.getByRole('form', { name: 'New admin token' });
+    await tokenForm.getByLabel('Name').fill('Reports');
+    await tokenForm.getByLabel('clients:read', { exact: true }).check();
+    await tokenForm.getByLabel('usage:read', { exact: true }).check();
+    await tokenForm.getByRole('button', { name: 'Create admin token' }).click();
+    await secretBox.waitFor();
+    const reportToken = (await secretBox.textContent())!.trim();
+    expect(reportToken).toMatch(/^kpadm_live_[0-9A-Za-z]{49}$/);
+    await page.getByRole('button', { name: /dismiss/ }).click();
+    expect(await page.content()).not.toContain(reportToken);
+    const reports = page.getByTestId('admin-token-Reports');
+    await expect.poll(() => reports.textContent()).toContain('clients:read, usage:read');
+    const asReports = (method: 'GET' | 'POST') =>
+      fetch(`${server.url}/admin/v1/clients`, {
+        method,
+        headers: { authorization: `Bearer ${reportToken}`, 'content-type': 'application/json' },
+        body: method === 'POST' ? JSON.stringify({ name: 'X', email: 'x@example.com' }) : undefined,
+      });
+    expect((await asReports('GET')).status).toBe(200);
+    expect((await asReports('POST')).status).toBe(403);
+    await reports.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke token' }).click();
+    await expect.poll(() => reports.locator('.badge').textContent()).toBe('revoked');
+    expect((await asReports('GET')).status).toBe(401);
+
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     expect((await context.cookies()).find((c) => c.name === 'kp_session')).toBeUndefined();

@@ -91,6 +91,39 @@ export interface Invoice {
   billTo: { name: string; email: string | null };
 }
 
+/** An admin token as listed (never the token itself). */
+export interface AdminToken {
+  id: string;
+  name: string;
+  start: string;
+  scopes: string[];
+  createdAt: string;
+  createdBy: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  status: 'active' | 'revoked';
+}
+
+/** What an admin token may be granted (the server's ADMIN_SCOPES). */
+export const ADMIN_SCOPES = [
+  'admin',
+  'clients:read',
+  'clients:write',
+  'keys:read',
+  'keys:write',
+  'verify',
+  'usage:read',
+  'usage:write',
+  'invoices:read',
+  'invoices:write',
+  'credentials:read',
+  'credentials:write',
+  'credentials:resolve',
+  'audit:read',
+  'metrics:read',
+  'tokens:write',
+] as const;
+
 /** A client's payment details (GET/PUT /admin/v1/clients/{id}/payment-details). */
 export interface PaymentDetails {
   clientId: string;

@@ -12,6 +12,7 @@ import { AuditPanel, ClientPage, ClientsPage } from './operator.tsx';
 import { PortalCredentials, PortalInvoices, PortalKeys, PortalUsage } from './portal.tsx';
 import { navigate, usePath } from './router.ts';
 import { UsagePage } from './usage-page.tsx';
+import { AdminTokensPage } from './admin-tokens-page.tsx';
 import { InvoicesPage } from './invoices-page.tsx';
 import { ErrorBox } from './ui.tsx';
 
@@ -19,6 +20,7 @@ const OPERATOR_NAV = [
   { path: '/clients', label: 'Clients' },
   { path: '/usage', label: 'Usage', scope: 'usage:read' },
   { path: '/invoices', label: 'Invoices', scope: 'invoices:read' },
+  { path: '/tokens', label: 'Admin tokens', scope: 'tokens:write' },
   { path: '/audit', label: 'Audit log' },
 ];
 const CLIENT_NAV = [
@@ -142,6 +144,7 @@ function Route({ session, path }: { session: Session; path: string }) {
     const m = /^\/clients\/([^/]+)$/.exec(path);
     if (m) return <ClientPage key={m[1]} session={session} id={decodeURIComponent(m[1]!)} />;
     if (path === '/usage') return <UsagePage />;
+    if (path === '/tokens') return <AdminTokensPage session={session} />;
     if (path === '/invoices')
       return <InvoicesPage canWrite={hasScope(session.scopes, 'invoices:write')} />;
     if (path === '/audit')
