@@ -239,6 +239,30 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
     await usageRow.getByRole('link', { name }).click();
     await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
 
+    // Platform credentials (the operator's own, seed 01): add a Vultr key and verify it.
+    const platformKey = `VULTR${randomBytes(12).toString('hex').toUpperCase()}`;
+    fake.acceptApiKey('vultr', platformKey);
+    const vultrHits = fake.hits('vultr');
+    await page.getByRole('link', { name: 'Credentials', exact: true }).click();
+    await page.getByRole('heading', { name: 'Platform credentials', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'Add credential' }).click();
+    await page.getByLabel('Provider').selectOption('vultr');
+    await page.getByLabel('Credential name').fill('Platform Vultr');
+    await page.getByLabel('API key').fill(platformKey);
+    await page.getByRole('button', { name: 'Store credential' }).click();
+    const platformRow = page.getByTestId('credential-Platform Vultr');
+    await platformRow.waitFor();
+    expect(await page.content()).not.toContain(platformKey);
+    await platformRow.getByRole('button', { name: 'Verify' }).click();
+    await expect.poll(() => platformRow.locator('.badge-verified').count()).toBe(1);
+    expect(fake.hits('vultr')).toBeGreaterThan(vultrHits);
+    const platformList = (await (
+      await fetch(`${server.url}/admin/v1/credentials`, { headers: admin })
+    ).json()) as { data: Array<{ name: string; clientId: string | null }> };
+    expect(platformList.data).toEqual([
+      expect.objectContaining({ name: 'Platform Vultr', clientId: null }),
+    ]);
+
     // Admin tokens: one for reports (two read scopes), shown once, working, then revoked.
     await page.getByRole('link', { name: 'Admin tokens', exact: true }).click();
     await page.getByRole('heading', { name: 'Admin tokens', level: 1 }).waitFor();
@@ -334,7 +358,7 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
     expect(await page.content()).not.toContain(vultrKey);
     await credRow.getByRole('button', { name: 'Verify' }).click();
     await expect.poll(() => page.getByRole('status').textContent()).toContain('verified');
-    await expect.poll(() => credRow.textContent()).toContain('verified');
+    await expect.poll(() => credRow.locator('.badge-verified').count()).toBe(1);
     expect(fake.hits('vultr')).toBeGreaterThan(0);
     await credRow.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete credential' }).click();

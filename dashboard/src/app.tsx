@@ -13,6 +13,7 @@ import { PortalCredentials, PortalInvoices, PortalKeys, PortalUsage } from './po
 import { navigate, usePath } from './router.ts';
 import { UsagePage } from './usage-page.tsx';
 import { AdminTokensPage } from './admin-tokens-page.tsx';
+import { CredentialsPage } from './credentials-page.tsx';
 import { InvoicesPage } from './invoices-page.tsx';
 import { ErrorBox } from './ui.tsx';
 
@@ -20,6 +21,7 @@ const OPERATOR_NAV = [
   { path: '/clients', label: 'Clients' },
   { path: '/usage', label: 'Usage', scope: 'usage:read' },
   { path: '/invoices', label: 'Invoices', scope: 'invoices:read' },
+  { path: '/credentials', label: 'Credentials', scope: 'credentials:read' },
   { path: '/tokens', label: 'Admin tokens', scope: 'tokens:write' },
   { path: '/audit', label: 'Audit log' },
 ];
@@ -145,6 +147,15 @@ function Route({ session, path }: { session: Session; path: string }) {
     if (m) return <ClientPage key={m[1]} session={session} id={decodeURIComponent(m[1]!)} />;
     if (path === '/usage') return <UsagePage />;
     if (path === '/tokens') return <AdminTokensPage session={session} />;
+    if (path === '/credentials')
+      return (
+        <CredentialsPage
+          base="/admin/v1/credentials"
+          title="Platform credentials"
+          intro="The operator's own provider keys (for the platform, not any one client), encrypted at rest. A stored secret is never shown again. The proxy uses them for providers whose policy is platform or byok_then_platform."
+          canWrite={hasScope(session.scopes, 'credentials:write')}
+        />
+      );
     if (path === '/invoices')
       return <InvoicesPage canWrite={hasScope(session.scopes, 'invoices:write')} />;
     if (path === '/audit')

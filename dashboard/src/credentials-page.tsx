@@ -47,8 +47,19 @@ const PLAIN = new Set(['region', 'tenantId', 'clientId', 'subscriptionId', 'acce
  * Seed 03's planned portal page: the client's cloud and AI provider credentials. Secrets are
  * write-only: the list shows metadata; the form's values are dropped once sent.
  */
-export function CredentialsPage({ canWrite }: { canWrite: boolean }) {
-  const list = useLoad(() => api<Page<Credential>>('GET', '/v1/credentials?limit=200'), []);
+export function CredentialsPage({
+  canWrite,
+  base = '/v1/credentials',
+  title = 'Credentials',
+  intro = 'Your provider keys, encrypted at rest. Keyplane never shows a stored secret again; you can verify it against the provider, replace it or delete it.',
+}: {
+  canWrite: boolean;
+  /** Whose credentials: the client's own, or (operator) the platform's. */
+  base?: '/v1/credentials' | '/admin/v1/credentials';
+  title?: string;
+  intro?: string;
+}) {
+  const list = useLoad(() => api<Page<Credential>>('GET', `${base}?limit=200`), [base]);
   const action = useAction();
   const [adding, setAdding] = useState(false);
   const [deleting, setDeleting] = useState<Credential | null>(null);
@@ -59,7 +70,7 @@ export function CredentialsPage({ canWrite }: { canWrite: boolean }) {
     const r = await action.run(() =>
       api<Credential & { verification: { status: string; message: string } }>(
         'POST',
-        `/v1/credentials/${c.id}/verify`,
+        `${base}/${c.id}/verify`,
       ),
     );
     if (r) setNotice(`${c.name}: ${r.verification.status} — ${r.verification.message}`);
@@ -69,19 +80,17 @@ export function CredentialsPage({ canWrite }: { canWrite: boolean }) {
   return (
     <div>
       <div className="page-head">
-        <h1>Credentials</h1>
+        <h1>{title}</h1>
         {canWrite && !adding && (
           <button type="button" className="primary" onClick={() => setAdding(true)}>
             Add credential
           </button>
         )}
       </div>
-      <p className="muted">
-        Your provider keys, encrypted at rest. Keyplane never shows a stored secret again; you can
-        verify it against the provider, replace it or delete it.
-      </p>
+      <p className="muted">{intro}</p>
       {adding && (
         <AddCredentialForm
+          base={base}
           onCancel={() => setAdding(false)}
           onAdded={(c) => {
             setAdding(false);
@@ -165,7 +174,7 @@ export function CredentialsPage({ canWrite }: { canWrite: boolean }) {
           onConfirm={async () => {
             const c = deleting;
             setDeleting(null);
-            const r = await action.run(() => api('DELETE', `/v1/credentials/${c.id}`));
+            const r = await action.run(() => api('DELETE', `${base}/${c.id}`));
             if (r) setNotice(`Deleted ${c.name}.`);
             list.reload();
           }}
@@ -178,9 +187,11 @@ export function CredentialsPage({ canWrite }: { canWrite: boolean }) {
 }
 
 function AddCredentialForm({
+  base,
   onAdded,
   onCancel,
 }: {
+  base: string;
   onAdded: (c: Credential) => void;
   onCancel: () => void;
 }) {
@@ -211,7 +222,7 @@ function AddCredentialForm({
       onSubmit={async (e) => {
         e.preventDefault();
         const created = await action.run(() =>
-          api<Credential>('POST', '/v1/credentials', {
+          api<Credential>('POST', base, {
             provider,
             credentialName: name.trim(),
             credentials: secret(),
