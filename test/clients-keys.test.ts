@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from './support/harness.ts';
+import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
+import { runKeyplane } from './support/keyplane-process.ts';
 import { ENGINES } from './support/stores.ts';
 
 describe.each(ENGINES)('clients and keys on %s', (engine) => {
@@ -293,6 +294,67 @@ describe.each(ENGINES)('clients and keys on %s', (engine) => {
     const other = await get(`/v1/keys/${b.key.id}`, a.apiKey);
     expect(other.statusCode).toBe(404);
   });
+  it('searches clients by name, email, id or tier, ignoring case, wildcards taken literally', async () => {
+    const tag = `zq${Math.random().toString(36).slice(2, 8)}`;
+    const a = await createClient(`${tag} Alpha 100%`, `billing@${tag}-alpha.example`);
+    const b = await createClient(`${tag} Beta 1000`, `ops@${tag}-beta.example`);
+    const c = await createClient(`${tag} Gamma_x`, `ops@${tag}-gamma.example`);
+    const names = async (query: string) => {
+      const res = await h.app.inject({
+        method: 'GET',
+        url: `/admin/v1/clients?${query}`,
+        headers: h.adminHeaders,
+      });
+      expect(res.statusCode).toBe(200);
+      const page = res.json() as { data: Array<{ name: string }>; nextCursor: string | null };
+      return { names: page.data.map((x) => x.name).sort(), next: page.nextCursor };
+    };
+    const q = (text: string) => `q=${encodeURIComponent(text)}`;
+    const all = [a, b, c].map((x) => x.client.name).sort();
+    expect((await names(q(tag.toUpperCase()))).names).toEqual(all);
+    expect((await names(q(`${tag} alpha`))).names).toEqual([a.client.name]);
+    // % and _ are characters to find, not LIKE wildcards.
+    expect((await names(q(`${tag} Alpha 100%`))).names).toEqual([a.client.name]);
+    expect((await names(q(`${tag} % 1000`))).names).toEqual([]);
+    expect((await names(q(`${tag} Gamma_`))).names).toEqual([c.client.name]);
+    expect((await names(q(`${tag} Gamma_y`))).names).toEqual([]);
+    // Email, id and tier.
+    expect((await names(q(`@${tag}-BETA.example`))).names).toEqual([b.client.name]);
+    expect((await names(q(b.client.id))).names).toEqual([b.client.name]);
+    const tier = await h.app.inject({
+      method: 'PATCH',
+      url: `/admin/v1/clients/${c.client.id}`,
+      headers: h.adminHeaders,
+      payload: { tier: `${tag}gold` },
+    });
+    expect(tier.statusCode).toBe(200);
+    expect((await names(q(`${tag}GOLD`))).names).toEqual([c.client.name]);
+    // With a status filter, and page by page.
+    const suspend = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/clients/${a.client.id}/suspend`,
+      headers: h.adminHeaders,
+    });
+    expect(suspend.statusCode).toBe(200);
+    expect((await names(`${q(tag)}&status=suspended`)).names).toEqual([a.client.name]);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await names(`${q(tag)}&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.names);
+      cursor = page.next;
+    } while (cursor);
+    expect(seen.sort()).toEqual(all);
+    // The CLI's clients list --search, on the same store.
+    const cli = await runKeyplane(['clients', 'list', '--search', `${tag} GAMMA`, '--json'], {
+      env: { KEYPLANE_DATABASE_URL: h.database.url, KEYPLANE_MASTER_KEY: TEST_MASTER_KEY },
+    });
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(
+      (JSON.parse(cli.stdout) as { data: Array<{ id: string }> }).data.map((x) => x.id),
+    ).toEqual([c.client.id]);
+  }, 60_000);
+
   it('lists clients with their keys, active and revoked, in one request (include=keys)', async () => {
     const a = await createClient('ListA', 'lista@example.com');
     const b = await createClient('ListB', 'listb@example.com');

@@ -107,10 +107,22 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
     expect(await secretBox.count()).toBe(0);
     expect(await page.content()).not.toContain(apiKey);
 
-    // The new client is listed with its one active key; search finds it.
-    await page.getByLabel('Search clients').fill(name.slice(5));
+    // The new client is listed with its one active key; search finds it. Search asks the
+    // server, so a client created after the page loaded is found too, and the others go.
+    const other = await fetch(`${server.url}/admin/v1/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Other Industries', email: 'other@example.com' }),
+    });
+    expect(other.status).toBe(201);
+    const otherRow = page.getByRole('row', { name: /Other Industries/ });
     const row = page.getByRole('row', { name: new RegExp(name) });
+    await page.getByLabel('Search clients').fill('OTHER indus');
+    await expect.poll(() => otherRow.count()).toBe(1);
+    expect(await row.count()).toBe(0);
+    await page.getByLabel('Search clients').fill(name.slice(5));
     await expect.poll(() => row.textContent()).toContain('1 / 1');
+    expect(await otherRow.count()).toBe(0);
     await page.getByRole('link', { name }).click();
     await page.getByRole('heading', { name: new RegExp(name) }).waitFor();
     expect(new URL(page.url()).pathname).toMatch(/^\/clients\/client_/);

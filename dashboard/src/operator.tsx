@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import {
   api,
   hasScope,
@@ -32,6 +32,8 @@ type KeyCounts = Record<string, { active: number; total: number } | null>;
 export function ClientsPage({ session }: { session: Session }) {
   const [status, setStatus] = useState('');
   const [search, setSearch] = useState('');
+  /** `search` once typing paused: the server searches every client, not just a loaded page. */
+  const [query, setQuery] = useState('');
   const [clients, setClients] = useState<Client[]>([]);
   const [next, setNext] = useState<string | null>(null);
   const [counts, setCounts] = useState<KeyCounts>({});
@@ -41,15 +43,18 @@ export function ClientsPage({ session }: { session: Session }) {
   const canWrite = hasScope(session.scopes, 'clients:write');
   const canKeys = hasScope(session.scopes, 'keys:read');
 
+  /** The latest list request: an answer to an older one (an earlier search) is dropped. */
+  const latest = useRef(0);
   const fetchPage = async (cursor: string | null) => {
+    const mine = ++latest.current;
     // With keys:read, each client comes with its keys (one request for the page).
     const page = await load.run(() =>
       api<Page<Client & { keys?: ApiKey[] }>>(
         'GET',
-        `/admin/v1/clients${qs({ limit: 100, status, cursor, include: canKeys ? 'keys' : undefined })}`,
+        `/admin/v1/clients${qs({ limit: 100, status, q: query || undefined, cursor, include: canKeys ? 'keys' : undefined })}`,
       ),
     );
-    if (!page) return;
+    if (!page || mine !== latest.current) return;
     setClients((prev) => (cursor ? [...prev, ...page.data] : page.data));
     setNext(page.nextCursor);
     if (!canKeys) return;
@@ -67,15 +72,13 @@ export function ClientsPage({ session }: { session: Session }) {
   };
 
   useEffect(() => {
-    void fetchPage(null);
-  }, [status]);
+    const t = setTimeout(() => setQuery(search.trim()), 250);
+    return () => clearTimeout(t);
+  }, [search]);
 
-  const q = search.trim().toLowerCase();
-  const shown = q
-    ? clients.filter((c) =>
-        [c.name, c.email ?? '', c.id, c.tier].some((v) => v.toLowerCase().includes(q)),
-      )
-    : clients;
+  useEffect(() => {
+    void fetchPage(null);
+  }, [status, query]);
 
   return (
     <div>
@@ -132,7 +135,7 @@ export function ClientsPage({ session }: { session: Session }) {
           </tr>
         </thead>
         <tbody>
-          {shown.map((c) => {
+          {clients.map((c) => {
             const k = counts[c.id];
             return (
               <tr key={c.id} className="clickable" onClick={() => navigate(`/clients/${c.id}`)}>
@@ -161,7 +164,7 @@ export function ClientsPage({ session }: { session: Session }) {
           })}
         </tbody>
       </table>
-      {!load.busy && shown.length === 0 && <p className="muted">No clients match.</p>}
+      {!load.busy && clients.length === 0 && <p className="muted">No clients match.</p>}
       {next && (
         <div className="pager">
           <button type="button" onClick={() => void fetchPage(next)} disabled={load.busy}>

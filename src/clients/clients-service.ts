@@ -195,12 +195,15 @@ export function createClientsService({ clientsStore, keys, audit, clock }: Clien
       };
     },
 
-    async list(opts: { limit?: number; cursor?: string; status?: ClientStatus } = {}) {
+    async list(
+      opts: { limit?: number; cursor?: string; status?: ClientStatus; search?: string } = {},
+    ) {
       const limit = Math.min(Math.max(opts.limit ?? 50, 1), 1000);
       const rows = await clientsStore.list({
         limit: limit + 1,
         cursor: opts.cursor,
         status: opts.status,
+        search: opts.search?.trim() || undefined,
       });
       const data = rows.slice(0, limit).map(toClient);
       return { data, nextCursor: rows.length > limit ? data[data.length - 1]!.id : null };

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../store/database.ts';
 import type { ClientStatus, ClientsTable } from './clients-types.ts';
 
@@ -14,10 +14,20 @@ export function createClientsStore(db: Kysely<Database>) {
       limit: number;
       cursor?: string;
       status?: ClientStatus;
+      /** Matches name, email, id or tier, ignoring case (a substring, taken literally). */
+      search?: string;
     }): Promise<ClientsTable[]> {
       let q = db.selectFrom('clients').selectAll().orderBy('id', 'asc').limit(opts.limit);
       if (opts.cursor) q = q.where('id', '>', opts.cursor);
       if (opts.status) q = q.where('status', '=', opts.status);
+      if (opts.search) {
+        // LIKE with its wildcards escaped, on lower() of both sides: the same on SQLite (whose
+        // LIKE ignores ASCII case) and PostgreSQL (whose LIKE does not).
+        const pattern = `%${opts.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+        const like = (column: 'name' | 'email' | 'id' | 'tier') =>
+          sql<boolean>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
+        q = q.where((eb) => eb.or([like('name'), like('email'), like('id'), like('tier')]));
+      }
       return q.execute();
     },
     async update(

@@ -93,13 +93,15 @@ export function clientsCommand(program: Command) {
     .command('list')
     .description('list clients with their keys (active and revoked)')
     .option('--status <status>', 'active, suspended or deleted')
+    .option('--search <text>', 'only clients whose name, email, id or tier contains it')
     .option('--limit <n>', 'how many', '100')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { status?: string; limit: string; json?: boolean }) => {
+    .action(async (opts: { status?: string; search?: string; limit: string; json?: boolean }) => {
       await withServices(async (s) => {
         const page = await s.clients.list({
           limit: Number(opts.limit) || 100,
           status: opts.status as Client['status'] | undefined,
+          search: opts.search,
         });
         const data = await Promise.all(
           page.data.map(async (c) => ({

@@ -85,6 +85,11 @@ export async function adminClientRoutes(app: App, services: Services) {
           'With `include=keys` each client carries its keys, active and revoked (needs `keys:read` as well, like GET /clients/{id}).',
         querystring: paginationQuery.extend({
           status: z.enum(['active', 'suspended', 'deleted']).optional(),
+          q: z
+            .string()
+            .max(200)
+            .optional()
+            .describe('only clients whose name, email, id or tier contains this (ignoring case)'),
           include: z.enum(['keys']).optional().describe('keys: embed each client’s keys'),
         }),
         response: {
@@ -97,8 +102,8 @@ export async function adminClientRoutes(app: App, services: Services) {
       },
     },
     async (request) => {
-      const { include, ...query } = request.query;
-      const page = await services.clients.list(query);
+      const { include, q, ...query } = request.query;
+      const page = await services.clients.list({ ...query, search: q });
       if (include !== 'keys') return page;
       if (!hasAdminScope(request.admin!, 'keys:read')) {
         throw new AppError('insufficient_scope', 'admin token lacks scope "keys:read"');
