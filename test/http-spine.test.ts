@@ -107,6 +107,20 @@ describe.each(ENGINES)('HTTP spine on %s', (engine) => {
     expect(Object.keys(spec.paths)).toEqual(
       expect.arrayContaining(['/healthz', '/readyz', '/admin/v1/admin-tokens']),
     );
+    // Every API operation names how to authenticate: an admin token on /admin/v1, a key on
+    // /v1, and on both the dashboard's session cookie (which requireAdmin and requireClient
+    // accept in place of the header).
+    const ops = Object.entries(
+      spec.paths as Record<string, Record<string, { security?: Array<Record<string, unknown>> }>>,
+    ).flatMap(([path, methods]) => Object.values(methods).map((op) => ({ path, op })));
+    const schemes = (op: { security?: Array<Record<string, unknown>> }) =>
+      (op.security ?? []).flatMap((s) => Object.keys(s)).sort();
+    const admin = ops.filter((o) => o.path.startsWith('/admin/v1/'));
+    expect(admin.length).toBeGreaterThan(30);
+    for (const o of admin) expect(schemes(o.op), o.path).toEqual(['bearer', 'dashboardSession']);
+    const client = ops.filter((o) => o.path.startsWith('/v1/'));
+    expect(client.length).toBeGreaterThan(10);
+    for (const o of client) expect(schemes(o.op), o.path).toContain('dashboardSession');
     const docs = await h.app.inject({ method: 'GET', url: '/docs' });
     expect([200, 302]).toContain(docs.statusCode);
   });

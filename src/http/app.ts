@@ -274,7 +274,7 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
         },
       },
     },
-    transform: jsonSchemaTransform,
+    transform: withSessionSecurity,
   });
   if (docs) await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
@@ -315,3 +315,23 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   await app.register(async (scope) => dashboardStaticRoutes(scope as App, services));
   return app;
 }
+
+type SchemaTransform = typeof jsonSchemaTransform;
+
+/**
+ * The API routes' OpenAPI security, completed: every /admin/v1 operation takes an admin token
+ * (bearer), and every authenticated /admin/v1 and /v1 operation also takes the dashboard's
+ * session cookie, as requireAdmin and requireClient do.
+ */
+const withSessionSecurity: SchemaTransform = (input) => {
+  const out = jsonSchemaTransform(input);
+  const url = out.url;
+  if (!url.startsWith('/admin/v1/') && !url.startsWith('/v1/')) return out;
+  const schema = out.schema as { security?: Array<Record<string, string[]>> } | undefined;
+  if (!schema) return out;
+  let security = schema.security ?? [];
+  if (url.startsWith('/admin/v1/') && !security.some((s) => 'bearer' in s))
+    security = [{ bearer: [] }, ...security];
+  if (!security.length || security.some((s) => 'dashboardSession' in s)) return out;
+  return { ...out, schema: { ...schema, security: [...security, { dashboardSession: [] }] } };
+};
