@@ -19,7 +19,11 @@ export interface RunningServer {
 export async function startServer(
   config: Config,
   logger: Logger,
-  options: { announce?: (text: string) => void } = {},
+  options: {
+    announce?: (text: string) => void;
+    /** How often expired dashboard sessions are deleted (default hourly). */
+    sessionSweepMs?: number;
+  } = {},
 ): Promise<RunningServer> {
   tuneV8ForServing();
   const services = await openRuntime(config, logger);
@@ -65,6 +69,17 @@ export async function startServer(
     send: config.billing.send,
   });
   billingScheduler.start();
+  // Expired dashboard sessions are refused and deleted on sight, and swept at each sign-in;
+  // this removes the ones nobody comes back to even when nobody signs in.
+  const sweeper = setInterval(() => {
+    services.dashboard.expire().then(
+      (n) => {
+        if (n) logger.info({ sessions: n }, 'expired dashboard sessions deleted');
+      },
+      (err: unknown) => logger.warn({ err }, 'expired dashboard sessions: sweep failed'),
+    );
+  }, options.sessionSweepMs ?? 3_600_000);
+  sweeper.unref();
   let stopping: Promise<void> | null = null;
   return {
     app,
@@ -73,6 +88,7 @@ export async function startServer(
     stop: () =>
       (stopping ??= (async () => {
         await billingScheduler.stop();
+        clearInterval(sweeper);
         await app.close();
         await services.close();
       })()),

@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/infra/logger.ts';
 import { createManualClock } from '../src/lib/clock.ts';
-import { createHarness, type Harness } from './support/harness.ts';
+import { startServer } from '../src/server.ts';
+import { createHarness, logCapture, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
+import { tempDir } from './support/keyplane-process.ts';
 import { ENGINES } from './support/stores.ts';
 
 /**
@@ -661,6 +666,62 @@ describe.each(ENGINES)('dashboard session cookie over https on %s', (engine) => 
       } finally {
         await h.close();
       }
+    }
+  });
+});
+
+describe('expired dashboard sessions in a running server', () => {
+  it('are deleted on a timer, with nobody signing in', async () => {
+    const dir = tempDir('kp-sweep-');
+    const config = loadConfig(
+      {
+        KEYPLANE_DATA_DIR: dir,
+        KEYPLANE_DATABASE_URL: `sqlite:${join(dir, 'keyplane.db')}`,
+        KEYPLANE_MASTER_KEY: TEST_MASTER_KEY,
+        KEYPLANE_HOST: '127.0.0.1',
+        KEYPLANE_PORT: '0',
+      },
+      dir,
+    );
+    const logs = logCapture();
+    const server = await startServer(
+      config,
+      createLogger({ level: 'info', destination: logs.stream }),
+      {
+        announce: () => undefined,
+        sessionSweepMs: 50,
+      },
+    );
+    try {
+      const db = server.services.store.db;
+      const row = (id: string, expiresAt: string) => ({
+        id,
+        token_hash: id.padEnd(64, '0'),
+        kind: 'operator' as const,
+        admin_token_id: 'adm_x',
+        key_hash: null,
+        client_id: null,
+        key_id: null,
+        created_at: '2026-01-01T00:00:00.000Z',
+        expires_at: expiresAt,
+        last_seen_at: '2026-01-01T00:00:00.000Z',
+      });
+      await db
+        .insertInto('dashboard_sessions')
+        .values([
+          row('dsess_old', '2026-01-01T12:00:00.000Z'),
+          row('dsess_live', '2999-01-01T00:00:00.000Z'),
+        ])
+        .execute();
+      const ids = async () =>
+        (await db.selectFrom('dashboard_sessions').select('id').execute()).map((r) => r.id).sort();
+      const deadline = Date.now() + 5000;
+      while ((await ids()).includes('dsess_old') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(await ids()).toEqual(['dsess_live']);
+      expect(logs.lines.some((l) => l.includes('expired dashboard sessions deleted'))).toBe(true);
+    } finally {
+      await server.stop();
     }
   });
 });
