@@ -3,6 +3,7 @@ import { ADMIN_SCOPES, api, hasScope, type AdminToken, type Session } from './ap
 import {
   ConfirmDialog,
   ErrorBox,
+  FormActions,
   OneTimeSecret,
   StatusBadge,
   When,
@@ -163,14 +164,11 @@ function CreateTokenForm({
         ))}
       </fieldset>
       <ErrorBox error={action.error} />
-      <div className="actions">
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={action.busy || !scopes.length}>
-          Create admin token
-        </button>
-      </div>
+      <FormActions
+        submitLabel="Create admin token"
+        disabled={action.busy || !scopes.length}
+        onCancel={onCancel}
+      />
     </form>
   );
 }

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { api, type PaymentDetails } from './api.ts';
-import { ErrorBox, useAction, useLoad } from './ui.tsx';
+import { ErrorBox, FormActions, useAction, useLoad } from './ui.tsx';
 
 /** The payment methods the API accepts, with their labels. */
 const METHODS: Array<[string, string]> = [
@@ -194,14 +194,7 @@ function BillingDetailsForm({
         </select>
       </label>
       <ErrorBox error={action.error} />
-      <div className="actions">
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={action.busy}>
-          Save billing details
-        </button>
-      </div>
+      <FormActions submitLabel="Save billing details" disabled={action.busy} onCancel={onCancel} />
     </form>
   );
 }

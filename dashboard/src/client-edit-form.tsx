@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { api, type Client } from './api.ts';
-import { ErrorBox, useAction } from './ui.tsx';
+import { ErrorBox, FormActions, useAction } from './ui.tsx';
 
 /** Edits a client's name, email, tier and default rate limit (PATCH /admin/v1/clients/{id}). */
 export function ClientEditForm({
@@ -94,14 +94,7 @@ export function ClientEditForm({
         </label>
       </div>
       <ErrorBox error={action.error} />
-      <div className="actions">
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={action.busy}>
-          Save client
-        </button>
-      </div>
+      <FormActions submitLabel="Save client" disabled={action.busy} onCancel={onCancel} />
     </form>
   );
 }

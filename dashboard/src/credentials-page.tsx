@@ -1,6 +1,14 @@
 import { useState } from 'react';
 import { api, type Credential, type Page } from './api.ts';
-import { ConfirmDialog, ErrorBox, StatusBadge, When, useAction, useLoad } from './ui.tsx';
+import {
+  ConfirmDialog,
+  ErrorBox,
+  FormActions,
+  StatusBadge,
+  When,
+  useAction,
+  useLoad,
+} from './ui.tsx';
 
 /** The secret fields each provider takes (SPEC §5); `multiline` ones are pasted JSON. */
 export const PROVIDER_FIELDS: Record<
@@ -326,14 +334,7 @@ function AddCredentialForm({
         </button>
       )}
       <ErrorBox error={action.error} />
-      <div className="actions">
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={action.busy}>
-          Store credential
-        </button>
-      </div>
+      <FormActions submitLabel="Store credential" disabled={action.busy} onCancel={onCancel} />
     </form>
   );
 }

@@ -3,6 +3,7 @@ import { api, type ApiKey, type CreatedKey, type Page } from './api.ts';
 import {
   ConfirmDialog,
   ErrorBox,
+  FormActions,
   OneTimeSecret,
   StatusBadge,
   When,
@@ -253,14 +254,7 @@ function CreateKeyForm({
           onChange={(e) => setDays(e.target.value)}
         />
       </label>
-      <div className="actions">
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={busy}>
-          Create key
-        </button>
-      </div>
+      <FormActions submitLabel="Create key" disabled={busy} onCancel={onCancel} />
     </form>
   );
 }

@@ -18,6 +18,7 @@ import { navigate } from './router.ts';
 import {
   ConfirmDialog,
   ErrorBox,
+  FormActions,
   OneTimeSecret,
   StatusBadge,
   When,
@@ -232,14 +233,7 @@ function CreateClientForm({
         </select>
       </label>
       <ErrorBox error={action.error} />
-      <div className="actions">
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="primary" disabled={action.busy}>
-          Create client
-        </button>
-      </div>
+      <FormActions submitLabel="Create client" disabled={action.busy} onCancel={onCancel} />
     </form>
   );
 }

@@ -116,6 +116,29 @@ export function OneTimeSecret({
   );
 }
 
+/** A form's Cancel and submit buttons. */
+export function FormActions({
+  submitLabel,
+  disabled,
+  onCancel,
+}: {
+  submitLabel: string;
+  /** The submit button's state: while the form is sent, or while it is incomplete. */
+  disabled: boolean;
+  onCancel: () => void;
+}) {
+  return (
+    <div className="actions">
+      <button type="button" onClick={onCancel}>
+        Cancel
+      </button>
+      <button type="submit" className="primary" disabled={disabled}>
+        {submitLabel}
+      </button>
+    </div>
+  );
+}
+
 /** A modal dialog for a confirmation; `confirmText` must be typed before confirming. */
 export function ConfirmDialog({
   title,
