@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import { ADMIN_SCOPES, api, hasScope, type AdminToken, type Session } from './api.ts';
+import { api, hasScope, type AdminToken, type Session } from './api.ts';
+import { ADMIN_SCOPES } from './lists.ts';
 import {
   ConfirmDialog,
   ErrorBox,

@@ -104,26 +104,6 @@ export interface AdminToken {
   status: 'active' | 'revoked';
 }
 
-/** What an admin token may be granted (the server's ADMIN_SCOPES). */
-export const ADMIN_SCOPES = [
-  'admin',
-  'clients:read',
-  'clients:write',
-  'keys:read',
-  'keys:write',
-  'verify',
-  'usage:read',
-  'usage:write',
-  'invoices:read',
-  'invoices:write',
-  'credentials:read',
-  'credentials:write',
-  'credentials:resolve',
-  'audit:read',
-  'metrics:read',
-  'tokens:write',
-] as const;
-
 /** A client's payment details (GET/PUT /admin/v1/clients/{id}/payment-details). */
 export interface PaymentDetails {
   clientId: string;

@@ -1,16 +1,9 @@
 import { useState } from 'react';
 import { api, type PaymentDetails } from './api.ts';
+import { PAYMENT_METHODS } from './lists.ts';
 import { ErrorBox, FormActions, useAction, useLoad } from './ui.tsx';
 
-/** The payment methods the API accepts, with their labels. */
-const METHODS: Array<[string, string]> = [
-  ['bank_transfer', 'bank transfer'],
-  ['card', 'card'],
-  ['sepa_debit', 'SEPA direct debit'],
-  ['paypal', 'PayPal'],
-  ['other', 'other'],
-];
-const methodLabel = (m: string) => METHODS.find(([v]) => v === m)?.[1] ?? m;
+const methodLabel = (m: string) => PAYMENT_METHODS.find(([v]) => v === m)?.[1] ?? m;
 
 const whenEmptyLabel = (v: boolean | null) =>
   v === null ? 'as configured (default)' : v ? 'yes' : 'no';
@@ -138,7 +131,7 @@ function BillingDetailsForm({
       <label>
         Payment method
         <select value={method} onChange={(e) => setMethod(e.target.value)}>
-          {METHODS.map(([v, l]) => (
+          {PAYMENT_METHODS.map(([v, l]) => (
             <option key={v} value={v}>
               {l}
             </option>
