@@ -1,3 +1,4 @@
+import { useRef } from 'react';
 import { api, qs, type Client, type UsageGroup, type UsageSummary } from './api.ts';
 import { navigate } from './router.ts';
 import { ErrorBox, useLoad } from './ui.tsx';
@@ -14,6 +15,8 @@ interface ClientRow extends UsageGroup {
 
 /** Every client's usage of the last 30 days: calls and cost per day, and the clients by cost. */
 export function UsagePage() {
+  /** Client names already fetched: a refresh asks only for clients new to the page. */
+  const names = useRef(new Map<string, string | null>());
   const usage = useLoad(async () => {
     const [byDay, byClient] = await Promise.all([
       api<UsageSummary>('GET', `/admin/v1/usage${qs({ groupBy: 'day' })}`),
@@ -22,16 +25,19 @@ export function UsagePage() {
     const top = [...byClient.groups]
       .sort((a, b) => b.costMicros - a.costMicros || b.calls - a.calls)
       .slice(0, SHOWN);
-    // Names for the rows shown, one request each in parallel.
-    const names = await Promise.all(
-      top.map((g) =>
-        api<{ client: Client }>('GET', `/admin/v1/clients/${encodeURIComponent(g.group)}`).then(
-          (r) => r.client.name,
-          () => null,
+    // Names for the rows shown that are not known yet, one request each in parallel.
+    const known = names.current;
+    await Promise.all(
+      top
+        .filter((g) => !known.has(g.group))
+        .map((g) =>
+          api<{ client: Client }>('GET', `/admin/v1/clients/${encodeURIComponent(g.group)}`).then(
+            (r) => known.set(g.group, r.client.name),
+            () => known.set(g.group, null),
+          ),
         ),
-      ),
     );
-    const rows: ClientRow[] = top.map((g, i) => ({ ...g, name: names[i] ?? null }));
+    const rows: ClientRow[] = top.map((g) => ({ ...g, name: known.get(g.group) ?? null }));
     return { byDay, rows, more: byClient.groups.length - rows.length };
   }, []);
   const data = usage.data;
