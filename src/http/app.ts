@@ -20,6 +20,7 @@ import { AppError, ERROR_STATUS, type ErrorCode } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { isStorageUnavailable } from '../store/store-errors.ts';
 import { accessLogOf } from '../infra/logger.ts';
+import { methodLabel } from '../infra/metrics.ts';
 import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
 import { serializerCompiler } from './serializer.ts';
@@ -237,8 +238,10 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     const route = request.routeUrl ?? 'unmatched';
     const status = reply.statusCode;
     const durationMs = reply.elapsedTime;
-    metrics.httpRequests.inc({ method: request.method, route, status: String(status) });
-    metrics.httpDuration.observe({ method: request.method, route }, durationMs / 1000);
+    // A route's methods are few; an unmatched request could carry any token as its method.
+    const method = request.routeUrl ? request.method : methodLabel(request.method);
+    metrics.httpRequests.inc({ method, route, status: String(status) });
+    metrics.httpDuration.observe({ method, route }, durationMs / 1000);
     const q = request.url.indexOf('?');
     accessLog({
       requestId: request.id,

@@ -47,13 +47,14 @@ export function createRateLimitService(deps: RateLimitServiceDeps) {
         registers: [deps.registry],
       })
     : null;
-  if (deps.registry && redis) {
+  if (deps.registry) {
+    // Exported without Redis too (always 0 then), so alerts on it need no `absent()` twin.
     new Gauge({
       name: 'keyplane_ratelimit_degraded',
       help: '1 while Redis is unreachable and limits are enforced per node',
       registers: [deps.registry],
       collect() {
-        this.set(degraded || redis.status !== 'ready' ? 1 : 0);
+        this.set(redis && (degraded || redis.status !== 'ready') ? 1 : 0);
       },
     });
   }
