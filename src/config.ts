@@ -54,6 +54,49 @@ export const providerConfigSchema = z.object({
   circuitBreakerCooldownMs: z.coerce.number().int().positive().optional(),
 });
 
+/** Leaked keys (src/leaks/): secret scanning partners, the default policy, replay and size bounds. */
+export const leaksConfigSchema = z
+  .object({
+    /** What a report does to a client's key unless the client has its own policy. */
+    policy: z.enum(['revoke', 'roll', 'notify']).default('revoke'),
+    /** Where the operator's copy of every exposure email goes (else billing.operator.email). */
+    operatorEmail: z.string().optional(),
+    /** Largest report body accepted (413 above it). */
+    maxBodyBytes: z.coerce.number().int().min(1024).max(1_048_576).default(262_144),
+    /** Most tokens in one report. */
+    maxTokens: z.coerce.number().int().positive().max(10_000).default(1000),
+    /** A signature already accepted is refused as a replay for this long. */
+    replayWindowSeconds: z.coerce.number().int().positive().default(86_400),
+    github: z
+      .object({
+        publicKeysUrl: z
+          .url('must be a URL')
+          .default('https://api.github.com/meta/public_keys/secret_scanning'),
+        /** Inline keys (tests, air-gapped installs): used instead of fetching publicKeysUrl. */
+        publicKeys: z
+          .array(z.object({ keyIdentifier: z.string().min(1), key: z.string().min(1) }).strict())
+          .optional(),
+        cacheSeconds: z.coerce.number().int().positive().default(3600),
+      })
+      .strict()
+      .default({
+        publicKeysUrl: 'https://api.github.com/meta/public_keys/secret_scanning',
+        cacheSeconds: 3600,
+      }),
+    gitlab: z
+      .object({
+        /** The shared secret GitLab sends in Authorization (its token_revocation_token). */
+        token: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** The `type` values accepted (GET …/revocable_token_types answers them). */
+        tokenTypes: z.array(z.string().min(1)).default(['gitleaks_rule_id_keyplane_api_key']),
+      })
+      .strict()
+      .default({ tokenTypes: ['gitleaks_rule_id_keyplane_api_key'] }),
+  })
+  .strict();
+
+export type LeaksConfig = z.output<typeof leaksConfigSchema>;
+
 export const configSchema = z
   .object({
     dataDir: z.string().min(1).default('./data'),
@@ -119,6 +162,7 @@ export const configSchema = z
         checkIntervalSeconds: 300,
         operator: { name: 'Keyplane operator' },
       }),
+    leaks: leaksConfigSchema.default(() => leaksConfigSchema.parse({})),
   })
   .strict();
 

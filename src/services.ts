@@ -28,6 +28,9 @@ import { createRateLimitService } from './ratelimit/ratelimit-service.ts';
 import { createMetaStore } from './store/meta-store.ts';
 import { createDashboardService } from './dashboard/dashboard-service.ts';
 import { createDashboardStore } from './dashboard/dashboard-store.ts';
+import { createGithubKeySource } from './leaks/github-keys.ts';
+import { createLeaksService } from './leaks/leaks-service.ts';
+import { createLeaksStore } from './leaks/leaks-store.ts';
 
 export interface ServicesDeps {
   store: Store;
@@ -165,6 +168,31 @@ export function createServices({
     billing.forgetPaymentDetails(clientId, { type: 'system', id: 'client-deletion' }),
   );
 
+  /** Leaked keys: secret scanning reports act on a key by its client's policy (issue 17). */
+  const leaks = createLeaksService({
+    leaksStore: createLeaksStore(db),
+    keys,
+    clients,
+    audit,
+    mailer,
+    keyring,
+    githubKeys: createGithubKeySource({
+      publicKeysUrl: config.leaks.github.publicKeysUrl,
+      inline: config.leaks.github.publicKeys,
+      cacheMs: config.leaks.github.cacheSeconds * 1000,
+      clock,
+    }),
+    clock,
+    logger,
+    settings: {
+      ...config.leaks,
+      keyPrefix: config.keyPrefix,
+      operatorEmail: config.leaks.operatorEmail ?? config.billing.operator.email ?? null,
+    },
+  });
+  closers.push(() => leaks.close());
+  clients.onDeleted((clientId) => leaks.forgetClient(clientId));
+
   /** Web dashboard sessions (cookie → admin token or client key, re-checked every request). */
   const dashboard = createDashboardService({
     dashboardStore: createDashboardStore(db),
@@ -191,6 +219,7 @@ export function createServices({
     credentials,
     proxy,
     dashboard,
+    leaks,
     /** Readiness checks for /readyz: each throws when its dependency is down. */
     readiness: {
       storage: async () => {

@@ -42,6 +42,7 @@ import { adminUsageRoutes, usageRoutes } from './routes/usage.ts';
 import { usageIngestRoutes } from './routes/usage-ingest.ts';
 import { registerMetering } from './metering.ts';
 import { proxyRoutes } from './routes/proxy.ts';
+import { adminLeakRoutes, leakClientRoutes, leakPartnerRoutes } from './routes/leaks.ts';
 import { dashboardStaticRoutes } from './routes/dashboard-static.ts';
 import { dashboardSessionRoutes } from './routes/dashboard-session.ts';
 
@@ -310,6 +311,11 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   });
 
   await app.register(async (scope) => proxyRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => leakPartnerRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => leakClientRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => adminLeakRoutes(scope as App, services), {
+    prefix: '/admin/v1',
+  });
   await app.register(async (scope) => dashboardSessionRoutes(scope as App, services), {
     prefix: '/dashboard/api',
   });

@@ -802,6 +802,17 @@ export function createKeysService(deps: KeysServiceDeps) {
     /** Tells every node that a client changed (status, name, tier, default limit). */
     clientChanged: (clientId: string) => publish('client', clientId, clientId),
 
+    /**
+     * Which key has this at-rest hash, for leak reports and `keyplane scan --check` (operator
+     * paths: the reporter is not a client). Storage, not the cache: a report must see a
+     * revocation made on another node a moment ago.
+     */
+    async lookupByHash(hash: string): Promise<ApiKey | null> {
+      if (!KEY_HASH.test(hash)) return null;
+      const row = await keysStore.findByHash(hash);
+      return row ? toApiKey(row) : null;
+    },
+
     /** Operator paths only (the CLI names keys by id alone). */
     async ownerOf(keyId: string): Promise<string> {
       const owner = await keysStore.ownerOf(keyId);

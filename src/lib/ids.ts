@@ -15,6 +15,7 @@ const PREFIXES = {
   usage: 'use',
   req: 'req',
   dsess: 'dsess',
+  leak: 'leak',
 } as const;
 
 export type IdKind = keyof typeof PREFIXES;

@@ -49,7 +49,28 @@ export interface ParsedKey {
   start: string;
 }
 
-const SHAPE = /^([a-z0-9]{1,32})_(live|test)_([0-9A-Za-z]{49})$/;
+/** What follows `{prefix}_`: the environment, then secret and checksum (43 + 6 base62 digits). */
+const KEY_TAIL = `(live|test)_([0-9A-Za-z]{${SECRET_DIGITS + CHECKSUM_DIGITS}})`;
+const SHAPE = new RegExp(`^([a-z0-9]{1,32})_${KEY_TAIL}$`);
+
+/**
+ * The regular expression that finds keys of these prefixes in free text (secret scanning):
+ * the same layout as SHAPE, unanchored. A match still has to pass parseKey (the checksum)
+ * before it counts; `scan --pattern` prints this for a secret scanning partner program.
+ */
+export function keyPatternSource(prefixes: readonly string[]): string {
+  const names = prefixes.map((p) => p.replace(/[^a-z0-9]/g, '')).filter(Boolean);
+  const prefix = names.length === 1 ? names[0]! : `(?:${names.join('|')})`;
+  return `${prefix}_${KEY_TAIL.replace(/\((?!\?)/g, '(?:')}`;
+}
+
+/**
+ * A global regular expression for keyPatternSource, bounded on both sides so that a key is not
+ * found inside a longer run of key characters.
+ */
+export function keyPattern(prefixes: readonly string[]): RegExp {
+  return new RegExp(`(?<![A-Za-z0-9])${keyPatternSource(prefixes)}(?![A-Za-z0-9])`, 'g');
+}
 
 /**
  * The prefix of a string shaped like a key (no checksum check: see parseKey), else null. The

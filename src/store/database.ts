@@ -6,6 +6,7 @@ import type { ClientsTables } from '../clients/clients-types.ts';
 import type { CredentialsTables } from '../credentials/credentials-types.ts';
 import type { DashboardTables } from '../dashboard/dashboard-types.ts';
 import type { KeysTables } from '../keys/keys-types.ts';
+import type { LeaksTables } from '../leaks/leaks-types.ts';
 import type { UsageTables } from '../usage/usage-types.ts';
 import type { MetaTables } from './meta-store.ts';
 
@@ -24,4 +25,5 @@ export interface Database
     UsageTables,
     BillingTables,
     CredentialsTables,
-    DashboardTables {}
+    DashboardTables,
+    LeaksTables {}

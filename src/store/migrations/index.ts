@@ -7,6 +7,7 @@ import * as credentials from './0004-credentials.ts';
 import * as billing from './0005-billing.ts';
 import * as usageBlocks from './0006-usage-blocks.ts';
 import * as dashboardSessions from './0007-dashboard-sessions.ts';
+import * as leaks from './0009-leaks.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0005-billing': billing,
   '0006-usage-blocks': usageBlocks,
   '0007-dashboard-sessions': dashboardSessions,
+  '0009-leaks': leaks,
 };
