@@ -9,6 +9,7 @@ import { invoicesCommand } from './commands/invoices.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { usageCommand } from './commands/usage.ts';
 import { serveCommand } from './commands/serve.ts';
+import { scanCommand } from './commands/scan.ts';
 
 export function buildProgram(): Command {
   const program = new Command('keyplane')
@@ -34,5 +35,6 @@ export function buildProgram(): Command {
   invoicesCommand(program);
   adminTokensCommand(program);
   auditCommand(program);
+  scanCommand(program);
   return program;
 }

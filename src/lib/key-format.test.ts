@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { crc32 } from 'node:zlib';
-import { checksumOf, generateKey, hashKey, keyPrefixOf, parseKey, toBase62 } from './key-format.ts';
+import {
+  checksumOf,
+  generateKey,
+  hashKey,
+  keyPattern,
+  keyPatternSource,
+  keyPrefixOf,
+  parseKey,
+  toBase62,
+} from './key-format.ts';
 
 describe('key format', () => {
   it('generates keys of the exact SPEC shape', () => {
@@ -73,5 +82,23 @@ describe('keyPrefixOf (shape only)', () => {
       `${key}\u0000`,
     ])
       expect(keyPrefixOf(junk)).toBeNull();
+  });
+});
+
+describe('key pattern (secret scanning)', () => {
+  it('matches exactly the keys of the given prefixes, the shape parseKey accepts', () => {
+    const re = new RegExp(`^${keyPatternSource(['kp'])}$`);
+    for (let i = 0; i < 50; i++)
+      expect(re.test(generateKey('kp', i % 2 ? 'live' : 'test'))).toBe(true);
+    expect(re.test(generateKey('kpadm', 'live'))).toBe(false);
+    expect(re.test('kp_live_short')).toBe(false);
+    const both = new RegExp(`^${keyPatternSource(['kp', 'kpadm'])}$`);
+    expect(both.test(generateKey('kpadm', 'live'))).toBe(true);
+  });
+
+  it('keyPattern finds keys in text, not inside longer words', () => {
+    const k = generateKey('kp', 'live');
+    expect(`a ${k} b`.match(keyPattern(['kp']))).toEqual([k]);
+    expect(`a${k}`.match(keyPattern(['kp']))).toBeNull();
   });
 });
