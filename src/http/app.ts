@@ -268,6 +268,20 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
           bearer: { type: 'http', scheme: 'bearer' },
+          githubSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Github-Public-Key-Signature',
+            description:
+              'GitHub secret scanning: an ECDSA P-256 signature of the raw body by the key named in Github-Public-Key-Identifier (POST /v1/leaks/github only).',
+          },
+          gitlabToken: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description:
+              "GitLab's token revocation API: the shared secret leaks.gitlab.token (/v1/leaks/gitlab only).",
+          },
           dashboardSession: {
             type: 'apiKey',
             in: 'cookie',
@@ -327,6 +341,8 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
 
 type SchemaTransform = typeof jsonSchemaTransform;
 
+const PARTNER_SCHEMES = ['githubSignature', 'gitlabToken'];
+
 /**
  * The API routes' OpenAPI security, completed: every /admin/v1 operation takes an admin token
  * (bearer), and every authenticated /admin/v1 and /v1 operation also takes the dashboard's
@@ -342,5 +358,7 @@ const withSessionSecurity: SchemaTransform = (input) => {
   if (url.startsWith('/admin/v1/') && !security.some((s) => 'bearer' in s))
     security = [{ bearer: [] }, ...security];
   if (!security.length || security.some((s) => 'dashboardSession' in s)) return out;
+  // A secret scanning partner's signature or shared secret: no dashboard session stands in.
+  if (security.some((s) => PARTNER_SCHEMES.some((name) => name in s))) return out;
   return { ...out, schema: { ...schema, security: [...security, { dashboardSession: [] }] } };
 };

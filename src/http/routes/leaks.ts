@@ -81,6 +81,7 @@ export async function leakPartnerRoutes(app: App, services: Services) {
       schema: {
         tags: partnerTags,
         operationId: 'reportGithubLeaks',
+        security: [{ githubSignature: [] }],
         summary: 'GitHub secret scanning partner endpoint',
         description:
           'A JSON array of `{token, type, url, source}`, signed by GitHub: `Github-Public-Key-Identifier` names a key of the configured public keys document and `Github-Public-Key-Signature` is the base64 DER ECDSA P-256 SHA-256 signature of the raw body. Unsigned, tampered or replayed bodies answer 401/409, oversized ones 413. Each token is checked for its checksum, then looked up by hash; a live key gets its client’s leak policy once. Answers GitHub’s feedback shape.',
@@ -119,6 +120,7 @@ export async function leakPartnerRoutes(app: App, services: Services) {
       schema: {
         tags: partnerTags,
         operationId: 'listGitlabRevocableTokenTypes',
+        security: [{ gitlabToken: [] }],
         summary: 'GitLab token revocation API: the token types this endpoint revokes',
         response: { 200: z.object({ types: z.array(z.string()) }), ...partnerErrors },
       },
@@ -135,6 +137,7 @@ export async function leakPartnerRoutes(app: App, services: Services) {
       schema: {
         tags: partnerTags,
         operationId: 'revokeGitlabLeakedTokens',
+        security: [{ gitlabToken: [] }],
         summary: 'GitLab token revocation API: revoke leaked tokens',
         description:
           'Self-managed GitLab’s token revocation API (`token_revocation_url` = `…/v1/leaks/gitlab`): a JSON array of `{type, token, location}` with the shared secret `leaks.gitlab.token` in `Authorization`. 204 when every token was accepted; 400 for a bad body or an unsupported type.',
