@@ -1,18 +1,15 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { sql } from 'kysely';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createAuditService } from '../src/audit/audit-service.ts';
 import { createAuditStore } from '../src/audit/audit-store.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { createStore, type Engine, type Store } from '../src/store/create-db.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
 import { TEST_MASTER_KEY } from './support/harness.ts';
-import { runKeyplane } from './support/keyplane-process.ts';
+import { runKeyplaneInProcess } from './support/cli.ts';
 import { createTestDatabase, ENGINES, type TestDatabase } from './support/stores.ts';
-
-// Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
-vi.setConfig({ testTimeout: 120_000 });
 
 /**
  * The audit log (SPEC §6) through `keyplane audit`: listing and filters, and `audit verify`
@@ -52,8 +49,8 @@ async function chainOf(engine: Engine, n: number): Promise<Chain> {
 }
 
 async function verify(env: Record<string, string>) {
-  const human = await runKeyplane(['audit', 'verify'], { env });
-  const json = await runKeyplane(['audit', 'verify', '--json'], { env });
+  const human = await runKeyplaneInProcess(['audit', 'verify'], { env });
+  const json = await runKeyplaneInProcess(['audit', 'verify', '--json'], { env });
   return { human, json: JSON.parse(json.stdout), jsonCode: json.code };
 }
 
@@ -61,7 +58,7 @@ describe.each(ENGINES)('keyplane audit on %s', (engine) => {
   it('lists newest first with client, action and target filters, and verifies an intact chain', async () => {
     const c = await chainOf(engine, 6);
     try {
-      const all = await runKeyplane(['audit', '--json'], { env: c.env });
+      const all = await runKeyplaneInProcess(['audit', '--json'], { env: c.env });
       expect(all.code, all.stderr).toBe(0);
       const page = JSON.parse(all.stdout);
       expect(page.data.map((e: { seq: number }) => e.seq)).toEqual([6, 5, 4, 3, 2, 1]);
@@ -77,12 +74,13 @@ describe.each(ENGINES)('keyplane audit on %s', (engine) => {
       });
 
       const byClient = JSON.parse(
-        (await runKeyplane(['audit', '--client', 'client_a', '--json'], { env: c.env })).stdout,
+        (await runKeyplaneInProcess(['audit', '--client', 'client_a', '--json'], { env: c.env }))
+          .stdout,
       );
       expect(byClient.data.map((e: { seq: number }) => e.seq)).toEqual([3, 2, 1]);
       const byAction = JSON.parse(
         (
-          await runKeyplane(
+          await runKeyplaneInProcess(
             ['audit', '--client', 'client_b', '--action', 'client.created', '--json'],
             {
               env: c.env,
@@ -92,20 +90,22 @@ describe.each(ENGINES)('keyplane audit on %s', (engine) => {
       );
       expect(byAction.data.map((e: { seq: number }) => e.seq)).toEqual([5]);
       const limited = JSON.parse(
-        (await runKeyplane(['audit', '--limit', '2', '--json'], { env: c.env })).stdout,
+        (await runKeyplaneInProcess(['audit', '--limit', '2', '--json'], { env: c.env })).stdout,
       );
       expect(limited.data).toHaveLength(2);
       expect(limited.nextCursor).toBe('5');
       const byTarget = JSON.parse(
-        (await runKeyplane(['audit', '--target', 't4', '--json'], { env: c.env })).stdout,
+        (await runKeyplaneInProcess(['audit', '--target', 't4', '--json'], { env: c.env })).stdout,
       );
       expect(byTarget.data.map((e: { seq: number }) => e.seq)).toEqual([4]);
 
-      const table = await runKeyplane(['audit'], { env: c.env });
+      const table = await runKeyplaneInProcess(['audit'], { env: c.env });
       expect(table.stdout).toMatch(/^SEQ\s+CREATEDAT\s+ACTOR\s+ACTION\s+TARGET/);
       expect(table.stdout).toContain('admin:adm_1');
-      const badLimit = await runKeyplane(['audit', '--limit', '0'], { env: c.env });
-      expect(badLimit.code).toBe(2);
+      const badLimit = await runKeyplaneInProcess(['audit', '--limit', '0'], { env: c.env });
+      // A usage error: exit 1 and one `error:` line (README, CLI exit codes).
+      expect(badLimit.code).toBe(1);
+      expect(badLimit.stderr.trim()).toBe('error: --limit must be 1-1000');
 
       const v = await verify(c.env);
       expect(v.human.code).toBe(0);
@@ -192,11 +192,11 @@ describe.each(ENGINES)('keyplane audit on %s', (engine) => {
     const c = await chainOf(engine, 5);
     try {
       await t.tamper(c.store.db);
-      const r = await runKeyplane(['audit', 'verify'], { env: c.env });
+      const r = await runKeyplaneInProcess(['audit', 'verify'], { env: c.env });
       expect(r.code).toBe(1);
       expect(r.stdout).toContain(`audit log TAMPERED: first bad entry is ${t.firstBad}:`);
       expect(r.stdout).toMatch(t.reason);
-      // The same verdict in-process (the --json shape; spawned once in the test above).
+      // The same verdict from the service itself (the --json shape).
       const audit = createAuditService({
         auditStore: createAuditStore(c.store.db),
         clock: systemClock,
@@ -250,7 +250,7 @@ describe.each(ENGINES)('keyplane audit on %s', (engine) => {
         ['w1', 40],
         ['w2', 40],
       ]);
-      const cli = await runKeyplane(['audit', 'verify'], {
+      const cli = await runKeyplaneInProcess(['audit', 'verify'], {
         env: { KEYPLANE_DATABASE_URL: database.url, KEYPLANE_MASTER_KEY: TEST_MASTER_KEY },
       });
       expect(cli.code).toBe(0);

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { runKeyplaneInProcess } from './support/cli.ts';
 import { runKeyplane, tempDir } from './support/keyplane-process.ts';
 
-// Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
-vi.setConfig({ testTimeout: 120_000 });
+// The binary itself runs for --help, one configuration error and `npm start`; the other cases
+// run the same program in-process (test/support/cli.ts).
 
 /** What a stack trace looks like in Node's output. */
 const STACK = /^\s+at .+\(?.*:\d+:\d+\)?$/m;
@@ -44,7 +45,7 @@ describe('keyplane CLI: help and configuration errors', () => {
   });
 
   it('serve with a bad --port exits 2', async () => {
-    const r = await runKeyplane(['serve', '--port', '-5']);
+    const r = await runKeyplaneInProcess(['serve', '--port', '-5']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe('config error: KEYPLANE_PORT: must be between 0 and 65535');
   });
@@ -55,7 +56,7 @@ describe('keyplane CLI: help and configuration errors', () => {
       join(cwd, 'keyplane.config.yaml'),
       'pricing:\n  "GET /v1/health": "a lot"\nproviders:\n  vultr:\n    policy: whenever\nlogLevle: debug\n',
     );
-    const r = await runKeyplane(['serve'], { cwd });
+    const r = await runKeyplaneInProcess(['serve'], { cwd });
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(3);
@@ -69,18 +70,21 @@ describe('keyplane CLI: help and configuration errors', () => {
   it('serve with an unparsable or missing config file exits 2', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'keyplane.config.json'), '{ "port": 80,, }');
-    const broken = await runKeyplane(['serve'], { cwd });
+    const broken = await runKeyplaneInProcess(['serve'], { cwd });
     expect(broken.code).toBe(2);
     expect(broken.stderr.trim().split('\n')).toHaveLength(1);
     expect(broken.stderr).toMatch(/keyplane\.config\.json: cannot parse/);
-    const missing = await runKeyplane(['serve'], { cwd, env: { KEYPLANE_CONFIG: 'other.yaml' } });
+    const missing = await runKeyplaneInProcess(['serve'], {
+      cwd,
+      env: { KEYPLANE_CONFIG: 'other.yaml' },
+    });
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim()).toBe('config error: KEYPLANE_CONFIG: file not found: other.yaml');
   });
 
   it('serve with a bad master key exits 2 without echoing it', async () => {
     const cwd = tempDir();
-    const r = await runKeyplane(['serve'], {
+    const r = await runKeyplaneInProcess(['serve'], {
       cwd,
       env: { KEYPLANE_MASTER_KEY: 'dG9vLXNob3J0' },
     });
@@ -93,7 +97,7 @@ describe('keyplane CLI: help and configuration errors', () => {
   });
 
   it('serve on PostgreSQL without a master key exits 2', async () => {
-    const r = await runKeyplane(['serve'], {
+    const r = await runKeyplaneInProcess(['serve'], {
       env: { KEYPLANE_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
     });
     expect(r.code).toBe(2);
@@ -103,7 +107,7 @@ describe('keyplane CLI: help and configuration errors', () => {
 
   it('the other commands validate the same way', async () => {
     for (const args of [['migrate'], ['admin-tokens', 'list'], ['audit', 'verify']]) {
-      const r = await runKeyplane(args, { env: { KEYPLANE_MODE: 'staging' } });
+      const r = await runKeyplaneInProcess(args, { env: { KEYPLANE_MODE: 'staging' } });
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/^config error: KEYPLANE_MODE: /);
       expect(r.stderr).not.toMatch(STACK);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
-import { runKeyplane } from './support/keyplane-process.ts';
+import { runKeyplaneInProcess } from './support/cli.ts';
 import { ENGINES } from './support/stores.ts';
 
 describe.each(ENGINES)('clients and keys on %s', (engine) => {
@@ -346,9 +346,12 @@ describe.each(ENGINES)('clients and keys on %s', (engine) => {
     } while (cursor);
     expect(seen.sort()).toEqual(all);
     // The CLI's clients list --search, on the same store.
-    const cli = await runKeyplane(['clients', 'list', '--search', `${tag} GAMMA`, '--json'], {
-      env: { KEYPLANE_DATABASE_URL: h.database.url, KEYPLANE_MASTER_KEY: TEST_MASTER_KEY },
-    });
+    const cli = await runKeyplaneInProcess(
+      ['clients', 'list', '--search', `${tag} GAMMA`, '--json'],
+      {
+        env: { KEYPLANE_DATABASE_URL: h.database.url, KEYPLANE_MASTER_KEY: TEST_MASTER_KEY },
+      },
+    );
     expect(cli.code, cli.stderr).toBe(0);
     expect(
       (JSON.parse(cli.stdout) as { data: Array<{ id: string }> }).data.map((x) => x.id),

@@ -3,9 +3,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProviders, type FakeProviders } from './support/fake-providers.ts';
-import { runKeyplane, tempDir } from './support/keyplane-process.ts';
+import { runKeyplaneInProcess } from './support/cli.ts';
+import { tempDir } from './support/keyplane-process.ts';
 
-/** `keyplane credentials …` as a real process on a real SQLite store. */
+/** `keyplane credentials …` (in-process, test/support/cli.ts) on a real SQLite store. */
 describe('keyplane credentials (CLI)', () => {
   let fake: FakeProviders;
   const dir = tempDir('kp-cred-cli-');
@@ -18,7 +19,7 @@ describe('keyplane credentials (CLI)', () => {
   let credId = '';
 
   async function kp(args: string[], opts: { input?: string; masterKeys?: string } = {}) {
-    const r = await runKeyplane(args, {
+    const r = await runKeyplaneInProcess(args, {
       cwd: dir,
       input: opts.input,
       env: { ...env, KEYPLANE_MASTER_KEYS: opts.masterKeys ?? env.KEYPLANE_MASTER_KEYS! },
@@ -80,7 +81,8 @@ describe('keyplane credentials (CLI)', () => {
       '--name',
       'x',
     ]);
-    expect(empty.code).toBe(2);
+    // Bad input is a usage error: exit 1 (README, CLI exit codes); a bad keyring below is 2.
+    expect(empty.code).toBe(1);
     expect(empty.stderr).toMatch(/secret is empty/);
     const notJson = await kp(
       ['credentials', 'add', '--client', clientId, '--provider', 'vultr', '--name', 'x'],
@@ -88,7 +90,7 @@ describe('keyplane credentials (CLI)', () => {
         input: 'apiKey=hunter2-not-json',
       },
     );
-    expect(notJson.code).toBe(2);
+    expect(notJson.code).toBe(1);
     expect(notJson.stderr).not.toContain('hunter2');
     const bad = await kp(
       ['credentials', 'add', '--client', clientId, '--provider', 'aws', '--name', 'x'],

@@ -13,7 +13,7 @@ import { createManualClock } from '../src/lib/clock.ts';
 import { createServices, type Services } from '../src/services.ts';
 import { createStore } from '../src/store/create-db.ts';
 import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
-import { runKeyplane } from './support/keyplane-process.ts';
+import { runKeyplaneInProcess } from './support/cli.ts';
 import { mimeParts, startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
 import { ENGINES } from './support/stores.ts';
 
@@ -277,7 +277,8 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
     };
     const actor = { type: 'system' as const, id: 'test' };
     try {
-      const cli = () => runKeyplane(['invoices', 'run', '--period', '2025-W41', '--json'], { env });
+      const cli = () =>
+        runKeyplaneInProcess(['invoices', 'run', '--period', '2025-W41', '--json'], { env });
       const [r1, r2, r3, c1, c2] = await Promise.all([
         h.services.billing.run({ period: '2025-W41', actor }),
         h.services.billing.run({ period: '2025-W41', actor }),
@@ -594,7 +595,7 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
       KEYPLANE_MASTER_KEY: TEST_MASTER_KEY,
       KEYPLANE_CONFIG: join(h.database.dir, 'keyplane.config.json'),
     };
-    const pay = await runKeyplane(
+    const pay = await runKeyplaneInProcess(
       [
         'clients',
         'payment',
@@ -620,28 +621,36 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
       currency: 'USD',
       company: { name: 'TechCo Ltd' },
     });
-    const show = await runKeyplane(['clients', 'payment', t.tech!.id], { env });
+    const show = await runKeyplaneInProcess(['clients', 'payment', t.tech!.id], { env });
     expect(show.stdout).toContain('ap@techco.example');
 
     // W43: only Idle Inc (empty invoices on) is due, and already invoiced.
-    const runOut = await runKeyplane(['invoices', 'run', '--period', '2025-W43'], { env });
+    const runOut = await runKeyplaneInProcess(['invoices', 'run', '--period', '2025-W43'], { env });
     expect(runOut.code, runOut.stderr).toBe(0);
     expect(runOut.stderr).toContain('issuing invoices: 1/1');
     expect(runOut.stdout).toContain('issued now:      0');
     expect(runOut.stdout).toContain('already issued:  1');
 
-    const list = await runKeyplane(['invoices', 'list', '--period', '2025-W40', '--json'], { env });
+    const list = await runKeyplaneInProcess(
+      ['invoices', 'list', '--period', '2025-W40', '--json'],
+      { env },
+    );
     const data = JSON.parse(list.stdout).data as Array<{ id: string; number: string }>;
     expect(data.map((i) => i.number).sort()).toEqual(['INV-2025-W40-0001', 'INV-2025-W40-0002']);
     const file = join(h.database.dir, 'invoice.html');
-    const shown = await runKeyplane(['invoices', 'show', data[0]!.id, '--html', file], { env });
+    const shown = await runKeyplaneInProcess(['invoices', 'show', data[0]!.id, '--html', file], {
+      env,
+    });
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toContain(data[0]!.number);
     expect(existsSync(file)).toBe(true);
     expect(readFileSync(file, 'utf8')).toContain(`<title>Invoice ${data[0]!.number}</title>`);
-    const missing = await runKeyplane(['invoices', 'show', 'inv_000000000000000000000000'], {
-      env,
-    });
+    const missing = await runKeyplaneInProcess(
+      ['invoices', 'show', 'inv_000000000000000000000000'],
+      {
+        env,
+      },
+    );
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('invoice not found');
   });

@@ -4,6 +4,7 @@ import { createStore } from '../src/store/create-db.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
 import { migrations } from '../src/store/migrations/index.ts';
 import { TEST_MASTER_KEY } from './support/harness.ts';
+import { runKeyplaneInProcess } from './support/cli.ts';
 import { runKeyplane } from './support/keyplane-process.ts';
 import { createTestDatabase, ENGINES } from './support/stores.ts';
 
@@ -29,16 +30,16 @@ describe.each(ENGINES)('migrations on %s', (engine) => {
     const db = await createTestDatabase(engine);
     const env = { KEYPLANE_DATABASE_URL: db.url, KEYPLANE_MASTER_KEY: TEST_MASTER_KEY };
     try {
-      const first = await runKeyplane(['migrate', '--json'], { env });
+      const first = await runKeyplaneInProcess(['migrate', '--json'], { env });
       expect(first.code, first.stderr).toBe(0);
       const out = JSON.parse(first.stdout);
       expect(out.applied).toEqual(ALL);
       expect(out.store).not.toMatch(/:[^:@/]+@/); // no password in what it prints
 
-      const second = await runKeyplane(['migrate', '--json'], { env });
+      const second = await runKeyplaneInProcess(['migrate', '--json'], { env });
       expect(second.code, second.stderr).toBe(0);
       expect(JSON.parse(second.stdout).applied).toEqual([]);
-      const human = await runKeyplane(['migrate'], { env });
+      const human = await runKeyplaneInProcess(['migrate'], { env });
       expect(human.stdout).toContain('is up to date');
 
       expect(await appliedNames(db.url)).toEqual(ALL);

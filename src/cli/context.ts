@@ -5,6 +5,7 @@ import { AppError } from '../lib/errors.ts';
 import { openRuntime } from '../runtime.ts';
 import type { Services } from '../services.ts';
 import type { Actor } from '../audit/audit-types.ts';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { userInfo } from 'node:os';
 
 export class CliExit extends Error {
@@ -16,9 +17,68 @@ export class CliExit extends Error {
   }
 }
 
+/** A stream a command writes to: the process's own, or a test's buffer. */
+export type CliWritable = NodeJS.WritableStream & { isTTY?: boolean };
+
+/**
+ * Everything a command reads from or writes to outside its arguments. The binary passes the
+ * process's own; tests pass buffers and their own environment, so a command runs in-process
+ * exactly as it runs from a shell (see `runCli` in program.ts).
+ */
+export interface CliIo {
+  stdout: CliWritable;
+  stderr: CliWritable;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}
+
+interface CliRun {
+  io: CliIo;
+  exitCode: number;
+}
+
+// One run per async context: two in-process runs (two tests) never see each other's streams.
+const currentRun = new AsyncLocalStorage<CliRun>();
+
+/** Runs `fn` as one CLI invocation with `io`; resolves with the exit code it set. */
+export async function withCliRun(io: CliIo, fn: () => Promise<void>): Promise<number> {
+  const run: CliRun = { io, exitCode: 0 };
+  await currentRun.run(run, fn);
+  return run.exitCode;
+}
+
+/** The streams and environment of the command being run. */
+export function cliIo(): CliIo {
+  return currentRun.getStore()?.io ?? processIo();
+}
+
+/** The exit code the command ends with, when it prints its answer and still fails (exit 1). */
+export function setExitCode(code: number): void {
+  const run = currentRun.getStore();
+  if (run) run.exitCode = code;
+  else process.exitCode = code;
+}
+
+/** A bad flag or argument: exit 1 with one `error: …` line (README, CLI exit codes). */
+export function usageError(message: string): CliExit {
+  return new CliExit(1, message.startsWith('error: ') ? message : `error: ${message}`);
+}
+
 export function loadConfigOrExit(overrides: Partial<Record<string, string>> = {}): Config {
+  const io = cliIo();
   try {
-    return loadConfig({ ...process.env, ...overrides });
+    return loadConfig({ ...io.env, ...overrides }, io.cwd);
   } catch (err) {
     if (err instanceof ConfigError) {
       throw new CliExit(2, err.problems.map((p) => `config error: ${p}`).join('\n'));
@@ -31,7 +91,7 @@ export function loadConfigOrExit(overrides: Partial<Record<string, string>> = {}
 export function cliLogger(config: Config): Logger {
   return createLogger({
     level: config.logLevel === 'info' ? 'warn' : config.logLevel,
-    destination: process.stderr as unknown as DestinationStream,
+    destination: cliIo().stderr as unknown as DestinationStream,
   });
 }
 
@@ -62,13 +122,13 @@ export interface OutputOptions {
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  cliIo().stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
 /** `--json` prints the value; otherwise the human rendering. */
 export function output(opts: OutputOptions, value: unknown, human: () => string): void {
   if (opts.json) printJson(value);
-  else process.stdout.write(human().replace(/\n?$/, '\n'));
+  else cliIo().stdout.write(human().replace(/\n?$/, '\n'));
 }
 
 export function formatError(err: unknown): { code: number; text: string } {

@@ -1,10 +1,5 @@
-import { formatError } from './context.ts';
-import { buildProgram } from './program.ts';
+import { runCli } from './program.ts';
 
-try {
-  await buildProgram().parseAsync(process.argv);
-} catch (err) {
-  const { code, text } = formatError(err);
-  process.stderr.write(text + '\n');
-  process.exitCode = code;
-}
+// `serve` sets process.exitCode itself when a graceful stop fails; keep it unless runCli failed.
+const code = await runCli(process.argv.slice(2));
+if (code !== 0) process.exitCode = code;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CliExit, output, table, withServices } from '../context.ts';
+import { output, table, withServices, setExitCode, usageError } from '../context.ts';
 
 export function auditCommand(program: Command) {
   const cmd = program
@@ -22,7 +22,7 @@ export function auditCommand(program: Command) {
       }) => {
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-          throw new CliExit(2, 'error: --limit must be 1-1000');
+          throw usageError('error: --limit must be 1-1000');
         await withServices(async (s) => {
           const page = await s.audit.list({
             clientId: opts.client,
@@ -57,7 +57,7 @@ export function auditCommand(program: Command) {
             ? `audit log intact: ${verdict.entries} entries, chain verified`
             : `audit log TAMPERED: first bad entry is ${verdict.firstBadSeq}: ${verdict.reason}`,
         );
-        if (!verdict.ok) process.exitCode = 1;
+        if (!verdict.ok) setExitCode(1);
       });
     });
 }

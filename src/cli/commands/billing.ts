@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { PaymentDetails } from '../../billing/billing-types.ts';
 import { PAYMENT_METHODS } from '../../billing/billing-types.ts';
-import { CliExit, cliActor, output, withServices } from '../context.ts';
+import { cliActor, output, withServices, usageError } from '../context.ts';
 
 function describe(d: PaymentDetails | null, clientId: string): string {
   if (!d)
@@ -72,14 +72,14 @@ export function billingCommand(program: Command) {
           const current = await s.billing.getPaymentDetails(id);
           const method = opts.method ?? current?.method ?? 'bank_transfer';
           if (!(PAYMENT_METHODS as readonly string[]).includes(method)) {
-            throw new CliExit(2, `--method must be one of ${PAYMENT_METHODS.join(', ')}`);
+            throw usageError(`--method must be one of ${PAYMENT_METHODS.join(', ')}`);
           }
           const frequency = opts.frequency ?? current?.frequency ?? 'weekly';
           if (frequency !== 'weekly' && frequency !== 'monthly') {
-            throw new CliExit(2, '--frequency must be weekly or monthly');
+            throw usageError('--frequency must be weekly or monthly');
           }
           if (opts.invoiceEmpty !== undefined && !/^(yes|no|default)$/.test(opts.invoiceEmpty)) {
-            throw new CliExit(2, '--invoice-empty must be yes, no or default');
+            throw usageError('--invoice-empty must be yes, no or default');
           }
           const paymentDetails = await s.billing.setPaymentDetails(
             id,

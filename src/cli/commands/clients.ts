@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Client } from '../../clients/clients-types.ts';
 import type { ApiKey } from '../../keys/keys-types.ts';
-import { CliExit, cliActor, output, table, withServices } from '../context.ts';
+import { cliActor, output, table, withServices, usageError } from '../context.ts';
 
 /** Seed 01's banner: the key is shown once, loudly, on a terminal. */
 export function keyBanner(title: string, lines: string[], apiKey: string): string {
@@ -49,7 +49,7 @@ function parseMeta(text: string | undefined): Record<string, unknown> | undefine
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
     return v as Record<string, unknown>;
   } catch {
-    throw new CliExit(2, 'error: --meta must be a JSON object');
+    throw usageError('error: --meta must be a JSON object');
   }
 }
 
@@ -75,7 +75,7 @@ export function clientsCommand(program: Command) {
         json?: boolean;
       }) => {
         if (opts.env !== 'live' && opts.env !== 'test')
-          throw new CliExit(2, 'error: --env must be live or test');
+          throw usageError('error: --env must be live or test');
         await withServices(async (s) => {
           const created = await s.clients.create(
             { name: opts.name, email: opts.email, tier: opts.tier, metadata: parseMeta(opts.meta) },
@@ -201,7 +201,7 @@ export function clientsCommand(program: Command) {
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { yes?: boolean; json?: boolean }) => {
       if (!opts.yes)
-        throw new CliExit(2, 'error: deleting a client cannot be undone; add --yes to confirm');
+        throw usageError('error: deleting a client cannot be undone; add --yes to confirm');
       await withServices(async (s) => {
         const client = await s.clients.delete(id, cliActor());
         output(

@@ -4,7 +4,16 @@ import type { Command } from 'commander';
 import type { Credential } from '../../credentials/credentials-types.ts';
 import { PLATFORM_OWNER } from '../../credentials/credentials-types.ts';
 import type { Services } from '../../services.ts';
-import { CliExit, cliActor, output, table, withServices } from '../context.ts';
+import {
+  CliExit,
+  cliActor,
+  output,
+  table,
+  withServices,
+  setExitCode,
+  cliIo,
+  usageError,
+} from '../context.ts';
 
 /**
  * `keyplane credentials …` on the store directly. Secrets come from stdin or a file, never
@@ -12,11 +21,11 @@ import { CliExit, cliActor, output, table, withServices } from '../context.ts';
  */
 
 async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) {
-    throw new CliExit(2, 'error: pipe the secret as JSON on stdin, or use --from-file FILE');
+  if (cliIo().stdin.isTTY) {
+    throw usageError('error: pipe the secret as JSON on stdin, or use --from-file FILE');
   }
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  for await (const chunk of cliIo().stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
 
@@ -30,21 +39,20 @@ async function readSecret(provider: string, fromFile?: string): Promise<Record<s
     text = fromFile ? readFileSync(fromFile, 'utf8') : await readStdin();
   } catch (err) {
     if (err instanceof CliExit) throw err;
-    throw new CliExit(
-      2,
+    throw usageError(
       `error: cannot read ${fromFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
     );
   }
-  if (!text.trim()) throw new CliExit(2, 'error: the secret is empty');
+  if (!text.trim()) throw usageError('error: the secret is empty');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     // Never echo the input: it is a secret.
-    throw new CliExit(2, 'error: the secret must be a JSON object, e.g. {"apiKey": "…"}');
+    throw usageError('error: the secret must be a JSON object, e.g. {"apiKey": "…"}');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new CliExit(2, 'error: the secret must be a JSON object, e.g. {"apiKey": "…"}');
+    throw usageError('error: the secret must be a JSON object, e.g. {"apiKey": "…"}');
   }
   const obj = parsed as Record<string, unknown>;
   if (provider === 'gcp' && 'private_key' in obj) return { serviceAccountJson: text };
@@ -52,10 +60,9 @@ async function readSecret(provider: string, fromFile?: string): Promise<Record<s
 }
 
 function ownerFrom(opts: { client?: string; platform?: boolean }): string {
-  if (opts.client && opts.platform)
-    throw new CliExit(2, 'error: use --client or --platform, not both');
+  if (opts.client && opts.platform) throw usageError('error: use --client or --platform, not both');
   if (opts.platform) return PLATFORM_OWNER;
-  if (!opts.client) throw new CliExit(2, 'error: --client ID (or --platform) is required');
+  if (!opts.client) throw usageError('error: --client ID (or --platform) is required');
   return opts.client;
 }
 
@@ -214,7 +221,7 @@ export function credentialsCommand(program: Command) {
             `${r.verification.status}: ${r.verification.message} (${r.verification.attempts} attempt(s))`,
         );
         if (r.verification.status === 'rejected' || r.verification.status === 'unreachable') {
-          process.exitCode = 1;
+          setExitCode(1);
         }
       });
     });
@@ -259,13 +266,13 @@ export function credentialsCommand(program: Command) {
     .action(async (opts: { batch: string; json?: boolean }) => {
       const batchSize = Number(opts.batch);
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-        throw new CliExit(2, 'error: --batch must be 1-10000');
+        throw usageError('error: --batch must be 1-10000');
       }
       await withServices(async (s) => {
-        const tty = process.stderr.isTTY === true && !opts.json;
+        const tty = cliIo().stderr.isTTY === true && !opts.json;
         const bar = tty
           ? new cliProgress.SingleBar(
-              { format: 'rewrap |{bar}| {value}/{total} data keys', stream: process.stderr },
+              { format: 'rewrap |{bar}| {value}/{total} data keys', stream: cliIo().stderr },
               cliProgress.Presets.shades_classic,
             )
           : null;
@@ -280,7 +287,7 @@ export function credentialsCommand(program: Command) {
               bar.setTotal(total);
             } else if (!opts.json && (done === total || done - lastLine >= batchSize)) {
               lastLine = done;
-              process.stderr.write(`rewrapped ${done}/${total}\n`);
+              cliIo().stderr.write(`rewrapped ${done}/${total}\n`);
             }
           },
         });
@@ -291,7 +298,7 @@ export function credentialsCommand(program: Command) {
             ...report.failed.map((f) => `  failed ${f.id}: ${f.reason}`),
           ].join('\n'),
         );
-        if (report.failed.length) process.exitCode = 1;
+        if (report.failed.length) setExitCode(1);
       });
     });
 }

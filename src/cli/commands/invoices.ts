@@ -3,7 +3,15 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { formatMoney } from '../../billing/billing-fns.ts';
 import type { Invoice, RunProgress } from '../../billing/billing-types.ts';
-import { cliActor, output, table, withServices } from '../context.ts';
+import {
+  cliActor,
+  output,
+  table,
+  withServices,
+  setExitCode,
+  cliIo,
+  type CliWritable,
+} from '../context.ts';
 
 const PHASES: Record<RunProgress['phase'], string> = {
   usage: 'reading usage',
@@ -15,7 +23,7 @@ const PHASES: Record<RunProgress['phase'], string> = {
  * Progress of a long run on stderr: a bar on a terminal, plain lines otherwise (logs, CI),
  * at most one line per 10 % so a 10,000-client run stays readable.
  */
-export function runProgress(stream: NodeJS.WriteStream = process.stderr) {
+export function runProgress(stream: CliWritable = cliIo().stderr) {
   let bar: cliProgress.SingleBar | null = null;
   let phase: RunProgress['phase'] | null = null;
   let lastDecile = -1;
@@ -210,7 +218,7 @@ export function invoicesCommand(program: Command) {
             ? `sent ${r.invoice.number} to ${r.invoice.deliveries?.at(-1)?.to ?? '?'}`
             : `not delivered: ${r.error ?? 'unknown error'}${r.invoice.nextSendAt ? ` (retry at ${r.invoice.nextSendAt})` : ''}`,
         );
-        if (!r.delivered) process.exitCode = 1;
+        if (!r.delivered) setExitCode(1);
       });
     });
 

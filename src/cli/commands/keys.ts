@@ -1,17 +1,17 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../lib/duration.ts';
 import { AppError } from '../../lib/errors.ts';
-import { CliExit, cliActor, output, withServices } from '../context.ts';
+import { cliActor, output, withServices, usageError } from '../context.ts';
 import { keyBanner, keyRows } from './clients.ts';
 
 /** `100/60s`, `1000/1h`, `10/s` → {limit, windowSeconds}. */
 export function parseRateLimit(text: string): { limit: number; windowSeconds: number } {
   const m = /^(\d+)\/(\d*)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new CliExit(2, `error: --rate-limit must look like 100/60s (got "${text}")`);
+  if (!m) throw usageError(`error: --rate-limit must look like 100/60s (got "${text}")`);
   const windowMs = parseDuration(`${m[2] || '1'}${m[3] ?? 's'}`);
   const windowSeconds = Math.round(windowMs / 1000);
   if (Number(m[1]) < 1 || windowSeconds < 1)
-    throw new CliExit(2, 'error: --rate-limit needs a limit ≥ 1 and a window ≥ 1s');
+    throw usageError('error: --rate-limit needs a limit ≥ 1 and a window ≥ 1s');
   return { limit: Number(m[1]), windowSeconds };
 }
 
@@ -19,7 +19,7 @@ function seconds(text: string, flag: string): number {
   try {
     return Math.round(parseDuration(text) / 1000);
   } catch (err) {
-    if (err instanceof AppError) throw new CliExit(2, `error: ${flag}: ${err.message}`);
+    if (err instanceof AppError) throw usageError(`error: ${flag}: ${err.message}`);
     throw err;
   }
 }
@@ -62,15 +62,15 @@ export function keysCommand(program: Command) {
         json?: boolean;
       }) => {
         if (opts.env !== 'live' && opts.env !== 'test')
-          throw new CliExit(2, 'error: --env must be live or test');
+          throw usageError('error: --env must be live or test');
         const credits = opts.credits === undefined ? undefined : Number(opts.credits);
         if (credits !== undefined && (!Number.isInteger(credits) || credits < 0)) {
-          throw new CliExit(2, 'error: --credits must be a whole number ≥ 0');
+          throw usageError('error: --credits must be a whole number ≥ 0');
         }
         let refill: { interval: 'daily' | 'monthly'; amount: number } | undefined;
         if (opts.refill) {
           const m = /^(daily|monthly):(\d+)$/.exec(opts.refill);
-          if (!m) throw new CliExit(2, 'error: --refill must be daily:N or monthly:N');
+          if (!m) throw usageError('error: --refill must be daily:N or monthly:N');
           refill = { interval: m[1] as 'daily' | 'monthly', amount: Number(m[2]) };
         }
         await withServices(async (s) => {
@@ -182,7 +182,7 @@ export function keysCommand(program: Command) {
     .option('--yes', 'confirm')
     .option('--json', 'machine-readable output')
     .action(async (keyId: string, opts: { yes?: boolean; json?: boolean }) => {
-      if (!opts.yes) throw new CliExit(2, 'error: add --yes to delete a key permanently');
+      if (!opts.yes) throw usageError('error: add --yes to delete a key permanently');
       await withServices(async (s) => {
         await s.keys.delete(await s.keys.ownerOf(keyId), keyId, cliActor());
         output(opts, { deleted: keyId }, () => `deleted ${keyId}`);

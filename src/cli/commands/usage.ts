@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { resolveRange } from '../../usage/usage-fns.ts';
 import type { UsageGroupBy } from '../../usage/usage-types.ts';
-import { CliExit, output, table, withServices } from '../context.ts';
+import { output, table, withServices, usageError } from '../context.ts';
 
 const GROUPS = ['day', 'endpoint', 'key', 'client'];
 
@@ -17,7 +17,7 @@ export function usageCommand(program: Command) {
     .action(
       async (opts: { client?: string; from?: string; to?: string; by: string; json?: boolean }) => {
         if (!GROUPS.includes(opts.by))
-          throw new CliExit(2, `error: --by must be one of ${GROUPS.join(', ')}`);
+          throw usageError(`error: --by must be one of ${GROUPS.join(', ')}`);
         await withServices(async (s) => {
           const range = resolveRange(opts, s.clock.now());
           const summary = await s.usage.summary({
