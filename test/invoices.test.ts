@@ -14,6 +14,7 @@ import { createServices, type Services } from '../src/services.ts';
 import { createStore } from '../src/store/create-db.ts';
 import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
 import { runKeyplaneInProcess } from './support/cli.ts';
+import { runKeyplane } from './support/keyplane-process.ts';
 import { mimeParts, startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
 import { ENGINES } from './support/stores.ts';
 
@@ -277,8 +278,9 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
     };
     const actor = { type: 'system' as const, id: 'test' };
     try {
-      const cli = () =>
-        runKeyplaneInProcess(['invoices', 'run', '--period', '2025-W41', '--json'], { env });
+      // Real processes: concurrency between processes is the claim (and better-sqlite3 waits for a
+      // lock synchronously, which two stores in one process cannot do for each other).
+      const cli = () => runKeyplane(['invoices', 'run', '--period', '2025-W41', '--json'], { env });
       const [r1, r2, r3, c1, c2] = await Promise.all([
         h.services.billing.run({ period: '2025-W41', actor }),
         h.services.billing.run({ period: '2025-W41', actor }),
