@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKey, keyPatternSource, parseKey } from '../src/lib/key-format.ts';
 import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
-import { runKeyplane, tempDir } from './support/keyplane-process.ts';
+import { runKeyplaneInProcess } from './support/cli.ts';
+import { tempDir } from './support/keyplane-process.ts';
 import { ENGINES } from './support/stores.ts';
 
 /** A small seeded PRNG (mulberry32): the corpus is random but the same on every run. */
@@ -95,7 +96,7 @@ describe('keyplane scan (offline)', () => {
     const { planted, keys, strings } = buildCorpus(root);
     expect(strings).toBe(100_000);
     expect(planted.length).toBeGreaterThan(20);
-    const res = await runKeyplane(['scan', '.', '--json'], { cwd: root });
+    const res = await runKeyplaneInProcess(['scan', '.', '--json'], { cwd: root });
     expect(res.code).toBe(1);
     const out = JSON.parse(res.stdout) as {
       findings: Array<Planted & { kind: string }>;
@@ -112,7 +113,7 @@ describe('keyplane scan (offline)', () => {
     );
     for (const k of keys) expect(res.stdout).not.toContain(k);
 
-    const human = await runKeyplane(['scan', 'dir0'], { cwd: root });
+    const human = await runKeyplaneInProcess(['scan', 'dir0'], { cwd: root });
     expect(human.code).toBe(1);
     const first = planted.find((p) => p.file.startsWith('dir0'))!;
     expect(human.stdout).toContain(`${first.file}:${first.line}:${first.column}: ${first.start}…`);
@@ -122,10 +123,10 @@ describe('keyplane scan (offline)', () => {
   it('reads stdin; exits 0 when nothing is found; a wrong checksum is not a key', async () => {
     const key = generateKey('kp', 'live');
     const wrong = key.slice(0, -1) + (key.endsWith('0') ? '1' : '0');
-    const none = await runKeyplane(['scan'], { input: `nothing here\n${wrong}\n` });
+    const none = await runKeyplaneInProcess(['scan'], { input: `nothing here\n${wrong}\n` });
     expect(none.code).toBe(0);
     expect(none.stdout).toContain('no Keyplane keys found');
-    const one = await runKeyplane(['scan', '-', '--json'], { input: `a\nb ${key}\n` });
+    const one = await runKeyplaneInProcess(['scan', '-', '--json'], { input: `a\nb ${key}\n` });
     expect(one.code).toBe(1);
     expect(JSON.parse(one.stdout).findings).toMatchObject([
       { file: '-', line: 2, column: 3, start: parseKey(key)!.start, environment: 'live' },
@@ -133,7 +134,9 @@ describe('keyplane scan (offline)', () => {
   });
 
   it('--pattern prints the key-format regular expression for the configured prefix', async () => {
-    const res = await runKeyplane(['scan', '--pattern'], { env: { KEYPLANE_KEY_PREFIX: 'acme' } });
+    const res = await runKeyplaneInProcess(['scan', '--pattern'], {
+      env: { KEYPLANE_KEY_PREFIX: 'acme' },
+    });
     expect(res.code).toBe(0);
     expect(res.stdout.trim()).toBe(keyPatternSource(['acme']));
     const re = new RegExp(`^${res.stdout.trim()}$`);
@@ -163,7 +166,10 @@ describe.each(ENGINES)('keyplane scan --check / --revoke on %s', (engine) => {
       KEYPLANE_MASTER_KEY: TEST_MASTER_KEY,
       KEYPLANE_DATA_DIR: h.database.dir,
     };
-    const checked = await runKeyplane(['scan', '.', '--check', '--json'], { cwd: dir, env });
+    const checked = await runKeyplaneInProcess(['scan', '.', '--check', '--json'], {
+      cwd: dir,
+      env,
+    });
     expect(checked.code).toBe(1);
     expect(JSON.parse(checked.stdout).findings.map((f: { status: string }) => f.status)).toEqual([
       'live',
@@ -171,7 +177,7 @@ describe.each(ENGINES)('keyplane scan --check / --revoke on %s', (engine) => {
     ]);
     expect((await h.services.keys.get(c.client.id, c.key.id)).status).toBe('active');
 
-    const revoked = await runKeyplane(['scan', '.', '--revoke'], { cwd: dir, env });
+    const revoked = await runKeyplaneInProcess(['scan', '.', '--revoke'], { cwd: dir, env });
     expect(revoked.code).toBe(1);
     expect(revoked.stdout).toContain('.env:1:9:');
     expect(revoked.stdout).toContain('revoked');
@@ -179,7 +185,7 @@ describe.each(ENGINES)('keyplane scan --check / --revoke on %s', (engine) => {
     const key = await h.services.keys.get(c.client.id, c.key.id);
     expect(key.status).toBe('revoked');
     expect(key.revokedReason).toBe('leaked: .env:1');
-    const again = await runKeyplane(['scan', '.', '--check', '--json'], { cwd: dir, env });
+    const again = await runKeyplaneInProcess(['scan', '.', '--check', '--json'], { cwd: dir, env });
     expect(JSON.parse(again.stdout).findings[0].status).toBe('revoked');
   }, 60_000);
 });

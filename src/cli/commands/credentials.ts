@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { Credential } from '../../credentials/credentials-types.ts';
@@ -36,7 +37,7 @@ async function readStdin(): Promise<string> {
 async function readSecret(provider: string, fromFile?: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
-    text = fromFile ? readFileSync(fromFile, 'utf8') : await readStdin();
+    text = fromFile ? readFileSync(resolve(cliIo().cwd, fromFile), 'utf8') : await readStdin();
   } catch (err) {
     if (err instanceof CliExit) throw err;
     throw usageError(

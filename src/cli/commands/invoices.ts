@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { formatMoney } from '../../billing/billing-fns.ts';
@@ -197,7 +198,8 @@ export function invoicesCommand(program: Command) {
     .action(async (id: string, opts: { html?: string; json?: boolean }) => {
       await withServices(async (s) => {
         const invoice = await s.billing.get(id);
-        if (opts.html) writeFileSync(opts.html, s.billing.renderHtml(invoice));
+        if (opts.html)
+          writeFileSync(resolve(cliIo().cwd, opts.html), s.billing.renderHtml(invoice));
         output(
           opts,
           { invoice },

@@ -1,9 +1,17 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { findKeys, type FoundKey } from '../../leaks/leaks-fns.ts';
 import { keyPattern, keyPatternSource } from '../../lib/key-format.ts';
-import { CliExit, cliActor, loadConfigOrExit, output, withServices } from '../context.ts';
+import {
+  cliActor,
+  cliIo,
+  loadConfigOrExit,
+  output,
+  setExitCode,
+  usageError,
+  withServices,
+} from '../context.ts';
 
 /** Directories a scan never descends into: history and installed packages are not the code. */
 const SKIP_DIRS = new Set(['.git', 'node_modules']);
@@ -19,7 +27,7 @@ interface Finding extends FoundKey {
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  for await (const chunk of cliIo().stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
 
@@ -28,13 +36,13 @@ async function* filesOf(paths: string[]): AsyncGenerator<string> {
   for (const path of paths) {
     let info;
     try {
-      info = await stat(path);
+      info = await stat(resolve(cliIo().cwd, path));
     } catch {
-      throw new CliExit(2, `error: cannot read ${path}`);
+      throw usageError(`cannot read ${path}`);
     }
     if (info.isFile()) yield path;
     else if (info.isDirectory()) {
-      const entries = await readdir(path, { withFileTypes: true });
+      const entries = await readdir(resolve(cliIo().cwd, path), { withFileTypes: true });
       entries.sort((a, b) => (a.name < b.name ? -1 : 1));
       for (const e of entries) {
         if (e.isDirectory() && SKIP_DIRS.has(e.name)) continue;
@@ -56,12 +64,13 @@ async function scanInputs(paths: string[], prefix: string): Promise<Finding[]> {
     return found;
   }
   for await (const file of filesOf(paths)) {
-    if ((await stat(file)).size > MAX_FILE_BYTES) {
-      process.stderr.write(`warning: skipped ${file} (over ${MAX_FILE_BYTES} bytes)\n`);
+    const path = resolve(cliIo().cwd, file);
+    if ((await stat(path)).size > MAX_FILE_BYTES) {
+      cliIo().stderr.write(`warning: skipped ${file} (over ${MAX_FILE_BYTES} bytes)\n`);
       continue;
     }
-    const text = await readFile(file, 'utf8');
-    const name = relative(process.cwd(), file) || file;
+    const text = await readFile(path, 'utf8');
+    const name = relative(cliIo().cwd, path) || file;
     for (const f of findKeys(text, pattern)) found.push({ ...f, file: name, kind: kindOf(f) });
   }
   return found;
@@ -134,7 +143,7 @@ export function scanCommand(program: Command) {
         }
         const shown = found.map(({ key: _key, ...rest }) => rest);
         output(opts, { findings: shown, count: shown.length }, () => render(found));
-        if (found.length) process.exitCode = 1;
+        if (found.length) setExitCode(1);
       },
     );
 }
