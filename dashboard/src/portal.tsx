@@ -1,7 +1,9 @@
+import { useState } from 'react';
 import { api, hasScope, type ApiKey, type Client, type Session, type UsageSummary } from './api.ts';
 import { CredentialsPage } from './credentials-page.tsx';
 import { InvoicesPanel } from './invoices-panel.tsx';
 import { KeysPanel } from './keys-panel.tsx';
+import { RolledKeysNotice } from './rolled-keys-notice.tsx';
 import { ErrorBox, StatusBadge, useLoad } from './ui.tsx';
 import { UsageChart } from './usage-chart.tsx';
 
@@ -43,13 +45,20 @@ export function PortalUsage() {
 }
 
 export function PortalKeys({ session }: { session: Session }) {
+  const canWrite = hasScope(session.scopes, 'keys:write');
+  // The keys list is remounted after a reveal, so the replacement shows up in it.
+  const [generation, setGeneration] = useState(0);
   return (
-    <KeysPanel
-      base="/v1/keys"
-      canWrite={hasScope(session.scopes, 'keys:write')}
-      canReactivate={false}
-      currentKeyId={session.keyId}
-    />
+    <>
+      <RolledKeysNotice canReveal={canWrite} onRevealed={() => setGeneration((g) => g + 1)} />
+      <KeysPanel
+        key={generation}
+        base="/v1/keys"
+        canWrite={canWrite}
+        canReactivate={false}
+        currentKeyId={session.keyId}
+      />
+    </>
   );
 }
 

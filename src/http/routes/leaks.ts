@@ -160,6 +160,23 @@ export async function leakPartnerRoutes(app: App, services: Services) {
 
 /** The client portal's one view of rolled keys' replacements. */
 export async function leakClientRoutes(app: App, services: Services) {
+  app.get(
+    '/leaks/rolled-keys',
+    {
+      preHandler: requireClient(services),
+      schema: {
+        tags: clientTags,
+        operationId: 'countRolledKeys',
+        summary: 'How many replacements of keys rolled after a leak wait to be shown',
+        security: [{ apiKey: [] }],
+        response: { 200: z.object({ pending: z.number().int() }), ...errorResponses },
+      },
+    },
+    async (request) => ({
+      pending: await services.leaks.pendingRolledKeys(request.client!.clientId),
+    }),
+  );
+
   app.post(
     '/leaks/rolled-keys/reveal',
     {
