@@ -13,7 +13,7 @@ Example::
         return {"client": kp.client.id}
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads these signatures at runtime.
 
 import time
 import uuid

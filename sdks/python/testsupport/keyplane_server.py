@@ -165,7 +165,7 @@ def new_client(admin: Keyplane) -> Callable[..., dict[str, Any]]:
 
     def make(name: str = "client") -> dict[str, Any]:
         unique = f"{name}-{uuid.uuid4().hex[:8]}"
-        created = admin.create_client(unique, f"{unique}@example.test")
+        created = admin.create_client(unique, f"{unique.replace(' ', '-')}@example.test")
         return {"id": created["client"]["id"], "key_id": created["key"]["id"], "api_key": created["apiKey"]}
 
     return make
