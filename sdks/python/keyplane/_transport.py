@@ -67,7 +67,7 @@ class TransportOptions:
         return req.retry or req.method in IDEMPOTENT
 
     def backoff(self, attempt: int, error: KeyplaneError | None) -> float:
-        base = self.retry_delay * 2**attempt
+        base = self.retry_delay * float(2**attempt)
         delay = base / 2 + random.random() * base / 2
         if error is not None and error.retry_after is not None:
             delay = max(delay, error.retry_after)

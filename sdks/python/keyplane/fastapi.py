@@ -70,12 +70,13 @@ class KeyplaneDenied(HTTPException):
     def __init__(self, denial: Denial, request_id: str) -> None:
         super().__init__(denial.status, detail=denial.body(request_id), headers=dict(denial.headers))
         self.denial = denial
+        self.request_id = request_id
 
 
 async def _denied_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KeyplaneDenied)
     headers = dict(exc.headers or {})
-    headers.setdefault("x-request-id", exc.detail["error"]["requestId"])
+    headers.setdefault("x-request-id", exc.request_id)
     return JSONResponse(exc.detail, status_code=exc.status_code, headers=headers)
 
 
