@@ -31,6 +31,10 @@ import { createDashboardStore } from './dashboard/dashboard-store.ts';
 import { createGithubKeySource } from './leaks/github-keys.ts';
 import { createLeaksService } from './leaks/leaks-service.ts';
 import { createLeaksStore } from './leaks/leaks-store.ts';
+import { createWebhooksService } from './webhooks/webhooks-service.ts';
+import { createWebhooksStore } from './webhooks/webhooks-store.ts';
+import { createWebhookDispatcher } from './webhooks/webhooks-dispatcher.ts';
+import type { WebhookEndpoint } from './webhooks/webhooks-types.ts';
 
 export interface ServicesDeps {
   store: Store;
@@ -82,6 +86,32 @@ export function createServices({
 
   /** Run in reverse order by `close`: buffers flush before the store closes. */
   const closers: Array<() => Promise<void>> = [];
+
+  /**
+   * Webhooks: modules call `webhooks.emit(trx, event)` inside the transaction of the state
+   * change; the dispatcher (started by `serve`, on any number of nodes) delivers the outbox.
+   */
+  const allowPrivateWebhooks = config.mode === 'development';
+  const webhooksStore = createWebhooksStore(db, store.engine);
+  const webhooks = createWebhooksService({
+    webhooksStore,
+    keyring,
+    clock,
+    audit,
+    allowPrivate: allowPrivateWebhooks,
+  });
+  // Set once the mailer and clients exist (below): who to tell about a disabled endpoint.
+  let tellDisabled: (endpoint: WebhookEndpoint) => Promise<void> = async () => undefined;
+  const webhookDispatcher = createWebhookDispatcher({
+    webhooksStore,
+    keyring,
+    clock,
+    logger,
+    registry: metrics.registry,
+    allowPrivate: allowPrivateWebhooks,
+    onDisabled: (endpoint) => tellDisabled(endpoint),
+  });
+  closers.push(() => webhookDispatcher.stop());
 
   /** Metering: calls queue in memory and flush in batches (≤ 250 ms); `close` flushes the rest. */
   const usage = createUsageService({
@@ -167,6 +197,19 @@ export function createServices({
   clients.onDeleted((clientId) =>
     billing.forgetPaymentDetails(clientId, { type: 'system', id: 'client-deletion' }),
   );
+  tellDisabled = async (endpoint) => {
+    const to = endpoint.clientId
+      ? (await clients!.get(endpoint.clientId)).email
+      : (config.billing.operator.email ?? null);
+    if (!to || !mailer.enabled) return;
+    const text = `Your webhook endpoint ${endpoint.url} (${endpoint.id}) failed every delivery for 5 days and has been disabled (${endpoint.disabledReason}). Fix it, then enable it again; pending messages will then be delivered.`;
+    await mailer.send({
+      to,
+      subject: 'Keyplane: webhook endpoint disabled',
+      text,
+      html: `<p>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</p>`,
+    });
+  };
 
   /** Leaked keys: secret scanning reports act on a key by its client's policy (issue 17). */
   const leaks = createLeaksService({
@@ -220,6 +263,8 @@ export function createServices({
     proxy,
     dashboard,
     leaks,
+    webhooks,
+    webhookDispatcher,
     /** Readiness checks for /readyz: each throws when its dependency is down. */
     readiness: {
       storage: async () => {

@@ -21,6 +21,8 @@ export const ADMIN_SCOPES = [
   'credentials:resolve',
   'audit:read',
   'metrics:read',
+  'webhooks:read',
+  'webhooks:write',
   'tokens:write',
 ] as const;
 

@@ -32,6 +32,8 @@ export const ADMIN_SCOPES = [
   'credentials:resolve',
   'audit:read',
   'metrics:read',
+  'webhooks:read',
+  'webhooks:write',
   'tokens:write',
 ] as const;
 

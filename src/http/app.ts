@@ -45,6 +45,7 @@ import { proxyRoutes } from './routes/proxy.ts';
 import { adminLeakRoutes, leakClientRoutes, leakPartnerRoutes } from './routes/leaks.ts';
 import { dashboardStaticRoutes } from './routes/dashboard-static.ts';
 import { dashboardSessionRoutes } from './routes/dashboard-session.ts';
+import { adminWebhookRoutes, webhookRoutes } from './routes/webhooks.ts';
 
 export type App = FastifyInstance<
   Server,
@@ -321,6 +322,11 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   });
   await app.register(async (scope) => invoiceRoutes(scope as App, services), { prefix: '/v1' });
   await app.register(async (scope) => adminInvoiceRoutes(scope as App, services), {
+    prefix: '/admin/v1',
+  });
+
+  await app.register(async (scope) => webhookRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => adminWebhookRoutes(scope as App, services), {
     prefix: '/admin/v1',
   });
 

@@ -16,6 +16,10 @@ const PREFIXES = {
   req: 'req',
   dsess: 'dsess',
   leak: 'leak',
+  webhookEndpoint: 'ep',
+  webhookMessage: 'msg',
+  webhookDelivery: 'whd',
+  webhookAttempt: 'atm',
 } as const;
 
 export type IdKind = keyof typeof PREFIXES;

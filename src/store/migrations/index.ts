@@ -8,6 +8,7 @@ import * as billing from './0005-billing.ts';
 import * as usageBlocks from './0006-usage-blocks.ts';
 import * as dashboardSessions from './0007-dashboard-sessions.ts';
 import * as leaks from './0009-leaks.ts';
+import * as webhooks from './0011-webhooks.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0006-usage-blocks': usageBlocks,
   '0007-dashboard-sessions': dashboardSessions,
   '0009-leaks': leaks,
+  '0011-webhooks': webhooks,
 };
