@@ -153,7 +153,13 @@ export function createServices({
     rateLimitGate: ratelimit.gate,
   });
   closers.push(() => keys.close());
-  clients = createClientsService({ clientsStore: createClientsStore(db), keys, audit, clock });
+  clients = createClientsService({
+    clientsStore: createClientsStore(db),
+    keys,
+    audit,
+    clock,
+    emit: webhooks.emit,
+  });
 
   /** The credentials vault. Only development mode may fall back to provider keys in the environment (seed 04). */
   const credentials = createCredentialsService({

@@ -5,6 +5,7 @@ import type { ApiKey } from '../keys/keys-types.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
+import type { EmitEvent } from '../webhooks/webhooks-service.ts';
 import type { ClientsStore } from './clients-store.ts';
 import type { Client, ClientStatus, ClientsTable, RateLimitSetting } from './clients-types.ts';
 
@@ -13,6 +14,8 @@ export interface ClientsServiceDeps {
   keys: KeysService;
   audit: AuditService;
   clock: Clock;
+  /** The webhooks outbox: written in the same transaction as the status change. */
+  emit?: EmitEvent;
 }
 
 export interface CreateClientInput {
@@ -95,7 +98,13 @@ function checkRateLimit(rl: RateLimitSetting | null | undefined): string | null 
  * Clients (tenants): create with a first key shown once, suspend / reactivate (reversible),
  * delete (permanent: keys destroyed, PII scrubbed, the row kept as a tombstone for accounting).
  */
-export function createClientsService({ clientsStore, keys, audit, clock }: ClientsServiceDeps) {
+export function createClientsService({
+  clientsStore,
+  keys,
+  audit,
+  clock,
+  emit,
+}: ClientsServiceDeps) {
   const deletedHooks: Array<(clientId: string) => Promise<void>> = [];
 
   async function mustFind(clientId: string): Promise<ClientsTable> {
@@ -115,10 +124,22 @@ export function createClientsService({ clientsStore, keys, audit, clock }: Clien
     const row = await mustFind(clientId);
     if (row.status === 'deleted') throw new AppError('not_found', 'client not found');
     const at = clock.now().toISOString();
-    const changed = await clientsStore.transition(clientId, from, {
-      status: to,
-      updated_at: at,
-      suspended_at: to === 'suspended' ? at : null,
+    const changed = await clientsStore.transaction(async (tx, trx) => {
+      const ok = await tx.transition(clientId, from, {
+        status: to,
+        updated_at: at,
+        suspended_at: to === 'suspended' ? at : null,
+      });
+      // client.suspended / client.reactivated: committed with the status, or not at all.
+      if (ok && emit) {
+        const client = { id: clientId, name: row.name, status: to };
+        await emit(trx, {
+          type: action as 'client.suspended' | 'client.reactivated',
+          clientId,
+          data: { client, ...data },
+        });
+      }
+      return ok;
     });
     if (changed) {
       await keys.clientChanged(clientId);

@@ -1,8 +1,25 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../store/database.ts';
 import type { ClientStatus, ClientsTable } from './clients-types.ts';
 
 export function createClientsStore(db: Kysely<Database>) {
+  return {
+    ...clientsQueries(db),
+    /**
+     * Runs `fn` in one transaction: the store's queries bound to it, and the transaction itself
+     * for another module's writes that must commit with it (the webhooks outbox).
+     */
+    transaction<T>(
+      fn: (store: ClientsQueries, trx: Transaction<Database>) => Promise<T>,
+    ): Promise<T> {
+      return db.transaction().execute((trx) => fn(clientsQueries(trx), trx));
+    },
+  };
+}
+
+type ClientsQueries = ReturnType<typeof clientsQueries>;
+
+function clientsQueries(db: Kysely<Database>) {
   return {
     async insert(row: ClientsTable): Promise<void> {
       await db.insertInto('clients').values(row).execute();

@@ -1,7 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { isPrivateAddress } from './webhooks-fns.ts';
 
 /** Response bodies are read up to this much, then the connection is dropped. */
@@ -58,6 +58,15 @@ export function sendWebhook(opts: SendOptions): Promise<SendResult> {
   const started = performance.now();
   const url = new URL(opts.url);
   const transport = url.protocol === 'https:' ? https : http;
+  // An address literal never goes through `lookup`: check it here.
+  const literal = url.hostname.replace(/^\[|\]$/g, '');
+  if (!opts.allowPrivate && isIP(literal) && isPrivateAddress(literal))
+    return Promise.resolve({
+      statusCode: null,
+      durationMs: 0,
+      error: 'EPRIVATE',
+      responseExcerpt: null,
+    });
   return new Promise((resolve) => {
     let settled = false;
     const finish = (r: Omit<SendResult, 'durationMs'>) => {
