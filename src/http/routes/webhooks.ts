@@ -72,6 +72,7 @@ interface Face {
   /** operationId prefix: `admin` for the operator's routes, none for a client's. */
   prefix: '' | 'admin';
   tags: string[];
+  security: Array<Record<string, string[]>>;
   read: preHandlerHookHandler;
   write: preHandlerHookHandler;
   /** Whose endpoints: the client's id, or null for the operator. */
@@ -95,6 +96,7 @@ function webhookFace(app: App, services: Services, face: Face) {
       schema: {
         operationId: op(face, 'listWebhookEventTypes'),
         tags,
+        security: face.security,
         summary: 'The event types an endpoint may subscribe to',
         response: { 200: z.object({ data: z.array(z.string()) }), ...errorResponses },
       },
@@ -109,6 +111,7 @@ function webhookFace(app: App, services: Services, face: Face) {
       schema: {
         operationId: op(face, 'createWebhookEndpoint'),
         tags,
+        security: face.security,
         summary: 'Register an endpoint (its signing secret is shown once)',
         body: endpointBody,
         response: { 201: withSecret, ...errorResponses },
@@ -127,6 +130,7 @@ function webhookFace(app: App, services: Services, face: Face) {
       schema: {
         operationId: op(face, 'listWebhookEndpoints'),
         tags,
+        security: face.security,
         summary: 'List endpoints',
         response: { 200: z.object({ data: z.array(webhookEndpointSchema) }), ...errorResponses },
       },
@@ -141,6 +145,7 @@ function webhookFace(app: App, services: Services, face: Face) {
       schema: {
         operationId: op(face, 'getWebhookEndpoint'),
         tags,
+        security: face.security,
         summary: 'Get an endpoint',
         params: endpointParams,
         response: { 200: z.object({ endpoint: webhookEndpointSchema }), ...errorResponses },
@@ -158,6 +163,7 @@ function webhookFace(app: App, services: Services, face: Face) {
       schema: {
         operationId: op(face, 'updateWebhookEndpoint'),
         tags,
+        security: face.security,
         summary: 'Change the URL, description, event types or enabled (enabling clears a disable)',
         params: endpointParams,
         body: endpointBody.partial(),
@@ -181,6 +187,7 @@ function webhookFace(app: App, services: Services, face: Face) {
       schema: {
         operationId: op(face, 'deleteWebhookEndpoint'),
         tags,
+        security: face.security,
         summary: 'Delete an endpoint (its pending deliveries are dropped)',
         params: endpointParams,
         response: { 204: z.null().describe('deleted'), ...errorResponses },
@@ -199,6 +206,7 @@ function webhookFace(app: App, services: Services, face: Face) {
       schema: {
         operationId: op(face, 'rollWebhookEndpointSecret'),
         tags,
+        security: face.security,
         summary: 'New signing secret (shown once); the old one also signs during the grace period',
         params: endpointParams,
         body: z
@@ -232,6 +240,7 @@ function webhookFace(app: App, services: Services, face: Face) {
       schema: {
         operationId: op(face, 'listWebhookMessages'),
         tags,
+        security: face.security,
         summary: 'The message log, newest first, with each delivery’s state',
         querystring: paginationQuery.extend({
           eventType: z.enum(EVENT_TYPES).optional(),
@@ -252,6 +261,7 @@ function webhookFace(app: App, services: Services, face: Face) {
       schema: {
         operationId: op(face, 'getWebhookMessage'),
         tags,
+        security: face.security,
         summary: 'A message with every delivery attempt (status, duration, response excerpt)',
         params: idParams,
         response: { 200: z.object({ message: messageDetail }), ...errorResponses },
@@ -269,6 +279,7 @@ function webhookFace(app: App, services: Services, face: Face) {
       schema: {
         operationId: op(face, 'replayWebhookMessage'),
         tags,
+        security: face.security,
         summary: 'Send a message again, with the same webhook-id',
         params: idParams,
         body: z
@@ -296,6 +307,7 @@ export async function adminWebhookRoutes(app: App, services: Services) {
   webhookFace(app, services, {
     prefix: 'admin',
     tags: ['admin: webhooks'],
+    security: [{ bearer: [] }],
     read: requireAdmin(services, 'webhooks:read'),
     write: requireAdmin(services, 'webhooks:write'),
     ownerOf: () => null,
@@ -309,6 +321,7 @@ export async function webhookRoutes(app: App, services: Services) {
   webhookFace(app, services, {
     prefix: '',
     tags: ['webhooks'],
+    security: [{ apiKey: [] }],
     read: auth,
     write: auth,
     ownerOf: (request) => request.client!.clientId,
