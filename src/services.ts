@@ -172,6 +172,7 @@ export function createServices({
     providers: config.providers,
     environment: config.mode === 'development' ? process.env : null,
     getClient: (clientId) => clients!.snapshot(clientId),
+    changes,
   });
   closers.push(() => credentials.close());
   // A permanently deleted client loses its credentials: soft-deleted, data keys shredded.

@@ -320,12 +320,20 @@ describe.each(ENGINES)('credentials over HTTP on %s', (engine) => {
       credentialId: p.json().id,
       credentials: { apiKey: opKey },
     });
+    // Uses reach the audit log as one entry per credential and actor per flush interval.
+    await h.services.credentials.flushUsage();
     const used = await h.services.audit.list({ clientId: a.clientId, action: 'credential.used' });
     expect(used.data[0]).toMatchObject({
       actorType: 'admin',
       ip: '192.0.2.45',
       targetId: p.json().id,
-      data: { source: 'platform', provider: 'openai' },
+      data: {
+        source: 'platform',
+        provider: 'openai',
+        count: 1,
+        firstRequestId: resolved.headers['x-request-id'],
+        lastRequestId: resolved.headers['x-request-id'],
+      },
     });
     await h.services.credentials.flushUsage();
     const after = await call('GET', `/admin/v1/credentials/${p.json().id}`, h.adminHeaders);

@@ -185,10 +185,16 @@ describe.each(ENGINES)('upstream proxy on %s', (engine) => {
     expect(seen.map(keyOf)).toEqual([KEYS.geminiPlatform]);
     expect(seen[0]!.headers.authorization).toBeUndefined();
     expectNoKeys(responseText(res));
+    await h.services.credentials.flushUsage();
     const audit = await h.services.audit.list({ clientId: c.id, limit: 10 });
     const used = audit.data.filter((e) => e.action === 'credential.used');
     expect(used).toHaveLength(1);
-    expect(used[0]!.data).toMatchObject({ provider: 'gemini', source: 'platform' });
+    expect(used[0]!.data).toMatchObject({
+      provider: 'gemini',
+      source: 'platform',
+      count: 1,
+      firstRequestId: res.headers['x-request-id'],
+    });
   });
 
   it('answers 424 no_credential under byok when the client has no key, without calling out', async () => {
@@ -413,10 +419,12 @@ describe.each(ENGINES)('upstream proxy on %s', (engine) => {
   });
 
   it('refuses paths that would leave the base URL, before any credential is used', async () => {
-    const usesOfA = async () =>
-      (await h.services.audit.list({ clientId: a.id, limit: 1000 })).data.filter(
-        (e) => e.action === 'credential.used',
-      ).length;
+    const usesOfA = async () => {
+      await h.services.credentials.flushUsage();
+      return (await h.services.audit.list({ clientId: a.id, limit: 1000 })).data
+        .filter((e) => e.action === 'credential.used')
+        .reduce((n, e) => n + Number(e.data.count), 0);
+    };
     const usedBefore = await usesOfA();
     const before = up.requests.length;
     const attempts = [

@@ -20,6 +20,8 @@ export function createKeyMaintenance(deps: {
   keyring: Keyring;
   metaStore: MetaStore;
   audit: AuditService;
+  /** A data key moved: caches of the opened secret drop it (the change feed). */
+  onRewrapped?: (owner: string, id: string) => Promise<void>;
 }) {
   const { store, keyring, audit } = deps;
   return {
@@ -54,6 +56,7 @@ export function createKeyMaintenance(deps: {
             );
             if (await store.replaceWrappedKey(r.client_id, r.id, r.wrapped_key!, next)) {
               report.rewrapped++;
+              await deps.onRewrapped?.(r.client_id, r.id);
             }
           } catch (err) {
             if (!(err instanceof VaultCryptoError)) throw err;

@@ -1,14 +1,17 @@
 import type { AuditService } from '../audit/audit-service.ts';
 import type { Actor } from '../audit/audit-types.ts';
+import type { ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Keyring } from '../infra/master-key.ts';
 import type { Clock } from '../lib/clock.ts';
+import { isoOf } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { MetaStore } from '../store/meta-store.ts';
 import { openCredential, sealCredential, VaultCryptoError } from './credentials-crypto.ts';
 import { createKeyMaintenance } from './credentials-keyring.ts';
-import { createUseCounter } from './credentials-usage.ts';
+import { createSecretCache, type CachedSecret } from './credentials-cache.ts';
+import { createUseLedger, USAGE_FLUSH_MS, type Use } from './credentials-usage.ts';
 import {
   createVerifier,
   type ProviderSettings,
@@ -58,8 +61,21 @@ export interface CredentialsServiceDeps {
   /** A client's status, null when unknown (clients.snapshot). */
   getClient: (clientId: string) => Promise<{ status: string } | null>;
   fetch?: typeof fetch;
-  /** Bounded delay before use counts reach the store. */
+  /** Bounded delay before use counts and `credential.used` entries reach the store. */
   usageFlushMs?: number;
+  /** Evicts opened secrets on every node (credential and client changes). */
+  changes?: ChangeFeed;
+  /** Opened-secret cache: lifetime and size (0 turns it off). */
+  secretCacheTtlMs?: number;
+  secretCacheMax?: number;
+}
+
+/** A resolve request: whose secret, for which provider; `requestId` names the call in the audit entry. */
+export interface ResolveInput {
+  clientId: string;
+  provider: string;
+  credentialId?: string;
+  requestId?: string;
 }
 
 /**
@@ -68,13 +84,37 @@ export interface CredentialsServiceDeps {
  */
 export function createCredentialsService(deps: CredentialsServiceDeps) {
   const { credentialsStore: store, audit, keyring, clock, logger } = deps;
-  const uses = createUseCounter({ store, logger, flushMs: deps.usageFlushMs ?? 250 });
+  const uses = createUseLedger({
+    store,
+    audit,
+    logger,
+    flushMs: deps.usageFlushMs ?? USAGE_FLUSH_MS,
+  });
+  const cache = createSecretCache({
+    clock,
+    changes: deps.changes,
+    ttlMs: deps.secretCacheTtlMs,
+    max: deps.secretCacheMax,
+  });
   const verifier = createVerifier({
     providers: deps.providers,
     clock,
     fetch: deps.fetch ?? globalThis.fetch,
   });
-  const maintenance = createKeyMaintenance({ store, keyring, metaStore: deps.metaStore, audit });
+  const maintenance = createKeyMaintenance({
+    store,
+    keyring,
+    metaStore: deps.metaStore,
+    audit,
+    onRewrapped: (owner, id) => announce(owner, id),
+  });
+
+  /** Tells this node's cache at once and every other node within 1 s (the change feed). */
+  async function announce(owner: string, id: string): Promise<void> {
+    const event = { kind: 'credential' as const, id, clientId: owner };
+    if (deps.changes) await deps.changes.publish(event);
+    else cache.evict(event);
+  }
 
   // ---- use counters: counted in memory, written in batches ----
   function view(row: CredentialsTable): Credential {
@@ -169,6 +209,97 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
     }
   }
 
+  // ---- resolution ----
+
+  /** Counts the use (in memory: the ledger writes it within the flush interval) and answers. */
+  function handOut(c: CachedSecret, actor: Actor, requestId?: string): ResolvedCredential {
+    uses.record({
+      owner: c.owner,
+      credentialId: c.credentialId,
+      clientId: c.clientId,
+      provider: c.provider,
+      source: c.source,
+      policy: c.policy,
+      actor,
+      requestId: requestId ?? null,
+      at: isoOf(clock.nowMs()),
+    });
+    return {
+      provider: c.provider as Provider,
+      policy: c.policy as Policy,
+      source: c.source,
+      credentialId: c.credentialId,
+      credentials: c.credentials as SecretFields,
+    };
+  }
+
+  /** The credential the policy picks, opened; null when there is none to use. */
+  async function findForResolve(
+    input: ResolveInput,
+    provider: Provider,
+    policy: Policy,
+    actor: Actor,
+  ): Promise<Omit<CachedSecret, 'expiresAt'> | null> {
+    const owners: Array<{ owner: string; source: 'byok' | 'platform' }> = [];
+    if (policy !== 'platform') owners.push({ owner: input.clientId, source: 'byok' });
+    if (policy !== 'byok') owners.push({ owner: PLATFORM_OWNER, source: 'platform' });
+    for (const { owner, source } of owners) {
+      let row: CredentialsTable | undefined;
+      if (input.credentialId && source === 'byok') {
+        row = await store.find(owner, input.credentialId);
+        if (!row || row.provider !== provider)
+          throw new AppError('not_found', 'credential not found');
+        if (!row.is_active || row.deleted_at) {
+          throw new AppError('conflict', 'credential is not active');
+        }
+      } else {
+        row = (await store.findActive(owner, provider))[0];
+      }
+      if (!row) continue;
+      const fields = Object.freeze(await openOrFail(row, actor, 'resolve'));
+      return {
+        clientId: input.clientId,
+        provider,
+        policy,
+        source,
+        owner,
+        credentialId: row.id,
+        credentials: fields,
+      };
+    }
+    return null;
+  }
+
+  /** Development mode only: a provider key from the environment, logged by variable name. */
+  function fromEnvironment(input: ResolveInput) {
+    const provider = providerSpec(input.provider).name;
+    const policy = policyOf(provider);
+    const found = secretFromEnvironment(provider, deps.environment!);
+    if (!found) return null;
+    logger.info(
+      { clientId: input.clientId, provider, variables: found.variables },
+      `[development] no stored ${provider} credential for this client: using ${found.variables.join(', ')} from the environment (production never does this)`,
+    );
+    const use: Omit<Use, 'actor' | 'requestId'> = {
+      owner: input.clientId,
+      credentialId: null,
+      clientId: input.clientId,
+      provider,
+      source: 'environment',
+      policy,
+      at: isoOf(clock.nowMs()),
+      variables: found.variables,
+    };
+    const resolved: ResolvedCredential = {
+      provider,
+      policy,
+      source: 'environment',
+      credentialId: null,
+      credentials: found.fields,
+    };
+    return { use, resolved };
+  }
+
   const service = {
     async create(owner: string, input: CreateCredentialInput, actor: Actor): Promise<Credential> {
       const v = await validated(
@@ -228,6 +359,7 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
         }
         throw err;
       }
+      await announce(owner, id);
       await audit.record({
         actor,
         action: 'credential.created',
@@ -334,6 +466,7 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
         }
         throw err;
       }
+      await announce(owner, id);
       await audit.record({
         actor,
         action: 'credential.updated',
@@ -349,8 +482,11 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
     async remove(owner: string, id: string, actor: Actor): Promise<Credential> {
       const row = await mustFind(owner, id);
       if (row.deleted_at) return view(row);
+      // Uses before the deletion are written before it: the trail stays in order.
+      await uses.flush();
       const at = clock.now().toISOString();
       if (await store.softDelete(owner, id, at)) {
+        await announce(owner, id);
         await audit.record({
           actor,
           action: 'credential.deleted',
@@ -365,8 +501,10 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
 
     /** The client was deleted: every credential it had is deleted and shredded. */
     async removeAllFor(clientId: string, actor: Actor): Promise<number> {
+      await uses.flush();
       const ids = await store.softDeleteAll(clientId, clock.now().toISOString());
       for (const id of ids) {
+        await announce(clientId, id);
         await audit.record({
           actor,
           action: 'credential.deleted',
@@ -398,6 +536,8 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
         patch.last_verified_at = verification.checkedAt;
       }
       await store.update(owner, id, patch);
+      // Verified credentials win resolution: the choice may have changed.
+      await announce(owner, id);
       const ok = verification.status === 'verified';
       await audit.record({
         actor,
@@ -465,15 +605,18 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
 
     /**
      * For workers and the proxy: the secret to use for a client and provider, following the
-     * provider's policy. Every answer is audited (`credential.used` or `credential.failed`).
+     * provider's policy. Every use is accounted (`usageCount`, and a `credential.used` entry per
+     * credential and actor per flush interval); every refusal is audited (`credential.failed`).
+     * A hot resolution comes from the opened-secret cache: no store read, no decrypt, no write.
      */
-    async resolve(
-      input: { clientId: string; provider: string; credentialId?: string },
-      actor: Actor,
-    ): Promise<ResolvedCredential> {
+    async resolve(input: ResolveInput, actor: Actor): Promise<ResolvedCredential> {
+      const key = cache.key(input.clientId, input.provider, input.credentialId);
+      const hit = cache.get(key);
+      if (hit) return handOut(hit, actor, input.requestId);
       const spec = providerSpec(input.provider);
       const provider = spec.name;
       const policy = policyOf(provider);
+      const generation = cache.generation();
       const client = await mustBeClient(input.clientId);
       if (client.status === 'suspended') {
         throw new AppError(
@@ -481,68 +624,16 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
           'client suspended: its credentials are not handed out',
         );
       }
-      const owners: Array<{ owner: string; source: 'byok' | 'platform' }> = [];
-      if (policy !== 'platform') owners.push({ owner: input.clientId, source: 'byok' });
-      if (policy !== 'byok') owners.push({ owner: PLATFORM_OWNER, source: 'platform' });
-
-      for (const { owner, source } of owners) {
-        let row: CredentialsTable | undefined;
-        if (input.credentialId && source === 'byok') {
-          row = await store.find(owner, input.credentialId);
-          if (!row || row.provider !== provider)
-            throw new AppError('not_found', 'credential not found');
-          if (!row.is_active || row.deleted_at) {
-            throw new AppError('conflict', 'credential is not active');
-          }
-        } else {
-          row = (await store.findActive(owner, provider))[0];
-        }
-        if (!row) continue;
-        const fields = await openOrFail(row, actor, 'resolve');
-        const at = clock.now().toISOString();
-        uses.count(owner, row.id, at);
-        await audit.record({
-          actor,
-          action: 'credential.used',
-          targetType: 'credential',
-          targetId: row.id,
-          clientId: input.clientId,
-          data: { operation: 'resolve', provider, source, policy },
-        });
-        return { provider, policy, source, credentialId: row.id, credentials: fields };
+      const found = await findForResolve(input, provider, policy, actor);
+      if (found) {
+        cache.set(key, found, generation);
+        return handOut({ ...found, expiresAt: 0 }, actor, input.requestId);
       }
-
-      if (deps.environment && !input.credentialId) {
-        const fromEnv = secretFromEnvironment(provider, deps.environment);
-        if (fromEnv) {
-          logger.info(
-            { clientId: input.clientId, provider, variables: fromEnv.variables },
-            `[development] no stored ${provider} credential for this client: using ${fromEnv.variables.join(', ')} from the environment (production never does this)`,
-          );
-          await audit.record({
-            actor,
-            action: 'credential.used',
-            targetType: 'credential',
-            targetId: null,
-            clientId: input.clientId,
-            data: {
-              operation: 'resolve',
-              provider,
-              source: 'environment',
-              policy,
-              variables: fromEnv.variables,
-            },
-          });
-          return {
-            provider,
-            policy,
-            source: 'environment',
-            credentialId: null,
-            credentials: fromEnv.fields,
-          };
-        }
+      const fromEnv = deps.environment && !input.credentialId ? fromEnvironment(input) : null;
+      if (fromEnv) {
+        uses.record({ ...fromEnv.use, actor, requestId: input.requestId ?? null });
+        return fromEnv.resolved;
       }
-
       await audit.record({
         actor,
         action: 'credential.failed',
@@ -574,6 +665,7 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
     flushUsage: uses.flush,
 
     async close(): Promise<void> {
+      cache.close();
       await uses.flush();
     },
 

@@ -6,9 +6,12 @@ import { createSqliteTransport } from './change-feed-sqlite.ts';
 import type { Logger } from './logger.ts';
 import type { Redis } from './redis.ts';
 
-/** Something a verification cache may hold went stale: evict it. */
+/**
+ * Something a cache may hold went stale: evict it. `credential`: a vault credential of owner
+ * `clientId` (a client id or `platform`) was created, changed, deleted or rewrapped.
+ */
 export interface ChangeEvent {
-  kind: 'key' | 'client';
+  kind: 'key' | 'client' | 'credential';
   id: string;
   clientId: string;
 }
@@ -60,7 +63,7 @@ export function isChangeEvent(value: unknown): value is WireEvent {
   const v = value as Partial<WireEvent> | null;
   return (
     !!v &&
-    (v.kind === 'key' || v.kind === 'client') &&
+    (v.kind === 'key' || v.kind === 'client' || v.kind === 'credential') &&
     typeof v.id === 'string' &&
     typeof v.clientId === 'string' &&
     typeof v.origin === 'string' &&

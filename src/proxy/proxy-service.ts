@@ -54,6 +54,8 @@ export interface ProxyCall {
   /** Fires when the client goes away: the upstream call is abandoned. */
   signal?: AbortSignal;
   actor: Actor;
+  /** Keyplane's request id: named in the `credential.used` audit entry. */
+  requestId?: string;
 }
 
 /** The provider's answer, ready to stream to the client. */
@@ -138,7 +140,10 @@ export function createProxyService(deps: ProxyServiceDeps) {
 
   async function resolveSecret(call: ProxyCall, provider: Provider) {
     try {
-      return await credentials.resolve({ clientId: call.clientId, provider }, call.actor);
+      return await credentials.resolve(
+        { clientId: call.clientId, provider, requestId: call.requestId },
+        call.actor,
+      );
     } catch (err) {
       // resolve answers "nothing to use" as not_found; the proxy names it as a missing dependency.
       if (err instanceof AppError && err.code === 'not_found') {

@@ -360,7 +360,10 @@ export async function adminCredentialsRoutes(app: App, services: Services) {
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
-      return services.credentials.resolve(request.body, actorOf(request));
+      return services.credentials.resolve(
+        { ...request.body, requestId: request.id },
+        actorOf(request),
+      );
     },
   );
 

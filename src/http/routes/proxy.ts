@@ -63,6 +63,7 @@ export async function proxyRoutes(app: App, services: Services) {
         body: request.raw,
         signal: abort.signal,
         actor: clientActor(request),
+        requestId: request.id,
       });
       // Keyplane's own X-Request-Id and RateLimit-* stay; everything else is the provider's.
       for (const [name, value] of Object.entries(answer.headers)) {
