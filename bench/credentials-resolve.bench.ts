@@ -4,7 +4,7 @@ import type { Keyring } from '../src/infra/master-key.ts';
 import { benchSeconds, compare, seedGeminiClient, startKeyplane, type BenchResult } from './lib.ts';
 
 export const description =
-  'Credential resolution: envelope decrypt alone (unwrap + AES-256-GCM), in-process resolve (store read + decrypt + audit + use count), and POST /admin/v1/credentials/resolve over HTTP vs an authenticated /v1/health';
+  'Credential resolution: envelope decrypt alone (unwrap + AES-256-GCM), in-process resolve of a hot credential (opened-secret cache, use counted for the batched audit entry), and POST /admin/v1/credentials/resolve over HTTP vs an authenticated /v1/health';
 
 const ACTOR = { type: 'system' as const, id: 'bench' };
 
@@ -50,18 +50,19 @@ export async function run(): Promise<BenchResult[]> {
   const kp = await startKeyplane();
   try {
     const { clientId, apiKey } = await seedGeminiClient(kp);
-    // 2. In-process resolve: SQLite read, decrypt, an audit entry (hash-chained) per use, and a
-    //    batched use counter.
+    // 2. In-process resolve of a hot credential: the opened-secret cache answers, the use is
+    //    counted in memory and reaches the store and the audit log in the next flush.
     const resolves = await opsPerSecond(seconds, () =>
       kp.services.credentials.resolve({ clientId, provider: 'gemini' }, ACTOR),
     );
     results.push({
-      name: 'credentials.resolve in-process (SQLite, audited)',
+      name: 'credentials.resolve in-process, hot (SQLite, accounted)',
       value: resolves,
       unit: 'ops/s',
       baseline: { name: 'envelope open', value: decrypts },
       ratio: resolves / decrypts,
-      note: 'the audit entry per use dominates; decryption is a small share',
+      target: '≥ 50,000 ops/s',
+      note: 'cached opened secret; uses written as one credential.used entry per interval',
     });
 
     // 3. Over HTTP, against an authenticated key check on the same server.
