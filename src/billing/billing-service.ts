@@ -3,6 +3,7 @@ import type { Actor } from '../audit/audit-types.ts';
 import type { Mailer } from '../infra/mailer.ts';
 import { MailError } from '../infra/mailer.ts';
 import type { Clock } from '../lib/clock.ts';
+import { isEmailAddress } from '../lib/email.ts';
 import { AppError, isAppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { formatMicros } from '../lib/money.ts';
@@ -108,7 +109,6 @@ export interface BillingServiceDeps {
 }
 
 const SEND_LEASE_MS = 5 * 60_000;
-const EMAIL_RE = /^[^\s@<>",;]+@[^\s@<>",;]+\.[^\s@<>",;]+$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function toPaymentDetails(r: PaymentDetailsTable): PaymentDetails {
@@ -316,7 +316,7 @@ export function createBillingService(deps: BillingServiceDeps) {
           ...fields,
         });
       };
-      if (!to || !EMAIL_RE.test(to)) {
+      if (!to || !isEmailAddress(to)) {
         lastError = new MailError('no valid billing email for this client', false, null);
         await record({ error: lastError.message });
       } else {
@@ -439,7 +439,7 @@ export function createBillingService(deps: BillingServiceDeps) {
         throw new AppError('validation_failed', 'currency must be a 3-letter ISO code like EUR');
       }
       const email = input.billingEmail?.trim() || null;
-      if (email && (!EMAIL_RE.test(email) || email.length > 320)) {
+      if (email && !isEmailAddress(email)) {
         throw new AppError('validation_failed', 'billingEmail must be an email address');
       }
       const clean = (v: string | null | undefined, max: number) => {

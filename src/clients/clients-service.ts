@@ -3,8 +3,9 @@ import type { Actor } from '../audit/audit-types.ts';
 import type { KeysService, ClientSnapshot } from '../keys/keys-service.ts';
 import type { ApiKey } from '../keys/keys-types.ts';
 import type { Clock } from '../lib/clock.ts';
+import { isEmailAddress } from '../lib/email.ts';
 import { AppError } from '../lib/errors.ts';
-import { newId } from '../lib/ids.ts';
+import { isIdOf, newId } from '../lib/ids.ts';
 import type { EmitEvent } from '../webhooks/webhooks-service.ts';
 import type { ClientsStore } from './clients-store.ts';
 import type { Client, ClientStatus, ClientsTable, RateLimitSetting } from './clients-types.ts';
@@ -34,7 +35,6 @@ export interface UpdateClientInput {
   defaultRateLimit?: RateLimitSetting | null;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const TIER = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 
 export function toClient(r: ClientsTable): Client {
@@ -63,7 +63,7 @@ function checkName(name: string): string {
 }
 function checkEmail(email: string): string {
   const e = email.trim();
-  if (!EMAIL.test(e) || e.length > 320)
+  if (!isEmailAddress(e))
     throw new AppError('validation_failed', `invalid email "${e.slice(0, 80)}"`);
   return e;
 }
@@ -108,6 +108,8 @@ export function createClientsService({
   const deletedHooks: Array<(clientId: string) => Promise<void>> = [];
 
   async function mustFind(clientId: string): Promise<ClientsTable> {
+    // A malformed id names no client: answered without a query, exactly like a missing one.
+    if (!isIdOf('client', clientId)) throw new AppError('not_found', 'client not found');
     const row = await clientsStore.find(clientId);
     if (!row) throw new AppError('not_found', 'client not found');
     return row;
@@ -204,6 +206,7 @@ export function createClientsService({
 
     /** For verification: null when missing. */
     async snapshot(clientId: string): Promise<ClientSnapshot | null> {
+      if (!isIdOf('client', clientId)) return null;
       const row = await clientsStore.find(clientId);
       if (!row) return null;
       const c = toClient(row);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 const PREFIXES = {
   client: 'client',
   key: 'key',
+  pool: 'pool',
   adminToken: 'adm',
   audit: 'aud',
   cred: 'cred',
@@ -44,7 +45,11 @@ export function newId(kind: IdKind, now: number = Date.now()): string {
 
 const ID_SHAPE = /^[a-z]+_[0-9a-f]{24}$/;
 
-/** A cheap shape check so garbage never reaches a query. */
+/**
+ * A cheap shape check so garbage never reaches a query: the keys and clients services look an id
+ * up only when it has its kind's shape, and answer not_found (exactly like a missing one)
+ * otherwise, for every face at once (HTTP params, CLI arguments, dashboard).
+ */
 export function isIdOf(kind: IdKind, value: string): boolean {
   return value.startsWith(`${PREFIXES[kind]}_`) && ID_SHAPE.test(value);
 }
