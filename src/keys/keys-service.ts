@@ -7,14 +7,9 @@ import type { ChangeEvent, ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
-import { newId } from '../lib/ids.ts';
-import {
-  generateKey,
-  hashKey,
-  keyPrefixOf,
-  parseKey,
-  type KeyEnvironment,
-} from '../lib/key-format.ts';
+import { isIdOf } from '../lib/ids.ts';
+import { hashKey, keyPrefixOf, parseKey, type KeyEnvironment } from '../lib/key-format.ts';
+import { buildKeyRow, parseJson, toApiKey, withPool, type CreateKeyInput } from './key-rows.ts';
 import {
   type KeyPowers,
   compileAllowlist,
@@ -22,21 +17,23 @@ import {
   hasScopes,
   ipAllowed,
   Lru,
-  parseCidr,
   nextRefillAt,
   refillPeriodStart,
-  validateScopes,
 } from './keys-fns.ts';
 import type { KeysStore } from './keys-store.ts';
 import type {
   ApiKey,
   AuthContext,
+  KeyRow,
   KeysTable,
   MaybePromise,
   RateLimitGate,
   VerifyCode,
   VerifyResult,
 } from './keys-types.ts';
+
+export type { CreateKeyInput } from './key-rows.ts';
+export { toApiKey } from './key-rows.ts';
 
 /** What verification needs to know about a key's client (asked of the clients service). */
 export interface ClientSnapshot {
@@ -64,20 +61,6 @@ export interface KeysServiceDeps {
   touchFlushMs?: number;
 }
 
-export interface CreateKeyInput {
-  name?: string | null;
-  description?: string | null;
-  environment?: KeyEnvironment;
-  scopes?: string[];
-  ipAllowlist?: string[];
-  expiresAt?: string | null;
-  expiresInSeconds?: number | null;
-  rateLimit?: RateLimitSetting | null;
-  credits?: number | null;
-  refill?: { interval: 'daily' | 'monthly'; amount: number } | null;
-  meta?: Record<string, unknown>;
-}
-
 interface CachedKey {
   id: string;
   clientId: string;
@@ -88,7 +71,12 @@ interface CachedKey {
   expiresAtMs: number | null;
   revoked: boolean;
   rateLimit: RateLimitSetting | null;
-  credits: { interval: 'daily' | 'monthly' | null; amount: number | null } | null;
+  /** The pool the key spends from, with its refill rule; null without credits. */
+  credits: {
+    poolId: string;
+    interval: 'daily' | 'monthly' | null;
+    amount: number | null;
+  } | null;
   meta: Record<string, unknown>;
   client: ClientSnapshot;
   cachedAtMs: number;
@@ -99,48 +87,10 @@ interface CachedKey {
   creditsOutUntil?: number;
 }
 
-const MAX_META_BYTES = 4096;
-
 /** A key's at-rest hash: SHA-256, lowercase hex. */
 const KEY_HASH = /^[0-9a-f]{64}$/;
 
 type VerifyOptions = { scopes?: string[]; ip?: string; endpoint?: string };
-
-function parseJson<T>(text: string | null, fallback: T): T {
-  return text ? (JSON.parse(text) as T) : fallback;
-}
-
-export function toApiKey(r: KeysTable): ApiKey {
-  return {
-    id: r.id,
-    clientId: r.client_id,
-    start: r.start,
-    name: r.name,
-    description: r.description,
-    environment: r.environment,
-    scopes: parseJson<string[]>(r.scopes, []),
-    ipAllowlist: parseJson<string[]>(r.ip_allowlist, []),
-    expiresAt: r.expires_at,
-    rateLimit: parseJson<RateLimitSetting | null>(r.rate_limit, null),
-    credits:
-      r.credits_remaining === null
-        ? null
-        : {
-            remaining: Number(r.credits_remaining),
-            refill:
-              r.refill_interval && r.refill_amount !== null
-                ? { interval: r.refill_interval, amount: Number(r.refill_amount) }
-                : null,
-          },
-    meta: parseJson<Record<string, unknown>>(r.meta, {}),
-    status: r.status,
-    revokedAt: r.revoked_at,
-    revokedReason: r.revoked_reason,
-    lastUsedAt: r.last_used_at,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
 
 function invalid(
   code: VerifyCode,
@@ -239,9 +189,10 @@ export function createKeysService(deps: KeysServiceDeps) {
       revoked: row.status === 'revoked',
       rateLimit: parseJson<RateLimitSetting | null>(row.rate_limit, null),
       credits:
-        row.credits_remaining === null
+        row.credit_pool_id === null
           ? null
           : {
+              poolId: row.credit_pool_id,
               interval: row.refill_interval,
               amount: row.refill_amount === null ? null : Number(row.refill_amount),
             },
@@ -256,9 +207,9 @@ export function createKeysService(deps: KeysServiceDeps) {
   async function takeCredit(entry: CachedKey, now: Date): Promise<number | null> {
     const c = entry.credits!;
     if (c.interval && c.amount !== null) {
-      await keysStore.refillCredits(entry.id, c.amount, refillPeriodStart(c.interval, now));
+      await keysStore.refillCredits(c.poolId, c.amount, refillPeriodStart(c.interval, now));
     }
-    return keysStore.takeCredits(entry.id, 1);
+    return keysStore.takeCredits(c.poolId, 1);
   }
 
   function count(result: VerifyResult): VerifyResult {
@@ -413,101 +364,11 @@ export function createKeysService(deps: KeysServiceDeps) {
     };
   }
 
-  function buildRow(
-    clientId: string,
-    input: CreateKeyInput,
-    now: Date,
-  ): { row: KeysTable; apiKey: string } {
-    const environment = input.environment ?? 'live';
-    const apiKey = generateKey(keyPrefix, environment);
-    const name = input.name?.trim() || null;
-    if (name && name.length > 200)
-      throw new AppError('validation_failed', 'name must be at most 200 characters');
-    if (input.description && input.description.length > 2000) {
-      throw new AppError('validation_failed', 'description must be at most 2000 characters');
+  async function mustFind(clientId: string, keyId: string): Promise<KeyRow> {
+    // A malformed id names no key: answered without a query, exactly like a missing one.
+    if (!isIdOf('key', keyId) || !isIdOf('client', clientId)) {
+      throw new AppError('not_found', 'key not found');
     }
-    const scopes = validateScopes(input.scopes ?? []);
-    const ipAllowlist = (input.ipAllowlist ?? []).map((c) => parseCidr(c).cidr);
-    let expiresAt: string | null = null;
-    if (input.expiresAt && input.expiresInSeconds) {
-      throw new AppError('validation_failed', 'give expiresAt or expiresInSeconds, not both');
-    }
-    if (input.expiresAt) {
-      const t = Date.parse(input.expiresAt);
-      if (Number.isNaN(t))
-        throw new AppError('validation_failed', 'expiresAt must be an ISO-8601 time');
-      expiresAt = new Date(t).toISOString();
-    } else if (input.expiresInSeconds) {
-      if (!Number.isInteger(input.expiresInSeconds) || input.expiresInSeconds <= 0) {
-        throw new AppError('validation_failed', 'expiresInSeconds must be a positive whole number');
-      }
-      expiresAt = new Date(now.getTime() + input.expiresInSeconds * 1000).toISOString();
-    }
-    if (input.rateLimit) {
-      const { limit, windowSeconds } = input.rateLimit;
-      if (
-        !Number.isInteger(limit) ||
-        limit < 1 ||
-        !Number.isInteger(windowSeconds) ||
-        windowSeconds < 1
-      ) {
-        throw new AppError(
-          'validation_failed',
-          'rateLimit needs a positive whole limit and windowSeconds',
-        );
-      }
-    }
-    if (input.credits !== undefined && input.credits !== null) {
-      if (!Number.isInteger(input.credits) || input.credits < 0) {
-        throw new AppError('validation_failed', 'credits must be a whole number ≥ 0');
-      }
-    }
-    if (input.refill && (input.credits === undefined || input.credits === null)) {
-      throw new AppError('validation_failed', 'refill needs credits');
-    }
-    if (input.refill && (!Number.isInteger(input.refill.amount) || input.refill.amount < 1)) {
-      throw new AppError('validation_failed', 'refill.amount must be a positive whole number');
-    }
-    const meta = JSON.stringify(input.meta ?? {});
-    if (Buffer.byteLength(meta) > MAX_META_BYTES) {
-      throw new AppError(
-        'validation_failed',
-        `meta must be at most ${MAX_META_BYTES} bytes of JSON`,
-      );
-    }
-    const iso = now.toISOString();
-    const credits = input.credits ?? null;
-    return {
-      apiKey,
-      row: {
-        id: newId('key', now.getTime()),
-        client_id: clientId,
-        key_hash: hashKey(apiKey),
-        start: parseKey(apiKey)!.start,
-        name,
-        description: input.description ?? null,
-        environment,
-        scopes: JSON.stringify(scopes),
-        ip_allowlist: JSON.stringify(ipAllowlist),
-        expires_at: expiresAt,
-        rate_limit: input.rateLimit ? JSON.stringify(input.rateLimit) : null,
-        credits_remaining: credits,
-        refill_interval: input.refill?.interval ?? null,
-        refill_amount: input.refill?.amount ?? null,
-        refilled_at: input.refill ? refillPeriodStart(input.refill.interval, now) : null,
-        meta,
-        status: 'active',
-        revoked_at: null,
-        revoked_reason: null,
-        rolled_to: null,
-        last_used_at: null,
-        created_at: iso,
-        updated_at: iso,
-      },
-    };
-  }
-
-  async function mustFind(clientId: string, keyId: string): Promise<KeysTable> {
     const row = await keysStore.find(clientId, keyId);
     if (!row) throw new AppError('not_found', 'key not found');
     return row;
@@ -535,10 +396,11 @@ export function createKeysService(deps: KeysServiceDeps) {
     input: CreateKeyInput,
     actor: Actor,
   ): Promise<{ key: ApiKey; apiKey: string }> {
+    if (!isIdOf('client', clientId)) throw new AppError('not_found', 'client not found');
     const client = await getClient(clientId);
     if (!client || client.status === 'deleted') throw new AppError('not_found', 'client not found');
-    const { row, apiKey } = buildRow(clientId, input, clock.now());
-    await keysStore.insert(row);
+    const { row, pool, apiKey } = buildKeyRow(keyPrefix, clientId, input, clock.now());
+    await keysStore.insert(row, pool);
     await audit.record({
       actor,
       action: 'key.created',
@@ -547,7 +409,7 @@ export function createKeysService(deps: KeysServiceDeps) {
       clientId,
       data: { start: row.start, environment: row.environment, scopes: JSON.parse(row.scopes) },
     });
-    return { key: toApiKey(row), apiKey };
+    return { key: toApiKey(withPool(row, pool)), apiKey };
   }
 
   // Failed authentications are audited, sampled: at most one entry per (ip, outcome) a minute
@@ -631,6 +493,148 @@ export function createKeysService(deps: KeysServiceDeps) {
     return toApiKey(await mustFind(clientId, keyId));
   }
 
+  /**
+   * Revokes a key. `retire: true` revokes it for good: it is marked retired, so `reactivate`
+   * refuses it, and an already revoked key is retired too. The leak scanner revokes a leaked
+   * key this way, with a reason such as `leaked: <url>`.
+   */
+  async function revoke(
+    clientId: string,
+    keyId: string,
+    actor: Actor,
+    reason?: string | null,
+    opts: { retire?: boolean } = {},
+  ): Promise<ApiKey> {
+    const at = clock.now().toISOString();
+    const why = reason?.slice(0, 500) ?? null;
+    if (!opts.retire) {
+      return setStatus(
+        clientId,
+        keyId,
+        'active',
+        { status: 'revoked', revoked_at: at, revoked_reason: why },
+        { actor, action: 'key.revoked', data: { reason: reason ?? null } },
+      );
+    }
+    await mustFind(clientId, keyId);
+    if (await keysStore.retire(clientId, keyId, at, why ?? 'retired')) {
+      await publish('key', keyId, clientId);
+      await audit.record({
+        actor,
+        action: 'key.revoked',
+        targetType: 'key',
+        targetId: keyId,
+        clientId,
+        data: { reason: reason ?? null, retired: true },
+      });
+    }
+    return toApiKey(await mustFind(clientId, keyId));
+  }
+
+  /** Brings a revoked key back, unless it was retired (rolled or leaked): that is for good. */
+  async function reactivate(clientId: string, keyId: string, actor: Actor): Promise<ApiKey> {
+    const row = await mustFind(clientId, keyId);
+    if (row.retired_at) {
+      const why = row.rolled_to
+        ? `it was rolled (replaced by ${row.rolled_to})`
+        : `it was revoked for good${row.revoked_reason ? ` (${row.revoked_reason})` : ''}`;
+      throw new AppError('conflict', `key ${keyId} cannot be reactivated: ${why}`, {
+        context: { keyId, retiredAt: row.retired_at },
+      });
+    }
+    return setStatus(
+      clientId,
+      keyId,
+      'revoked',
+      { status: 'active', revoked_at: null, revoked_reason: null },
+      { actor, action: 'key.reactivated' },
+    );
+  }
+
+  /**
+   * Stripe-style roll: a new key with the same settings and the same credit pool; the old one
+   * keeps working (and spending from that pool) until the grace deadline (0 = revoked at once),
+   * and is retired: it can never be reactivated. Atomic: of two concurrent rolls of a key, one
+   * wins and the other gets a conflict.
+   */
+  async function roll(
+    clientId: string,
+    keyId: string,
+    actor: Actor,
+    gracePeriodSeconds = 86_400,
+  ): Promise<{ key: ApiKey; apiKey: string; rolled: ApiKey }> {
+    if (!Number.isInteger(gracePeriodSeconds) || gracePeriodSeconds < 0) {
+      throw new AppError('validation_failed', 'gracePeriodSeconds must be a whole number ≥ 0');
+    }
+    const old = await mustFind(clientId, keyId);
+    const now = clock.now();
+    assertRollable(old, now);
+    const s = toApiKey(old);
+    const { row, apiKey } = buildKeyRow(
+      keyPrefix,
+      clientId,
+      {
+        name: s.name,
+        description: s.description,
+        environment: s.environment,
+        scopes: s.scopes,
+        ipAllowlist: s.ipAllowlist,
+        expiresAt: s.expiresAt,
+        rateLimit: s.rateLimit,
+        meta: s.meta,
+      },
+      now,
+      old.credit_pool_id,
+    );
+    const iso = now.toISOString();
+    const graceEnd = new Date(now.getTime() + gracePeriodSeconds * 1000).toISOString();
+    const retired = { rolled_to: row.id, retired_at: iso, updated_at: iso };
+    const claimed = await keysStore.roll(
+      clientId,
+      keyId,
+      gracePeriodSeconds === 0
+        ? { ...retired, status: 'revoked', revoked_at: iso, revoked_reason: 'rolled' }
+        : {
+            ...retired,
+            expires_at: old.expires_at && old.expires_at < graceEnd ? old.expires_at : graceEnd,
+          },
+      row,
+    );
+    if (!claimed) {
+      throw new AppError(
+        'conflict',
+        `key ${keyId} changed meanwhile (rolled or revoked): not rolled`,
+      );
+    }
+    await publish('key', keyId, clientId);
+    await audit.record({
+      actor,
+      action: 'key.rolled',
+      targetType: 'key',
+      targetId: keyId,
+      clientId,
+      data: { newKeyId: row.id, gracePeriodSeconds },
+    });
+    return {
+      key: toApiKey(await mustFind(clientId, row.id)),
+      apiKey,
+      rolled: toApiKey(await mustFind(clientId, keyId)),
+    };
+  }
+
+  /** Only a live key that was not rolled yet can be rolled: one successor per key. */
+  function assertRollable(old: KeyRow, now: Date): void {
+    if (old.rolled_to) {
+      throw new AppError('conflict', `key ${old.id} was already rolled (to ${old.rolled_to})`);
+    }
+    if (old.status !== 'active' || old.retired_at) {
+      throw new AppError('conflict', 'only an active key can be rolled');
+    }
+    if (old.expires_at && Date.parse(old.expires_at) <= now.getTime()) {
+      throw new AppError('conflict', 'an expired key cannot be rolled');
+    }
+  }
+
   return {
     verify,
     verifyHash,
@@ -664,9 +668,13 @@ export function createKeysService(deps: KeysServiceDeps) {
       return create(auth.clientId, filled, actor);
     },
 
-    /** Self-service roll: rolling hands over the rolled key's powers, so they may not exceed the caller's. */
-    async assertMayRoll(auth: AuthContext, keyId: string): Promise<void> {
+    /**
+     * Self-service roll (POST /v1/keys/:id/roll): rolling hands the caller the rolled key's new
+     * secret, so the rolled key's powers may not exceed the caller's.
+     */
+    async rollOwn(auth: AuthContext, keyId: string, actor: Actor, gracePeriodSeconds?: number) {
       await mustNotExceed(auth, powersOf(await get(auth.clientId, keyId)));
+      return roll(auth.clientId, keyId, actor, gracePeriodSeconds);
     },
     reportFailure,
 
@@ -690,93 +698,9 @@ export function createKeysService(deps: KeysServiceDeps) {
 
     get,
 
-    async revoke(
-      clientId: string,
-      keyId: string,
-      actor: Actor,
-      reason?: string | null,
-    ): Promise<ApiKey> {
-      const at = clock.now().toISOString();
-      return setStatus(
-        clientId,
-        keyId,
-        'active',
-        { status: 'revoked', revoked_at: at, revoked_reason: reason?.slice(0, 500) ?? null },
-        { actor, action: 'key.revoked', data: { reason: reason ?? null } },
-      );
-    },
-
-    reactivate: (clientId: string, keyId: string, actor: Actor): Promise<ApiKey> =>
-      setStatus(
-        clientId,
-        keyId,
-        'revoked',
-        { status: 'active', revoked_at: null, revoked_reason: null },
-        { actor, action: 'key.reactivated' },
-      ),
-
-    /**
-     * Stripe-style roll: a new key with the same settings; the old one keeps working until the
-     * grace deadline (0 = revoked at once).
-     */
-    async roll(
-      clientId: string,
-      keyId: string,
-      actor: Actor,
-      gracePeriodSeconds = 86_400,
-    ): Promise<{ key: ApiKey; apiKey: string; rolled: ApiKey }> {
-      if (!Number.isInteger(gracePeriodSeconds) || gracePeriodSeconds < 0) {
-        throw new AppError('validation_failed', 'gracePeriodSeconds must be a whole number ≥ 0');
-      }
-      const old = await mustFind(clientId, keyId);
-      if (old.status !== 'active')
-        throw new AppError('conflict', 'only an active key can be rolled');
-      const now = clock.now();
-      const settings = toApiKey(old);
-      const { row, apiKey } = buildRow(
-        clientId,
-        {
-          name: settings.name,
-          description: settings.description,
-          environment: settings.environment,
-          scopes: settings.scopes,
-          ipAllowlist: settings.ipAllowlist,
-          expiresAt: settings.expiresAt,
-          rateLimit: settings.rateLimit,
-          credits: settings.credits?.remaining ?? null,
-          refill: settings.credits?.refill ?? null,
-          meta: settings.meta,
-        },
-        now,
-      );
-      const graceEnd = new Date(now.getTime() + gracePeriodSeconds * 1000).toISOString();
-      const oldExpiry = old.expires_at && old.expires_at < graceEnd ? old.expires_at : graceEnd;
-      await keysStore.insert(row);
-      const iso = now.toISOString();
-      await keysStore.update(
-        clientId,
-        keyId,
-        gracePeriodSeconds === 0
-          ? {
-              status: 'revoked',
-              revoked_at: iso,
-              revoked_reason: 'rolled',
-              rolled_to: row.id,
-              updated_at: iso,
-            }
-          : { expires_at: oldExpiry, rolled_to: row.id, updated_at: iso },
-      );
-      await publish('key', keyId, clientId);
-      await audit.record({
-        actor,
-        action: 'key.rolled',
-        targetType: 'key',
-        targetId: keyId,
-        clientId,
-        data: { newKeyId: row.id, gracePeriodSeconds },
-      });
-      return { key: toApiKey(row), apiKey, rolled: toApiKey(await mustFind(clientId, keyId)) };
-    },
+    revoke,
+    reactivate,
+    roll,
 
     async delete(clientId: string, keyId: string, actor: Actor): Promise<void> {
       await mustFind(clientId, keyId);
@@ -815,7 +739,7 @@ export function createKeysService(deps: KeysServiceDeps) {
 
     /** Operator paths only (the CLI names keys by id alone). */
     async ownerOf(keyId: string): Promise<string> {
-      const owner = await keysStore.ownerOf(keyId);
+      const owner = isIdOf('key', keyId) ? await keysStore.ownerOf(keyId) : null;
       if (!owner) throw new AppError('not_found', 'key not found');
       return owner;
     },

@@ -1,25 +1,82 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../store/database.ts';
-import type { KeysTable } from './keys-types.ts';
+import type { KeyCreditPoolsTable, KeyRow, KeysTable } from './keys-types.ts';
 
 type KeyPatch = Partial<Omit<KeysTable, 'id' | 'client_id' | 'key_hash' | 'created_at'>>;
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** api_keys with its pool's credits under the column names the service reads. */
+function selectKeys(db: Db) {
+  return db
+    .selectFrom('api_keys')
+    .leftJoin('key_credit_pools as p', 'p.id', 'api_keys.credit_pool_id')
+    .selectAll('api_keys')
+    .select([
+      'p.remaining as credits_remaining',
+      'p.refill_interval as refill_interval',
+      'p.refill_amount as refill_amount',
+      'p.refilled_at as refilled_at',
+    ]);
+}
+
+/** Drops a pool once no key spends from it any more. */
+async function dropPoolIfUnused(db: Db, poolId: string | null): Promise<void> {
+  if (!poolId) return;
+  await db
+    .deleteFrom('key_credit_pools')
+    .where('id', '=', poolId)
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('api_keys').select('id').where('credit_pool_id', '=', poolId))),
+    )
+    .execute();
+}
 
 /** Every method that touches a client's keys takes the client id: no "find by id" without it. */
 export function createKeysStore(db: Kysely<Database>) {
   return {
-    async insert(row: KeysTable): Promise<void> {
-      await db.insertInto('api_keys').values(row).execute();
+    /** A key, and its credit pool when it has one, in one transaction. */
+    async insert(row: KeysTable, pool: KeyCreditPoolsTable | null = null): Promise<void> {
+      await db.transaction().execute(async (tx) => {
+        if (pool) await tx.insertInto('key_credit_pools').values(pool).execute();
+        await tx.insertInto('api_keys').values(row).execute();
+      });
+    },
+    /**
+     * A roll, all or nothing: claims the old key (still active, not rolled yet, not retired)
+     * with `oldPatch` and inserts its successor. False, with nothing written, when the claim
+     * lost (another roll, a revoke or a delete got there first).
+     */
+    async roll(
+      clientId: string,
+      oldId: string,
+      oldPatch: KeyPatch,
+      successor: KeysTable,
+    ): Promise<boolean> {
+      return db.transaction().execute(async (tx) => {
+        // The claim comes first: it takes the row's write lock (PostgreSQL) or the database's
+        // (SQLite) before anything is read, so a concurrent roll waits and then finds it gone.
+        const res = await tx
+          .updateTable('api_keys')
+          .set(oldPatch)
+          .where('client_id', '=', clientId)
+          .where('id', '=', oldId)
+          .where('status', '=', 'active')
+          .where('rolled_to', 'is', null)
+          .where('retired_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1) return false;
+        await tx.insertInto('api_keys').values(successor).execute();
+        return true;
+      });
     },
     /** The verification lookup: by hash only, since the hash is what identifies the caller. */
-    async findByHash(hash: string): Promise<KeysTable | undefined> {
-      return db.selectFrom('api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
+    async findByHash(hash: string): Promise<KeyRow | undefined> {
+      return selectKeys(db).where('api_keys.key_hash', '=', hash).executeTakeFirst();
     },
-    async find(clientId: string, keyId: string): Promise<KeysTable | undefined> {
-      return db
-        .selectFrom('api_keys')
-        .selectAll()
-        .where('client_id', '=', clientId)
-        .where('id', '=', keyId)
+    async find(clientId: string, keyId: string): Promise<KeyRow | undefined> {
+      return selectKeys(db)
+        .where('api_keys.client_id', '=', clientId)
+        .where('api_keys.id', '=', keyId)
         .executeTakeFirst();
     },
     /** Operator paths only (CLI by key id): which client owns a key. Never used on client routes. */
@@ -31,25 +88,21 @@ export function createKeysStore(db: Kysely<Database>) {
         .executeTakeFirst();
       return row?.client_id ?? null;
     },
-    async list(clientId: string, opts: { limit: number; cursor?: string }): Promise<KeysTable[]> {
-      let q = db
-        .selectFrom('api_keys')
-        .selectAll()
-        .where('client_id', '=', clientId)
-        .orderBy('id', 'asc')
+    async list(clientId: string, opts: { limit: number; cursor?: string }): Promise<KeyRow[]> {
+      let q = selectKeys(db)
+        .where('api_keys.client_id', '=', clientId)
+        .orderBy('api_keys.id', 'asc')
         .limit(opts.limit);
-      if (opts.cursor) q = q.where('id', '>', opts.cursor);
+      if (opts.cursor) q = q.where('api_keys.id', '>', opts.cursor);
       return q.execute();
     },
     /** Every key of these clients (a page of the operator's client list), by client then id. */
-    async listForClients(clientIds: readonly string[]): Promise<KeysTable[]> {
+    async listForClients(clientIds: readonly string[]): Promise<KeyRow[]> {
       if (!clientIds.length) return [];
-      return db
-        .selectFrom('api_keys')
-        .selectAll()
-        .where('client_id', 'in', clientIds)
-        .orderBy('client_id', 'asc')
-        .orderBy('id', 'asc')
+      return selectKeys(db)
+        .where('api_keys.client_id', 'in', clientIds)
+        .orderBy('api_keys.client_id', 'asc')
+        .orderBy('api_keys.id', 'asc')
         .execute();
     },
     async update(
@@ -72,42 +125,70 @@ export function createKeysStore(db: Kysely<Database>) {
       const res = await q.executeTakeFirst();
       return Number(res.numUpdatedRows) === 1;
     },
-    async delete(clientId: string, keyId: string): Promise<boolean> {
+    /**
+     * Revokes a key for good: revoked and retired, whatever its status, unless it already is
+     * both. Keeps the first revocation and retirement times. False when nothing changed.
+     */
+    async retire(clientId: string, keyId: string, at: string, reason: string): Promise<boolean> {
       const res = await db
-        .deleteFrom('api_keys')
+        .updateTable('api_keys')
+        .set({
+          status: 'revoked',
+          revoked_at: sql<string>`coalesce(revoked_at, ${at})`,
+          revoked_reason: reason,
+          retired_at: sql<string>`coalesce(retired_at, ${at})`,
+          updated_at: at,
+        })
         .where('client_id', '=', clientId)
         .where('id', '=', keyId)
+        .where((eb) => eb.or([eb('status', '=', 'active'), eb('retired_at', 'is', null)]))
         .executeTakeFirst();
-      return Number(res.numDeletedRows) === 1;
+      return Number(res.numUpdatedRows) === 1;
+    },
+    async delete(clientId: string, keyId: string): Promise<boolean> {
+      return db.transaction().execute(async (tx) => {
+        const row = await tx
+          .deleteFrom('api_keys')
+          .where('client_id', '=', clientId)
+          .where('id', '=', keyId)
+          .returning('credit_pool_id')
+          .executeTakeFirst();
+        if (!row) return false;
+        await dropPoolIfUnused(tx, row.credit_pool_id);
+        return true;
+      });
     },
     async deleteAllForClient(clientId: string): Promise<string[]> {
-      const rows = await db
-        .deleteFrom('api_keys')
-        .where('client_id', '=', clientId)
-        .returning('id')
-        .execute();
-      return rows.map((r) => r.id);
+      return db.transaction().execute(async (tx) => {
+        const rows = await tx
+          .deleteFrom('api_keys')
+          .where('client_id', '=', clientId)
+          .returning('id')
+          .execute();
+        await tx.deleteFrom('key_credit_pools').where('client_id', '=', clientId).execute();
+        return rows.map((r) => r.id);
+      });
     },
     /**
-     * Takes `n` credits atomically (one statement, safe across nodes). Returns what is left, or
-     * null when fewer than `n` remain.
+     * Takes `n` credits from a pool atomically (one statement, safe across nodes and across the
+     * keys sharing the pool). Returns what is left, or null when fewer than `n` remain.
      */
-    async takeCredits(keyId: string, n: number): Promise<number | null> {
+    async takeCredits(poolId: string, n: number): Promise<number | null> {
       const row = await db
-        .updateTable('api_keys')
-        .set((eb) => ({ credits_remaining: eb('credits_remaining', '-', n) }))
-        .where('id', '=', keyId)
-        .where('credits_remaining', '>=', n)
-        .returning('credits_remaining')
+        .updateTable('key_credit_pools')
+        .set((eb) => ({ remaining: eb('remaining', '-', n) }))
+        .where('id', '=', poolId)
+        .where('remaining', '>=', n)
+        .returning('remaining')
         .executeTakeFirst();
-      return row ? Number(row.credits_remaining) : null;
+      return row ? Number(row.remaining) : null;
     },
     /** Refills once per period: only the first caller after the period starts wins. */
-    async refillCredits(keyId: string, amount: number, periodStart: string): Promise<void> {
+    async refillCredits(poolId: string, amount: number, periodStart: string): Promise<void> {
       await db
-        .updateTable('api_keys')
-        .set({ credits_remaining: amount, refilled_at: periodStart })
-        .where('id', '=', keyId)
+        .updateTable('key_credit_pools')
+        .set({ remaining: amount, refilled_at: periodStart })
+        .where('id', '=', poolId)
         .where((eb) => eb.or([eb('refilled_at', 'is', null), eb('refilled_at', '<', periodStart)]))
         .execute();
     },

@@ -30,24 +30,50 @@ export interface KeysTable {
   expires_at: string | null;
   /** JSON {limit, windowSeconds} or null */
   rate_limit: string | null;
-  credits_remaining: number | null;
-  refill_interval: 'daily' | 'monthly' | null;
-  refill_amount: number | null;
-  refilled_at: string | null;
+  /** the credit pool this key spends from (shared with the keys it was rolled from or to) */
+  credit_pool_id: string | null;
   /** JSON object */
   meta: string;
   status: KeyStatus;
   revoked_at: string | null;
   revoked_reason: string | null;
-  /** set when rolled: the old key keeps working until then */
+  /** set when rolled: the key that replaced this one */
   rolled_to: string | null;
+  /**
+   * Set when the key is retired for good (rolled, or revoked with `retire: true`, e.g. leaked):
+   * it can never be reactivated. A rolled key still works until its grace deadline.
+   */
+  retired_at: string | null;
   last_used_at: string | null;
   created_at: string;
   updated_at: string;
 }
 
+/**
+ * Credits, one row per pool: every key of a pool spends from `remaining` (a roll gives the new
+ * key the old key's pool). Refilled to `refill_amount` once per period.
+ */
+export interface KeyCreditPoolsTable {
+  id: string;
+  client_id: string;
+  remaining: number;
+  refill_interval: 'daily' | 'monthly' | null;
+  refill_amount: number | null;
+  refilled_at: string | null;
+  created_at: string;
+}
+
 export interface KeysTables {
   api_keys: KeysTable;
+  key_credit_pools: KeyCreditPoolsTable;
+}
+
+/** A key as the store reads it: its row and its pool's credits (null without a pool). */
+export interface KeyRow extends KeysTable {
+  credits_remaining: number | null;
+  refill_interval: 'daily' | 'monthly' | null;
+  refill_amount: number | null;
+  refilled_at: string | null;
 }
 
 /** Key metadata as the API shows it; never the key or its hash. */
@@ -70,6 +96,8 @@ export interface ApiKey {
   status: KeyStatus;
   revokedAt: string | null;
   revokedReason: string | null;
+  /** set when the key can never be reactivated (rolled, or revoked as leaked) */
+  retiredAt: string | null;
   lastUsedAt: string | null;
   createdAt: string;
   updatedAt: string;

@@ -166,14 +166,11 @@ export async function clientApiRoutes(app: App, services: Services) {
       },
     },
     async (request, reply) => {
-      const c = request.client!;
-      // Rolling answers the new secret of the rolled key: it may not be worth more than the caller.
-      await services.keys.assertMayRoll(c, request.params.id);
       return reply
         .code(201)
         .send(
-          await services.keys.roll(
-            c.clientId,
+          await services.keys.rollOwn(
+            request.client!,
             request.params.id,
             clientActor(request),
             request.body?.gracePeriodSeconds,

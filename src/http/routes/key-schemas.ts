@@ -29,6 +29,10 @@ export const apiKeySchema = z
     status: z.enum(['active', 'revoked']),
     revokedAt: z.string().nullable(),
     revokedReason: z.string().nullable(),
+    retiredAt: z
+      .string()
+      .nullable()
+      .describe('set when the key can never be reactivated (rolled, or revoked as leaked)'),
     lastUsedAt: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),

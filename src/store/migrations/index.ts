@@ -7,6 +7,7 @@ import * as credentials from './0004-credentials.ts';
 import * as billing from './0005-billing.ts';
 import * as usageBlocks from './0006-usage-blocks.ts';
 import * as dashboardSessions from './0007-dashboard-sessions.ts';
+import * as keyCreditPools from './0008-key-credit-pools.ts';
 import * as leaks from './0009-leaks.ts';
 import * as webhooks from './0011-webhooks.ts';
 
@@ -23,6 +24,7 @@ export const migrations: Record<string, Migration> = {
   '0005-billing': billing,
   '0006-usage-blocks': usageBlocks,
   '0007-dashboard-sessions': dashboardSessions,
+  '0008-key-credit-pools': keyCreditPools,
   '0009-leaks': leaks,
   '0011-webhooks': webhooks,
 };
