@@ -14,7 +14,7 @@ import { createClientsStore } from './clients/clients-store.ts';
 import { createCredentialsService } from './credentials/credentials-service.ts';
 import { createCredentialsStore } from './credentials/credentials-store.ts';
 import { createProxyService } from './proxy/proxy-service.ts';
-import { createKeysService } from './keys/keys-service.ts';
+import { createKeysService, type KeysServiceDeps } from './keys/keys-service.ts';
 import { createKeysStore } from './keys/keys-store.ts';
 import type { Metrics } from './infra/metrics.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
@@ -43,6 +43,8 @@ export interface ServicesDeps {
   metrics: Metrics;
   keyring: Keyring;
   clock?: Clock;
+  /** Verification cache tunables (a test node that must read storage on every call sets 0). */
+  keysCache?: Pick<KeysServiceDeps, 'cacheSize' | 'positiveTtlMs' | 'negativeTtlMs'>;
 }
 
 function redisReady(redis: Redis, ms: number): Promise<void> {
@@ -70,6 +72,7 @@ export function createServices({
   metrics,
   keyring,
   clock = systemClock,
+  keysCache,
 }: ServicesDeps) {
   const db = store.db;
   /** Shared command connection when KEYPLANE_REDIS_URL is set (pub/sub uses `redis.duplicate()`). */
@@ -151,6 +154,7 @@ export function createServices({
     changes,
     registry: metrics.registry,
     rateLimitGate: ratelimit.gate,
+    ...keysCache,
   });
   closers.push(() => keys.close());
   clients = createClientsService({
