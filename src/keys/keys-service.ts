@@ -489,6 +489,11 @@ export function createKeysService(deps: KeysServiceDeps) {
     }
   }
 
+  /** The calling key may be handed keyId's secret (a roll, a leak's replacement): not worth more. */
+  async function assertMayRoll(auth: AuthContext, keyId: string): Promise<void> {
+    await mustNotExceed(auth, powersOf(await get(auth.clientId, keyId)));
+  }
+
   async function get(clientId: string, keyId: string): Promise<ApiKey> {
     return toApiKey(await mustFind(clientId, keyId));
   }
@@ -673,9 +678,10 @@ export function createKeysService(deps: KeysServiceDeps) {
      * secret, so the rolled key's powers may not exceed the caller's.
      */
     async rollOwn(auth: AuthContext, keyId: string, actor: Actor, gracePeriodSeconds?: number) {
-      await mustNotExceed(auth, powersOf(await get(auth.clientId, keyId)));
+      await assertMayRoll(auth, keyId);
       return roll(auth.clientId, keyId, actor, gracePeriodSeconds);
     },
+    assertMayRoll,
     reportFailure,
 
     async list(clientId: string, opts: { limit?: number; cursor?: string } = {}) {

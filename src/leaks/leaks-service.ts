@@ -105,7 +105,8 @@ export function createLeaksService(deps: LeaksServiceDeps) {
   ): Promise<{ action: LeakAction; newKeyId: string | null }> {
     if (policy === 'notify') return { action: 'notified', newKeyId: null };
     if (policy === 'revoke') {
-      await keys.revoke(key.clientId, key.id, actor, reason);
+      // Retired: a leaked secret never comes back (reactivate answers 409).
+      await keys.revoke(key.clientId, key.id, actor, reason, { retire: true });
       return { action: 'revoked', newKeyId: null };
     }
     const rolled = await keys.roll(key.clientId, key.id, actor, 0);
