@@ -34,7 +34,6 @@ describe.each(ENGINES)('provider verification against fake providers on %s', (en
       file: {
         providers: fake.providersConfig({
           vultr: { circuitBreakerThreshold: 100 },
-          anthropic: { timeoutMs: 150, maxRetries: 1 },
           exa: { circuitBreakerThreshold: 3, circuitBreakerCooldownMs: 60_000 },
         }),
       },
@@ -193,20 +192,38 @@ describe.each(ENGINES)('provider verification against fake providers on %s', (en
   });
 
   it('gives up on a provider that does not answer within its timeout', async () => {
-    const good = rand('anthropic');
-    fake.acceptApiKey('anthropic', good);
-    fake.setMode('anthropic', { kind: 'slow', delayMs: 5_000 });
-    const r = await verifyNew({ provider: 'anthropic', credentials: { apiKey: good } });
-    expect(r.verification).toMatchObject({
-      status: 'unreachable',
-      attempts: 2,
-      message: 'anthropic did not answer within 150 ms',
+    // Its own store and fake: the short timeout applies to this test alone, and the provider
+    // never answers, so the timeout is the only way the call can end, however loaded the machine.
+    const silent = await startFakeProviders();
+    const own = await createHarness(engine, {
+      file: {
+        providers: silent.providersConfig({ anthropic: { timeoutMs: 150, maxRetries: 1 } }),
+      },
     });
-    expect(r.credential.isVerified).toBe(false);
-    fake.setMode('anthropic', { kind: 'ok' });
-    expect(
-      (await h.services.credentials.verify(client, r.credential.id, ACTOR)).verification.status,
-    ).toBe('verified');
+    try {
+      const good = rand('anthropic');
+      silent.acceptApiKey('anthropic', good);
+      silent.setMode('anthropic', { kind: 'slow', delayMs: 3_600_000 });
+      const owner = (
+        await own.services.clients.create({ name: 'Timeout', email: 't@example.com' }, ACTOR)
+      ).client.id;
+      const c = await own.services.credentials.create(
+        owner,
+        { provider: 'anthropic', credentialName: rand('cred'), credentials: { apiKey: good } },
+        ACTOR,
+      );
+      const r = await own.services.credentials.verify(owner, c.id, ACTOR);
+      expect(r.verification).toMatchObject({
+        status: 'unreachable',
+        attempts: 2,
+        message: 'anthropic did not answer within 150 ms',
+      });
+      expect(r.credential.isVerified).toBe(false);
+      expect(silent.hits('anthropic')).toBe(2);
+    } finally {
+      await own.close();
+      await silent.close();
+    }
   });
 
   it('opens the circuit after repeated failures and stops calling the provider', async () => {

@@ -1,13 +1,13 @@
 import SQLite from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import pg from 'pg';
 import { TEST_MASTER_KEY } from './support/harness.ts';
 import { startKeyplane, tempDir, type ServeProcess } from './support/keyplane-process.ts';
 import { createTestDatabase, ENGINES } from './support/stores.ts';
+import { waitFor } from './support/wait.ts';
 
 // Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
 vi.setConfig({ testTimeout: 120_000 });
@@ -33,6 +33,45 @@ function open(port: number): Promise<Socket> {
     s.once('error', reject);
   });
 }
+
+/**
+ * Sends a request's headers with `Expect: 100-continue` and resolves once the server answers
+ * `100 Continue`: from then on the server has parsed the headers and the request is in flight
+ * (accepted), with no guess at how long that takes on a loaded machine.
+ */
+async function startRequest(socket: Socket, head: string): Promise<void> {
+  let seen = '';
+  const interim = new Promise<void>((resolve, reject) => {
+    const onData = (c: Buffer) => {
+      seen += c.toString();
+      if (!seen.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      if (/^HTTP\/1\.1 100 /.test(seen)) resolve();
+      else reject(new Error(`expected 100 Continue, got ${JSON.stringify(seen)}`));
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+  socket.write(`${head}Expect: 100-continue\r\n\r\n`);
+  await interim;
+}
+
+/** The mid-body admin-token request both tests below hold open across SIGTERM. */
+async function halfSentRequest(p: ServeProcess, name: string) {
+  const body = JSON.stringify({ name });
+  const half = Math.floor(body.length / 2);
+  const socket = await open(portOf(p.url));
+  await startRequest(
+    socket,
+    `POST /admin/v1/admin-tokens HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${tokenOf(p)}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`,
+  );
+  const response = readResponse(socket);
+  socket.write(body.slice(0, half));
+  return { socket, response, finish: () => socket.write(body.slice(half)) };
+}
+
+const stopping = (p: ServeProcess) => p.logs().some((l) => String(l.msg).startsWith('stopping'));
 
 /** Reads a whole HTTP/1.1 response (Content-Length framed) from a socket. */
 function readResponse(socket: Socket): Promise<{ status: number; body: string }> {
@@ -71,30 +110,16 @@ describe('graceful stop of keyplane serve', () => {
       const env = db ? { KEYPLANE_DATABASE_URL: db.url, KEYPLANE_MASTER_KEY: TEST_MASTER_KEY } : {};
       const p = await startKeyplane({ cwd, env });
       const port = portOf(p.url);
-      const token = tokenOf(p);
-      const body = JSON.stringify({ name: 'created-during-shutdown' });
-      const half = Math.floor(body.length / 2);
-
-      const socket = await open(port);
-      const response = readResponse(socket);
-      socket.write(
-        `POST /admin/v1/admin-tokens HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n` +
-          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n` +
-          body.slice(0, half),
-      );
+      const held = await halfSentRequest(p, 'created-during-shutdown');
       // The headers are in: this request has been accepted. Now stop the server.
-      await sleep(200);
       p.child.kill('SIGTERM');
       // Wait until the server says it is stopping, then check that it no longer accepts.
-      for (let i = 0; i < 100 && !p.logs().some((l) => String(l.msg).startsWith('stopping')); i++) {
-        await sleep(50);
-      }
-      expect(p.logs().some((l) => String(l.msg).startsWith('stopping'))).toBe(true);
+      await waitFor(() => stopping(p), 'the "stopping" log line');
       await expect(open(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
       expect(p.child.exitCode).toBeNull(); // still finishing the accepted request
 
-      socket.write(body.slice(half));
-      const res = await response;
+      held.finish();
+      const res = await held.response;
       expect(res.status).toBe(201);
       expect(JSON.parse(res.body)).toMatchObject({
         adminToken: { name: 'created-during-shutdown' },
@@ -179,5 +204,21 @@ describe('graceful stop of keyplane serve', () => {
       .get() as { n: number };
     db.close();
     expect(stored.n).toBe(answered.filter((r) => r.status === 201).length);
+  });
+
+  it('exits 1 when the graceful stop outlasts shutdownTimeoutMs', async () => {
+    const cwd = tempDir();
+    // A short deadline from the config file stands in for the default 10 s; the request held
+    // mid-body below keeps the stop from ever finishing, so only the deadline can end it.
+    writeFileSync(join(cwd, 'keyplane.config.json'), JSON.stringify({ shutdownTimeoutMs: 300 }));
+    const p = await startKeyplane({ cwd });
+    const held = await halfSentRequest(p, 'never-finished');
+    p.child.kill('SIGTERM');
+    const { code, signal } = await p.exited;
+    expect(signal).toBeNull();
+    expect(code).toBe(1);
+    expect(p.logs().map((l) => l.msg)).toContain('graceful stop took too long; exiting');
+    expect(p.logs().some((l) => l.msg === 'stopped')).toBe(false);
+    held.socket.destroy();
   });
 });

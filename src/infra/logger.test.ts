@@ -1,9 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { DestinationStream } from 'pino';
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../../test/support/wait.ts';
 import { accessLogOf, bufferedDestination, createLogger } from './logger.ts';
 
 function capture() {
@@ -64,21 +66,33 @@ describe('access line', () => {
 });
 
 describe('buffered destination', () => {
+  const fileOf = (label: string) =>
+    join(mkdtempSync(join(tmpdir(), `kp-log-${label}-`)), 'out.log');
+  const size = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8').length;
+    } catch {
+      return 0;
+    }
+  };
+
   it('writes every line, in order, 4 KiB at a time, and the rest on flush', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kp-log-'));
-    const file = join(dir, 'out.log');
-    const dest = bufferedDestination(file);
+    const file = fileOf('order');
+    // No periodic flush during the test: what reaches the file comes from the 4 KiB rule alone.
+    const dest = bufferedDestination(file, { flushEveryMs: 3_600_000 });
     const logger = createLogger({ level: 'info', destination: dest });
     const access = accessLogOf(logger);
-    await new Promise((r) => setTimeout(r, 20)); // the file opens asynchronously
+    await once(dest as unknown as NodeJS.EventEmitter, 'ready'); // the file opens asynchronously
     for (let i = 0; i < 100; i++) {
       if (i % 10 === 0) logger.info({ i }, 'between');
       access({ ...entry, requestId: `req_${i}` });
     }
     // Past 4 KiB some lines are on their way; the last ones wait for a flush.
-    await new Promise((r) => setTimeout(r, 20));
+    // SonicBoom's flushSync does not wait for an asynchronous write in flight (it writes the rest
+    // ahead of it), so the test waits for the 4 KiB writes to land before flushing.
+    const writing = () => (dest as unknown as { _writing: boolean })._writing;
+    await waitFor(() => size(file) > 4096 && !writing(), 'the first 4 KiB in the file');
     const early = readFileSync(file, 'utf8');
-    expect(early.length).toBeGreaterThan(4096);
     expect(early.split('\n').length).toBeLessThan(111);
     (dest as unknown as { flushSync(): void }).flushSync();
     const lines = readFileSync(file, 'utf8').trim().split('\n');
@@ -93,6 +107,18 @@ describe('buffered destination', () => {
       expected.push(`req_${i}`);
     }
     expect(order).toEqual(expected);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dirname(file), { recursive: true, force: true });
+  });
+
+  it('writes what is buffered at least every flushEveryMs', async () => {
+    const file = fileOf('timer');
+    const dest = bufferedDestination(file, { flushEveryMs: 20 });
+    const logger = createLogger({ level: 'info', destination: dest });
+    await once(dest as unknown as NodeJS.EventEmitter, 'ready');
+    logger.info({ n: 1 }, 'one short line, far below 4 KiB');
+    const text = await waitFor(() => size(file) > 0 && readFileSync(file, 'utf8'), 'the timer');
+    expect(JSON.parse(text.trim())).toMatchObject({ n: 1, msg: 'one short line, far below 4 KiB' });
+    (dest as unknown as { end(): void }).end();
+    rmSync(dirname(file), { recursive: true, force: true });
   });
 });

@@ -69,7 +69,11 @@ let exitHookInstalled = false;
  * load hundreds of lines go out in one write instead of one write (and one thread-pool round
  * trip) per line. Whatever is still buffered is written synchronously when the process exits.
  */
-export function bufferedDestination(dest: number | string): DestinationStream {
+export function bufferedDestination(
+  dest: number | string,
+  // Tests set their own period so that no flush races their assertions.
+  { flushEveryMs = 100 }: { flushEveryMs?: number } = {},
+): DestinationStream {
   const stream = pino.destination({ dest, sync: false });
   // Lines gather here and reach SonicBoom 4 KiB at a time. SonicBoom's own buffering appends each
   // write to a growing string whose byte length it measures on every write (flattening it): at a
@@ -111,7 +115,7 @@ export function bufferedDestination(dest: number | string): DestinationStream {
     } catch {
       /* a write is in flight: the next tick takes the rest */
     }
-  }, 100);
+  }, flushEveryMs);
   timer.unref();
   openStreams.add(stream);
   stream.on('close', () => {
