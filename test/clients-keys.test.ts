@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createManualClock } from '../src/lib/clock.ts';
 import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
 import { runKeyplaneInProcess } from './support/cli.ts';
 import { ENGINES } from './support/stores.ts';
@@ -209,36 +210,51 @@ describe.each(ENGINES)('clients and keys on %s', (engine) => {
   });
 
   it('refuses calls without credits before the rate limit, with Retry-After at the next refill', async () => {
-    const c = await createClient('Refill', 'refill@example.com');
-    const res = await h.app.inject({
-      method: 'POST',
-      url: `/admin/v1/clients/${c.client.id}/keys`,
-      headers: h.adminHeaders,
-      payload: {
-        credits: 1,
-        refill: { interval: 'daily', amount: 1 },
-        rateLimit: { limit: 3, windowSeconds: 3600 },
-      },
-    });
-    const key = res.json().apiKey as string;
-    const codes: string[] = [];
-    let last;
-    for (let i = 0; i < 5; i++) {
-      last = await get('/v1/health', key);
-      codes.push(last.statusCode === 200 ? 'ok' : last.json().error.code);
+    // Its own harness on a manual clock: the next refill is a known midnight, not the real one.
+    const clock = createManualClock(new Date('2026-03-10T15:00:00.000Z'));
+    const own = await createHarness(engine, { clock });
+    try {
+      const made = await own.app.inject({
+        method: 'POST',
+        url: '/admin/v1/clients',
+        headers: own.adminHeaders,
+        payload: { name: 'Refill', email: 'refill@example.com' },
+      });
+      const res = await own.app.inject({
+        method: 'POST',
+        url: `/admin/v1/clients/${made.json().client.id}/keys`,
+        headers: own.adminHeaders,
+        payload: {
+          credits: 1,
+          refill: { interval: 'daily', amount: 1 },
+          rateLimit: { limit: 3, windowSeconds: 3600 },
+        },
+      });
+      const key = res.json().apiKey as string;
+      const call = () =>
+        own.app.inject({ method: 'GET', url: '/v1/health', headers: { 'x-api-key': key } });
+      const codes: string[] = [];
+      let last;
+      for (let i = 0; i < 5; i++) {
+        last = await call();
+        codes.push(last.statusCode === 200 ? 'ok' : last.json().error.code);
+      }
+      // A client retrying on usage_exceeded does not fill its rate-limit window too.
+      expect(codes).toEqual([
+        'ok',
+        'usage_exceeded',
+        'usage_exceeded',
+        'usage_exceeded',
+        'usage_exceeded',
+      ]);
+      // 15:00 → the refill at 00:00 UTC is 9 h away.
+      expect(Number(last!.headers['retry-after'])).toBe(9 * 3600);
+      clock.set(new Date('2026-03-11T00:00:01.000Z'));
+      expect((await call()).statusCode).toBe(200);
+      expect((await call()).json().error.code).toBe('usage_exceeded');
+    } finally {
+      await own.close();
     }
-    // A client retrying on usage_exceeded does not fill its rate-limit window too.
-    expect(codes).toEqual([
-      'ok',
-      'usage_exceeded',
-      'usage_exceeded',
-      'usage_exceeded',
-      'usage_exceeded',
-    ]);
-    const now = new Date();
-    const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-    const retry = Number(last!.headers['retry-after']);
-    expect(Math.abs(retry - (midnight - Date.now()) / 1000)).toBeLessThan(5);
   });
 
   it('verifies keys for services that check them themselves (always 200)', async () => {

@@ -13,6 +13,7 @@ import { TEST_MASTER_KEY, testConfig } from './support/harness.ts';
 import { startKeyplane, type ServeProcess } from './support/keyplane-process.ts';
 import { startSmtpServer, type TestSmtpServer } from './support/smtp.ts';
 import { createTestDatabase, ENGINES, type TestDatabase } from './support/stores.ts';
+import { waitFor } from './support/wait.ts';
 
 /**
  * The weekly job as `keyplane serve` runs it: two nodes on one store, checking every second.
@@ -24,7 +25,13 @@ describe.each(ENGINES)('scheduled invoice runs in two keyplane serve processes o
   let smtp: TestSmtpServer;
   let services: Services;
   const nodes: ServeProcess[] = [];
-  const week = previousPeriod('weekly', new Date());
+  // The nodes run on the real clock. runAfterMinutes moves the moment they invoice "last week"
+  // for to the middle of the previous week, 3.5 days from either Monday 00:00 UTC: the week they
+  // pick is the one picked here even if the run crosses a week boundary.
+  const now = Date.now();
+  const thisWeekStart = previousPeriod('weekly', new Date(now)).end.getTime();
+  const runAfterMinutes = Math.ceil((now - thisWeekStart + 3.5 * 86_400_000) / 60_000);
+  const week = previousPeriod('weekly', new Date(now - runAfterMinutes * 60_000));
   const clientIds: string[] = [];
 
   beforeAll(async () => {
@@ -32,7 +39,7 @@ describe.each(ENGINES)('scheduled invoice runs in two keyplane serve processes o
     database = await createTestDatabase(engine);
     const file = {
       pricing: { 'POST /api/video/analyze': '0.05' },
-      billing: { checkIntervalSeconds: 1, runAfterMinutes: 0 },
+      billing: { checkIntervalSeconds: 1, runAfterMinutes },
     };
     const configFile = join(database.dir, 'keyplane.config.json');
     writeFileSync(configFile, JSON.stringify(file));
@@ -74,9 +81,10 @@ describe.each(ENGINES)('scheduled invoice runs in two keyplane serve processes o
       KEYPLANE_CONFIG: configFile,
       KEYPLANE_SMTP_URL: smtp.url,
       KEYPLANE_MAIL_FROM: 'billing@operator.example',
+      KEYPLANE_LOG_LEVEL: 'debug', // the "billing check" lines
     };
     nodes.push(...(await Promise.all([startKeyplane({ env }), startKeyplane({ env })])));
-  });
+  }, 120_000);
   afterAll(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
     await services?.close();
@@ -85,14 +93,20 @@ describe.each(ENGINES)('scheduled invoice runs in two keyplane serve processes o
   });
 
   it('invoices last week once and emails each invoice once', async () => {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const page = await services.billing.list({ period: week.id, status: 'sent' });
-      if (page.data.length === 3 || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    // A few more checks of both nodes go by: nothing is issued or sent twice.
-    await new Promise((r) => setTimeout(r, 2500));
+    await waitFor(
+      async () =>
+        (await services.billing.list({ period: week.id, status: 'sent' })).data.length === 3,
+      'three sent invoices',
+      { timeoutMs: 60_000 },
+    );
+    // Two more checks of each node go by: nothing is issued or sent twice.
+    const checks = (n: ServeProcess) => n.logs().filter((l) => l.msg === 'billing check').length;
+    const seen = nodes.map(checks);
+    await waitFor(
+      () => nodes.every((n, i) => checks(n) >= seen[i]! + 2),
+      'two more billing checks on each node',
+      { timeoutMs: 60_000 },
+    );
     const invoices = (await services.billing.list({ period: week.id })).data;
     expect(invoices.map((i) => i.clientId).sort()).toEqual([...clientIds].sort());
     expect(invoices.every((i) => i.status === 'sent')).toBe(true);
@@ -112,5 +126,5 @@ describe.each(ENGINES)('scheduled invoice runs in two keyplane serve processes o
     else expect(runs.length).toBeGreaterThanOrEqual(1);
     expect(runs.reduce((n, e) => n + Number(e.data.created), 0)).toBe(3);
     for (const n of nodes) expect(n.child.exitCode).toBeNull();
-  });
+  }, 150_000);
 });

@@ -71,6 +71,8 @@ export function createBillingScheduler(opts: BillingSchedulerOptions) {
     const ran: string[] = [];
     const pending: string[] = [];
     for (const p of duePeriods()) if (!(await billing.runFinished(p))) pending.push(p);
+    // One line per check at debug level: tells an operator (and a test) the loop is alive.
+    logger.debug({ pending }, 'billing check');
     const send = opts.send && billing.mailer.enabled;
     const locked = await withLock(async () => {
       for (const period of pending) {
