@@ -14,5 +14,13 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     maxWorkers: 2,
+    // npm run coverage: line and branch coverage of the server and CLI code (the CLI runs
+    // in-process in most tests, so it is measured too); coverage/coverage-summary.json per file.
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts', 'sdk/src/**/*.ts'],
+      exclude: ['**/*.test.ts'],
+      reporter: ['text-summary', 'json-summary'],
+    },
   },
 });
