@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalSignature } from '../src/leaks/leaks-fns.ts';
+import { createManualClock } from '../src/lib/clock.ts';
 import { checksumOf, generateKey, hashKey } from '../src/lib/key-format.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 import { githubRequest, partnerKey, signBody } from './support/leaks.ts';
@@ -422,5 +423,57 @@ describe.each(ENGINES)('leaked keys over HTTP on %s', (engine) => {
     expect((await h.services.keys.lookupByHash(hashKey(c.apiKey)))?.id).toBe(c.key.id);
     expect(await h.services.keys.lookupByHash(hashKey(generateKey('kp', 'live')))).toBeNull();
     expect(await h.services.keys.lookupByHash('not-a-hash')).toBeNull();
+  });
+});
+
+describe.each(ENGINES)('leak report timing and races on %s', (engine) => {
+  const github = partnerKey('gh-clock');
+  const clock = createManualClock(new Date());
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness(engine, {
+      clock,
+      file: { leaks: { replayWindowSeconds: 3600, github: { publicKeys: [github.config] } } },
+    });
+  });
+  afterAll(async () => h?.close());
+
+  it('a replayed signature is refused within the window and accepted after it', async () => {
+    const req = githubRequest([{ token: generateKey('kp', 'live'), url: 'w' }], github);
+    expect((await h.app.inject(req)).statusCode).toBe(200);
+    clock.advance(3599_000);
+    expect((await h.app.inject(req)).statusCode).toBe(409);
+    clock.advance(2_000);
+    expect((await h.app.inject(req)).statusCode).toBe(200);
+    expect((await h.app.inject(req)).statusCode).toBe(409);
+  });
+
+  it('the same token in concurrent reports acts once', async () => {
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/admin/v1/clients',
+      headers: h.adminHeaders,
+      payload: { name: 'Race', email: 'race@example.com' },
+    });
+    const c = res.json() as { client: { id: string }; key: { id: string }; apiKey: string };
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        h.services.leaks.report([{ token: c.apiKey, url: `r${i}` }], {
+          source: 'operator',
+          actor: { type: 'system', id: 'test' },
+        }),
+      ),
+    );
+    const actions = answers.map((a) => a[0]!.action).sort();
+    expect(actions).toEqual([
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'revoked',
+    ]);
+    const revoked = await h.services.audit.list({ clientId: c.client.id, action: 'key.revoked' });
+    expect(revoked.data).toHaveLength(1);
   });
 });
