@@ -230,6 +230,7 @@ export function createServices({
     audit,
     mailer,
     keyring,
+    emit: webhooks.emit,
     githubKeys: createGithubKeySource({
       publicKeysUrl: config.leaks.github.publicKeysUrl,
       inline: config.leaks.github.publicKeys,

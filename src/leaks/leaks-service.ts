@@ -11,6 +11,7 @@ import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { hashKey, keyPrefixOf, parseKey } from '../lib/key-format.ts';
+import type { EmitEvent } from '../webhooks/webhooks-service.ts';
 import type { GithubKeySource } from './github-keys.ts';
 import { exposureEmail, openSealedKey, sealKey, sha256Hex } from './leaks-fns.ts';
 import {
@@ -39,6 +40,8 @@ export interface LeaksServiceDeps {
   mailer: Mailer;
   keyring: Keyring;
   githubKeys: GithubKeySource;
+  /** The webhooks outbox: `key.exposed`, written with the report's outcome. */
+  emit?: EmitEvent;
   clock: Clock;
   logger: Logger;
   settings: Omit<LeaksConfig, 'operatorEmail'> & {
@@ -169,7 +172,22 @@ export function createLeaksService(deps: LeaksServiceDeps) {
     if (first && key.status === 'active') {
       const policy = opts.policy ?? (await policyOf(key.clientId));
       ({ action, newKeyId } = await act(key, policy, `leaked: ${url ?? opts.source}`, opts.actor));
-      if (action !== 'notified') await leaksStore.setReportAction(row.id, action, newKeyId);
+      await leaksStore.finishReport(row.id, action, newKeyId, (trx) =>
+        deps.emit
+          ? deps.emit(trx, {
+              type: 'key.exposed',
+              clientId: key.clientId,
+              data: {
+                key: { id: key.id, start: key.start, environment: key.environment },
+                source: opts.source,
+                url,
+                tokenType: type,
+                action,
+                newKeyId,
+              },
+            })
+          : Promise.resolve(),
+      );
       notify({ ...row, action, new_key_id: newKeyId }, action as 'revoked' | 'rolled' | 'notified');
     }
     await audit.record({

@@ -30,12 +30,25 @@ export function createLeaksStore(db: Kysely<Database>) {
         .where('token_hash', '=', tokenHash)
         .executeTakeFirst();
     },
-    async setReportAction(id: string, action: LeakAction, newKeyId: string | null): Promise<void> {
-      await db
-        .updateTable('leak_reports')
-        .set({ action, new_key_id: newKeyId })
-        .where('id', '=', id)
-        .execute();
+    /**
+     * Records what a report did, and runs `alongside` (the `key.exposed` webhook's outbox
+     * write) in the same transaction: the event is committed with the report's outcome or not
+     * at all.
+     */
+    async finishReport(
+      id: string,
+      action: LeakAction,
+      newKeyId: string | null,
+      alongside?: (trx: Kysely<Database>) => Promise<void>,
+    ): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('leak_reports')
+          .set({ action, new_key_id: newKeyId })
+          .where('id', '=', id)
+          .execute();
+        await alongside?.(trx);
+      });
     },
     async listReports(opts: {
       clientId?: string;
