@@ -204,6 +204,7 @@ export function createServices({
       operator: config.billing.operator,
     },
     onError: (err, context) => logger.error({ err, ...context }, 'invoice delivery error'),
+    emit: webhooks.emit,
   });
   clients.onDeleted((clientId) =>
     billing.forgetPaymentDetails(clientId, { type: 'system', id: 'client-deletion' }),

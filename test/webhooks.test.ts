@@ -25,6 +25,7 @@ describe.each(ENGINES)('webhooks on %s', (engine) => {
         KEYPLANE_SMTP_URL: smtp.url,
         KEYPLANE_MAIL_FROM: 'keyplane@example.com',
       },
+      file: { billing: { invoiceEmptyClients: true } },
     });
   });
   afterAll(async () => {
@@ -288,6 +289,36 @@ describe.each(ENGINES)('webhooks on %s', (engine) => {
     await drain();
     expect(rx.received[before + 2]!.headers['webhook-id']).toBe(second.headers['webhook-id']);
     expect(rx.received[before + 2]!.body).toBe(second.body);
+  });
+
+  it('emits invoice.issued, invoice.sent and invoice.paid with the invoice, never its bill-to', async () => {
+    const ep = await addEndpoint(rx.url, {
+      eventTypes: ['invoice.issued', 'invoice.sent', 'invoice.paid'],
+    });
+    const before = rx.received.length;
+    await h.services.billing.run({
+      period: '2026-W09',
+      send: true,
+      actor: { type: 'system', id: 'test' },
+    });
+    await drain();
+    const events = rx.received.slice(before).map((r) => JSON.parse(r.body));
+    const issued = events.filter((e) => e.type === 'invoice.issued');
+    expect(issued.length).toBeGreaterThan(0);
+    expect(events.filter((e) => e.type === 'invoice.sent')).toHaveLength(issued.length);
+    const invoice = issued[0].data.invoice;
+    expect(invoice).toMatchObject({ period: '2026-W09', totalMicros: 0 });
+    expect(JSON.stringify(issued[0])).not.toContain('bill_to');
+    const paid = await h.app.inject({
+      method: 'POST',
+      url: `/admin/v1/invoices/${invoice.id}/paid`,
+      headers: h.adminHeaders,
+    });
+    expect(paid.statusCode).toBe(200);
+    await drain();
+    const last = JSON.parse(rx.received[rx.received.length - 1]!.body);
+    expect(last).toMatchObject({ type: 'invoice.paid', data: { invoice: { id: invoice.id } } });
+    await h.services.webhooks.deleteEndpoint(null, ep.endpoint.id, { type: 'system', id: 'test' });
   });
 
   it('writes nothing when the state change rolls back', async () => {

@@ -24,4 +24,10 @@ export {
   type VerifierOptions,
 } from './verifier.ts';
 export type { MiddlewareOptions } from './middleware.ts';
+export {
+  verifyWebhook,
+  WebhookVerificationError,
+  WEBHOOK_TOLERANCE_SECONDS,
+  type WebhookEvent,
+} from './webhooks.ts';
 export type * from './types.ts';

@@ -37,6 +37,7 @@ import type {
   RunResult,
 } from './billing-types.ts';
 import { renderInvoiceEmail, type OperatorDetails } from './invoice-html.ts';
+import type { EmitEvent } from '../webhooks/webhooks-service.ts';
 
 /** What billing needs to know about a client (the clients module owns them). */
 export interface BillingClient {
@@ -106,6 +107,20 @@ export interface BillingServiceDeps {
   settings: BillingSettings;
   /** for logging a run's per-invoice problems without stopping it */
   onError?: (err: unknown, context: Record<string, unknown>) => void;
+  /** The webhooks outbox: invoice events commit with the invoice's own change. */
+  emit?: EmitEvent;
+}
+
+/** An invoice as webhook payloads carry it: no bill-to details, no line items. */
+function invoiceEvent(r: InvoicesTable) {
+  return {
+    id: r.id,
+    number: r.number,
+    clientId: r.client_id,
+    period: r.period,
+    currency: r.currency,
+    totalMicros: Number(r.total_micros),
+  };
 }
 
 const SEND_LEASE_MS = 5 * 60_000;
@@ -190,6 +205,17 @@ export function createBillingService(deps: BillingServiceDeps) {
   const chunkSize = settings.chunkSize ?? 500;
   const sendConcurrency = settings.sendConcurrency ?? 4;
   const report = deps.onError ?? (() => undefined);
+  const emit = deps.emit;
+  const issuedEvents = emit
+    ? async (trx: Parameters<EmitEvent>[0], rows: InvoicesTable[]) => {
+        for (const r of rows)
+          await emit(trx, {
+            type: 'invoice.issued',
+            clientId: r.client_id,
+            data: { invoice: invoiceEvent(r) },
+          });
+      }
+    : undefined;
 
   async function mustFindClient(clientId: string): Promise<BillingClient> {
     const c = await clients.find(clientId);
@@ -250,7 +276,7 @@ export function createBillingService(deps: BillingServiceDeps) {
       const chunk = drafts.slice(i, i + chunkSize);
       for (let attempt = 1; ; attempt++) {
         try {
-          const res = await billingStore.issue(period.id, chunk, guard);
+          const res = await billingStore.issue(period.id, chunk, guard, issuedEvents);
           created += res.created.length;
           existing += res.existing;
           stale.push(...res.stale);
@@ -324,12 +350,23 @@ export function createBillingService(deps: BillingServiceDeps) {
           try {
             const { messageId } = await mailer.send({ to, ...mail });
             await record({ status: 'sent', message_id: messageId });
-            await billingStore.finishSend(clientId, id, {
-              attempts,
-              sentAt: clock.now().toISOString(),
-              nextSendAt: null,
-              now: clock.now().toISOString(),
-            });
+            await billingStore.finishSend(
+              clientId,
+              id,
+              {
+                attempts,
+                sentAt: clock.now().toISOString(),
+                nextSendAt: null,
+                now: clock.now().toISOString(),
+              },
+              emit &&
+                ((trx) =>
+                  emit(trx, {
+                    type: 'invoice.sent',
+                    clientId,
+                    data: { invoice: invoiceEvent(row), to: to },
+                  })),
+            );
             return { delivered: true };
           } catch (err) {
             lastError =
@@ -363,18 +400,26 @@ export function createBillingService(deps: BillingServiceDeps) {
         .catch(() => undefined);
       throw err;
     }
-    const total = (await billingStore.find(clientId, id))!.send_attempts + attempts;
+    const current = (await billingStore.find(clientId, id))!;
+    const total = current.send_attempts + attempts;
     const retry = lastError?.transient && total < maxAttempts;
-    await billingStore.finishSend(clientId, id, {
-      attempts,
-      sentAt: null,
-      nextSendAt: retry
-        ? new Date(
-            clock.now().getTime() + backoffMs(total, retryBaseMs, 24 * 3_600_000),
-          ).toISOString()
-        : null,
-      now: clock.now().toISOString(),
-    });
+    const nextSendAt = retry
+      ? new Date(
+          clock.now().getTime() + backoffMs(total, retryBaseMs, 24 * 3_600_000),
+        ).toISOString()
+      : null;
+    await billingStore.finishSend(
+      clientId,
+      id,
+      { attempts, sentAt: null, nextSendAt, now: clock.now().toISOString() },
+      emit &&
+        ((trx) =>
+          emit(trx, {
+            type: 'invoice.delivery_failed',
+            clientId,
+            data: { invoice: invoiceEvent(current), error: lastError?.message ?? null, nextSendAt },
+          })),
+    );
     return { delivered: false, error: lastError?.message };
   }
 
@@ -788,12 +833,19 @@ export function createBillingService(deps: BillingServiceDeps) {
       if (row.status === 'void') throw new AppError('conflict', 'a void invoice cannot be paid');
       const now = clock.now().toISOString();
       if (
-        await billingStore.transition(row.client_id, id, ['issued', 'sent'], {
-          status: 'paid',
-          paid_at: now,
-          next_send_at: null,
-          updated_at: now,
-        })
+        await billingStore.transition(
+          row.client_id,
+          id,
+          ['issued', 'sent'],
+          { status: 'paid', paid_at: now, next_send_at: null, updated_at: now },
+          emit &&
+            ((trx) =>
+              emit(trx, {
+                type: 'invoice.paid',
+                clientId: row.client_id,
+                data: { invoice: invoiceEvent(row), paidAt: now },
+              })),
+        )
       ) {
         await audit.record({
           actor,

@@ -1,4 +1,7 @@
 import { sql, type Kysely } from 'kysely';
+
+/** Another module's writes that must commit with this store's (the webhooks outbox). */
+export type AlsoInTransaction<T = void> = (trx: Kysely<Database>, value: T) => Promise<void>;
 import type { Database } from '../store/database.ts';
 import { invoiceNumber } from './billing-fns.ts';
 import type {
@@ -86,6 +89,7 @@ export function createBillingStore(db: Kysely<Database>) {
       periodId: string,
       drafts: readonly InvoiceDraft[],
       guard?: CoveringGuard,
+      also?: AlsoInTransaction<InvoicesTable[]>,
     ): Promise<{ created: InvoicesTable[]; existing: number; stale: string[] }> {
       if (!drafts.length) return { created: [], existing: 0, stale: [] };
       return db.transaction().execute(async (trx) => {
@@ -151,6 +155,7 @@ export function createBillingStore(db: Kysely<Database>) {
             .where('period', '=', periodId)
             .execute();
         }
+        if (created.length && also) await also(trx, created);
         for (const id of have) stale.delete(id);
         return { created, existing, stale: [...stale] };
       });
@@ -247,15 +252,20 @@ export function createBillingStore(db: Kysely<Database>) {
           'status' | 'paid_at' | 'voided_at' | 'void_reason' | 'next_send_at' | 'updated_at'
         >
       >,
+      also?: AlsoInTransaction,
     ): Promise<boolean> {
-      const res = await db
-        .updateTable('invoices')
-        .set(patch)
-        .where('client_id', '=', clientId)
-        .where('id', '=', id)
-        .where('status', 'in', from)
-        .executeTakeFirst();
-      return Number(res.numUpdatedRows) === 1;
+      return db.transaction().execute(async (trx) => {
+        const res = await trx
+          .updateTable('invoices')
+          .set(patch)
+          .where('client_id', '=', clientId)
+          .where('id', '=', id)
+          .where('status', 'in', from)
+          .executeTakeFirst();
+        const moved = Number(res.numUpdatedRows) === 1;
+        if (moved && also) await also(trx);
+        return moved;
+      });
     },
 
     // ---- delivery ----------------------------------------------------------------------------
@@ -282,24 +292,12 @@ export function createBillingStore(db: Kysely<Database>) {
       clientId: string,
       id: string,
       outcome: { attempts: number; sentAt: string | null; nextSendAt: string | null; now: string },
+      also?: AlsoInTransaction,
     ): Promise<void> {
-      await db
-        .updateTable('invoices')
-        .set((eb) => ({
-          sending_until: null,
-          next_send_at: outcome.nextSendAt,
-          send_attempts: eb('send_attempts', '+', outcome.attempts),
-          updated_at: outcome.now,
-          ...(outcome.sentAt
-            ? {
-                sent_at: outcome.sentAt,
-                status: sql<InvoiceStatus>`case when status = 'issued' then 'sent' else status end`,
-              }
-            : {}),
-        }))
-        .where('client_id', '=', clientId)
-        .where('id', '=', id)
-        .execute();
+      await db.transaction().execute(async (trx) => {
+        await finishSendIn(trx, clientId, id, outcome);
+        if (also) await also(trx);
+      });
     },
     async deliveries(clientId: string, invoiceId: string): Promise<InvoiceDeliveriesTable[]> {
       return db
@@ -350,3 +348,29 @@ export function createBillingStore(db: Kysely<Database>) {
 }
 
 export type BillingStore = ReturnType<typeof createBillingStore>;
+
+/** Ends a send: delivered (issued → sent) or not (with the time of the next retry, if any). */
+async function finishSendIn(
+  db: Kysely<Database>,
+  clientId: string,
+  id: string,
+  outcome: { attempts: number; sentAt: string | null; nextSendAt: string | null; now: string },
+): Promise<void> {
+  await db
+    .updateTable('invoices')
+    .set((eb) => ({
+      sending_until: null,
+      next_send_at: outcome.nextSendAt,
+      send_attempts: eb('send_attempts', '+', outcome.attempts),
+      updated_at: outcome.now,
+      ...(outcome.sentAt
+        ? {
+            sent_at: outcome.sentAt,
+            status: sql<InvoiceStatus>`case when status = 'issued' then 'sent' else status end`,
+          }
+        : {}),
+    }))
+    .where('client_id', '=', clientId)
+    .where('id', '=', id)
+    .execute();
+}
