@@ -35,6 +35,8 @@ import { createWebhooksService } from './webhooks/webhooks-service.ts';
 import { createWebhooksStore } from './webhooks/webhooks-store.ts';
 import { createWebhookDispatcher } from './webhooks/webhooks-dispatcher.ts';
 import type { WebhookEndpoint } from './webhooks/webhooks-types.ts';
+import { createImportService } from './import/import-service.ts';
+import { createImportStore } from './import/import-store.ts';
 
 export interface ServicesDeps {
   store: Store;
@@ -249,6 +251,18 @@ export function createServices({
   closers.push(() => leaks.close());
   clients.onDeleted((clientId) => leaks.forgetClient(clientId));
 
+  /** Imports from the seeds' own systems (issue 20): through the services above only. */
+  const imports = createImportService({
+    importStore: createImportStore(db),
+    clients,
+    keys,
+    billing,
+    usage,
+    credentials,
+    audit,
+    clock,
+  });
+
   /** Web dashboard sessions (cookie → admin token or client key, re-checked every request). */
   const dashboard = createDashboardService({
     dashboardStore: createDashboardStore(db),
@@ -278,6 +292,7 @@ export function createServices({
     leaks,
     webhooks,
     webhookDispatcher,
+    imports,
     /** Readiness checks for /readyz: each throws when its dependency is down. */
     readiness: {
       storage: async () => {

@@ -11,6 +11,7 @@ import { migrateCommand } from './commands/migrate.ts';
 import { usageCommand } from './commands/usage.ts';
 import { serveCommand } from './commands/serve.ts';
 import { scanCommand } from './commands/scan.ts';
+import { importCommand } from './commands/import.ts';
 
 /**
  * The whole CLI as one commander program. Output and exit go through `io` and `exitOverride`, so
@@ -47,6 +48,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   adminTokensCommand(program);
   auditCommand(program);
   scanCommand(program);
+  importCommand(program);
   return program;
 }
 

@@ -200,6 +200,44 @@ export function createClientsService({
       return { client: toClient(row), key, apiKey };
     },
 
+    /**
+     * A client brought over from another system (src/import/): no first key (its own keys are
+     * imported as legacy keys), its original creation time kept.
+     */
+    async importClient(
+      input: CreateClientInput & { createdAt?: string | null },
+      actor: Actor,
+    ): Promise<Client> {
+      const now = clock.now();
+      const created = input.createdAt ? new Date(Date.parse(input.createdAt)) : now;
+      if (Number.isNaN(created.getTime())) {
+        throw new AppError('validation_failed', 'createdAt is not a valid time');
+      }
+      const row: ClientsTable = {
+        id: newId('client', created.getTime()),
+        name: checkName(input.name),
+        email: checkEmail(input.email),
+        tier: checkTier(input.tier ?? 'default'),
+        status: 'active',
+        metadata: checkMeta(input.metadata ?? {}),
+        default_rate_limit: checkRateLimit(input.defaultRateLimit),
+        created_at: created.toISOString(),
+        updated_at: now.toISOString(),
+        suspended_at: null,
+        deleted_at: null,
+      };
+      await clientsStore.insert(row);
+      await audit.record({
+        actor,
+        action: 'client.imported',
+        targetType: 'client',
+        targetId: row.id,
+        clientId: row.id,
+        data: { name: row.name, tier: row.tier },
+      });
+      return toClient(row);
+    },
+
     async get(clientId: string): Promise<Client> {
       return toClient(await mustFind(clientId));
     },

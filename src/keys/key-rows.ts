@@ -55,6 +55,7 @@ export function toApiKey(r: KeyRow): ApiKey {
     lastUsedAt: r.last_used_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    legacy: Number(r.legacy ?? 0) === 1,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { BlockList } from 'node:net';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AuditService } from '../audit/audit-service.ts';
 import type { Actor } from '../audit/audit-types.ts';
 import type { ClientStatus, RateLimitSetting } from '../clients/clients-types.ts';
@@ -21,6 +21,7 @@ import {
   refillPeriodStart,
 } from './keys-fns.ts';
 import type { KeysStore } from './keys-store.ts';
+import { isLegacyCandidate, legacyKeyRow, type LegacyKeyInput } from './legacy-keys-fns.ts';
 import type {
   ApiKey,
   AuthContext,
@@ -151,10 +152,43 @@ export function createKeysService(deps: KeysServiceDeps) {
   const unsubscribe = changes?.subscribe(evict);
   const unresync = changes?.onResync(evictAll);
 
+  // Legacy keys (imported, hash-only): while a deployment has none, a key without a valid
+  // checksum is refused offline as always. The count is loaded at start and reloaded on every
+  // key change; while unknown (a reload in flight) such a key is looked up in storage.
+  let legacyKeys: number | null = null;
+  let legacyGeneration = 0;
+  function reloadLegacy(): void {
+    const gen = ++legacyGeneration;
+    legacyKeys = null;
+    keysStore.countLegacy().then(
+      (n) => {
+        if (gen === legacyGeneration) legacyKeys = n.total;
+      },
+      (err: unknown) => logger.warn({ err }, 'could not count legacy keys'),
+    );
+  }
+  reloadLegacy();
+  const unsubscribeLegacy = changes?.subscribe((e) => e.kind === 'key' && reloadLegacy());
+  const unresyncLegacy = changes?.onResync(reloadLegacy);
+  const mayBeLegacy = () => legacyKeys !== 0;
+  if (deps.registry) {
+    new Gauge({
+      name: 'keyplane_legacy_keys_active',
+      help: 'Imported legacy keys still active (retire them by rolling)',
+      registers: [deps.registry],
+      async collect() {
+        this.set((await keysStore.countLegacy()).active);
+      },
+    });
+  }
+
   async function publish(kind: 'key' | 'client', id: string, clientId: string): Promise<void> {
     // Local subscribers (our own cache) are served synchronously inside publish.
     if (changes) await changes.publish({ kind, id, clientId });
-    else evict({ kind, id, clientId });
+    else {
+      evict({ kind, id, clientId });
+      if (kind === 'key') reloadLegacy();
+    }
   }
 
   // last_used_at without a write per request: remembered here, written every few seconds.
@@ -225,7 +259,9 @@ export function createKeysService(deps: KeysServiceDeps) {
   function verify(rawKey: unknown, opts: VerifyOptions = {}): MaybePromise<VerifyResult> {
     // Shape first; the checksum only when the cache does not know the key (a cached hash was
     // a whole, valid key), and always before the negative cache or storage.
-    if (keyPrefixOf(rawKey) !== keyPrefix) return count(invalid('MALFORMED'));
+    if (keyPrefixOf(rawKey) !== keyPrefix) {
+      if (!mayBeLegacy() || !isLegacyCandidate(rawKey)) return count(invalid('MALFORMED'));
+    }
     return verifyHashed(hashKey(rawKey as string), rawKey, opts, true);
   }
 
@@ -259,13 +295,16 @@ export function createKeysService(deps: KeysServiceDeps) {
       entry = undefined;
     }
     if (entry) return checkEntry(entry, nowMs, opts, consume);
-    if (rawKey !== null && !parseKey(rawKey)) return count(invalid('MALFORMED'));
+    // No checksum: only a legacy key may match, and anything else is still MALFORMED.
+    const unchecked = rawKey !== null && !parseKey(rawKey);
+    if (unchecked && !mayBeLegacy()) return count(invalid('MALFORMED'));
+    const missing = unchecked ? 'MALFORMED' : 'NOT_FOUND';
     const neg = negative.get(hash);
-    if (neg !== undefined && neg > nowMs) return count(invalid('NOT_FOUND'));
+    if (neg !== undefined && neg > nowMs) return count(invalid(missing));
     return load(hash).then((loaded) => {
       if (!loaded) {
         negative.set(hash, nowMs + negativeTtlMs);
-        return count(invalid('NOT_FOUND'));
+        return count(invalid(missing));
       }
       return checkEntry(loaded, nowMs, opts, consume);
     });
@@ -646,6 +685,37 @@ export function createKeysService(deps: KeysServiceDeps) {
     create,
 
     /**
+     * Stores a key another system issued, by its hash (src/import/). It verifies like any key;
+     * a conflict when a key with this hash exists already (the import's idempotency).
+     */
+    async importLegacy(clientId: string, input: LegacyKeyInput, actor: Actor): Promise<ApiKey> {
+      const client = await getClient(clientId);
+      if (!client || client.status === 'deleted')
+        throw new AppError('not_found', 'client not found');
+      const row = legacyKeyRow(clientId, input, clock.now());
+      if (await keysStore.findByHash(row.key_hash)) {
+        throw new AppError('conflict', 'a key with this hash exists already');
+      }
+      await keysStore.insert(row);
+      await publish('key', row.id, clientId);
+      await audit.record({
+        actor,
+        action: 'key.imported',
+        targetType: 'key',
+        targetId: row.id,
+        clientId,
+        data: { start: row.start, environment: row.environment, status: row.status },
+      });
+      return toApiKey({
+        ...row,
+        credits_remaining: null,
+        refill_interval: null,
+        refill_amount: null,
+        refilled_at: null,
+      });
+    },
+
+    /**
      * Self-service creation (POST /v1/keys): what the body leaves out is inherited from the
      * calling key (rate limit, expiry, IP allowlist), and nothing may exceed it.
      */
@@ -756,6 +826,8 @@ export function createKeysService(deps: KeysServiceDeps) {
       clearInterval(touchTimer);
       unsubscribe?.();
       unresync?.();
+      unsubscribeLegacy?.();
+      unresyncLegacy?.();
       await flushTouches();
     },
   };

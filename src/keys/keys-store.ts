@@ -192,6 +192,22 @@ export function createKeysStore(db: Kysely<Database>) {
         .where((eb) => eb.or([eb('refilled_at', 'is', null), eb('refilled_at', '<', periodStart)]))
         .execute();
     },
+    /** Legacy keys stored (any status) and those still active: the verify path and the gauge. */
+    async countLegacy(): Promise<{ total: number; active: number }> {
+      const rows = await db
+        .selectFrom('api_keys')
+        .select(['status', (eb) => eb.fn.countAll<number | string>().as('n')])
+        .where('legacy', '=', 1)
+        .groupBy('status')
+        .execute();
+      let total = 0;
+      let active = 0;
+      for (const r of rows) {
+        total += Number(r.n);
+        if (r.status === 'active') active += Number(r.n);
+      }
+      return { total, active };
+    },
     async touchMany(touches: Array<{ id: string; at: string }>): Promise<void> {
       if (!touches.length) return;
       await db.transaction().execute(async (tx) => {

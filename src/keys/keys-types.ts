@@ -47,6 +47,11 @@ export interface KeysTable {
   last_used_at: string | null;
   created_at: string;
   updated_at: string;
+  /**
+   * 1 = a legacy key imported by its hash alone (src/import/): it has no checksum, so it is
+   * found by hash without the offline MALFORMED check. Absent on insert = 0.
+   */
+  legacy?: number;
 }
 
 /**
@@ -101,6 +106,8 @@ export interface ApiKey {
   lastUsedAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /** An imported key of another format (hash only); rolling it issues a Keyplane key. */
+  legacy: boolean;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { ChangeLogTables } from '../infra/change-feed-types.ts';
 import type { ClientsTables } from '../clients/clients-types.ts';
 import type { CredentialsTables } from '../credentials/credentials-types.ts';
 import type { DashboardTables } from '../dashboard/dashboard-types.ts';
+import type { ImportTables } from '../import/import-types.ts';
 import type { KeysTables } from '../keys/keys-types.ts';
 import type { LeaksTables } from '../leaks/leaks-types.ts';
 import type { UsageTables } from '../usage/usage-types.ts';
@@ -28,4 +29,5 @@ export interface Database
     CredentialsTables,
     DashboardTables,
     LeaksTables,
-    WebhooksTables {}
+    WebhooksTables,
+    ImportTables {}

@@ -49,6 +49,8 @@ export interface CallRecord {
   at?: Date;
   /** Reported from outside Keyplane (the ingest route): a repeated request id is skipped. */
   external?: boolean;
+  /** Already priced elsewhere (imported history at its recorded cost), instead of the price book. */
+  priceMicros?: number;
 }
 
 export function createUsageService(deps: UsageServiceDeps) {
@@ -226,7 +228,8 @@ export function createUsageService(deps: UsageServiceDeps) {
      */
     record(call: CallRecord): void {
       const unit =
-        call.environment === 'test' || call.status >= 500 ? 0 : priceBook.priceOf(call.endpoint);
+        call.priceMicros ??
+        (call.environment === 'test' || call.status >= 500 ? 0 : priceBook.priceOf(call.endpoint));
       builder.push(
         call,
         unit,

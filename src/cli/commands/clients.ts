@@ -26,6 +26,8 @@ export function keyRows(keys: ApiKey[]) {
       scopes: k.scopes.join(','),
       expires: k.expiresAt ?? '',
       lastUsed: k.lastUsedAt ?? '',
+      // Imported by hash (issue 20): the operator retires these by rolling them.
+      status: k.legacy ? `${k.status} (legacy)` : k.status,
     })),
     ['id', 'start', 'name', 'environment', 'status', 'scopes', 'expires', 'lastUsed', 'createdAt'],
   );

@@ -36,6 +36,9 @@ export const apiKeySchema = z
     lastUsedAt: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
+    legacy: z
+      .boolean()
+      .describe('imported from another system by its hash (no checksum); roll it to retire it'),
   })
   .describe('API key metadata; never the key itself');
 

@@ -10,6 +10,7 @@ import * as dashboardSessions from './0007-dashboard-sessions.ts';
 import * as keyCreditPools from './0008-key-credit-pools.ts';
 import * as leaks from './0009-leaks.ts';
 import * as webhooks from './0011-webhooks.ts';
+import * as imports from './0012-import.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '0008-key-credit-pools': keyCreditPools,
   '0009-leaks': leaks,
   '0011-webhooks': webhooks,
+  '0012-import': imports,
 };

@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import type { AuditService } from '../audit/audit-service.ts';
+import type { Actor } from '../audit/audit-types.ts';
+import type { BillingService } from '../billing/billing-service.ts';
+import type { ClientsService } from '../clients/clients-service.ts';
+import type { CredentialsService } from '../credentials/credentials-service.ts';
+import type { KeysService } from '../keys/keys-service.ts';
+import type { Clock } from '../lib/clock.ts';
+import { AppError } from '../lib/errors.ts';
+import type { UsageService } from '../usage/usage-service.ts';
+import { RowError } from './import-fns.ts';
+import type { ImportStore } from './import-store.ts';
+import type { ImportEntity, ImportKind, ImportProgress, ImportReport } from './import-types.ts';
+
+export interface ImportDeps {
+  importStore: ImportStore;
+  clients: ClientsService;
+  keys: KeysService;
+  billing: BillingService;
+  usage: UsageService;
+  credentials: CredentialsService;
+  audit: AuditService;
+  clock: Clock;
+}
+
+export interface ImportOptions {
+  /** Names the source system in the bookkeeping (default: the kind); one per source system. */
+  source?: string;
+  dryRun?: boolean;
+  onProgress?: ImportProgress;
+  actor: Actor;
+}
+
+/** A message fit for the report: ours as they are, anything else without its details. */
+function messageOf(err: unknown): string {
+  if (err instanceof RowError || err instanceof AppError) return err.message;
+  const code = (err as { code?: string })?.code;
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505') return 'a duplicate of a stored row';
+  return `could not be stored (${(err as Error)?.name ?? 'error'})`;
+}
+
+/**
+ * One import run: counts, row problems, progress, and the bookkeeping that makes each source
+ * row imported at most once. Each row is mapped first (nothing written when it is bad), then
+ * written by the owning service in one step, then recorded.
+ */
+export function createImportRun(deps: ImportDeps, kind: ImportKind, opts: ImportOptions) {
+  const source = opts.source ?? kind;
+  const dryRun = opts.dryRun ?? false;
+  const report: ImportReport = { source, kind, dryRun, imported: {}, skipped: {}, failed: [] };
+  let done = 0;
+  let total = 0;
+  const deferred: Array<{ entity: ImportEntity; sourceId: string; targetId: string }> = [];
+
+  const bump = (m: ImportReport['imported'], e: ImportEntity) => (m[e] = (m[e] ?? 0) + 1);
+  function tick(): void {
+    done++;
+    opts.onProgress?.(done, total);
+  }
+
+  return {
+    deps,
+    source,
+    dryRun,
+    actor: opts.actor,
+    report,
+    addTotal(n: number): void {
+      total += n;
+      opts.onProgress?.(done, total);
+    },
+    fail(entity: ImportEntity, sourceId: string, message: string): void {
+      report.failed.push({ entity, sourceId, message });
+      tick();
+    },
+    /**
+     * One source row. Returns its Keyplane id (the earlier one when imported before), or null
+     * when it failed. With `defer`, its record waits for `commitDeferred` (usage: after the flush).
+     */
+    async row<T>(
+      entity: ImportEntity,
+      sourceId: string,
+      map: () => T,
+      write: (value: T) => Promise<string>,
+      options: { defer?: boolean } = {},
+    ): Promise<string | null> {
+      const earlier = await deps.importStore.find(source, entity, sourceId);
+      if (earlier) {
+        bump(report.skipped, entity);
+        tick();
+        return earlier;
+      }
+      let value: T;
+      try {
+        value = map();
+      } catch (err) {
+        this.fail(entity, sourceId, messageOf(err));
+        return null;
+      }
+      if (dryRun) {
+        bump(report.imported, entity);
+        tick();
+        return `dry-run:${entity}:${sourceId}`;
+      }
+      try {
+        const targetId = await write(value);
+        if (options.defer) deferred.push({ entity, sourceId, targetId });
+        else {
+          await deps.importStore.insert(source, entity, [{ sourceId, targetId }], now());
+        }
+        bump(report.imported, entity);
+        tick();
+        return targetId;
+      } catch (err) {
+        this.fail(entity, sourceId, messageOf(err));
+        return null;
+      }
+    },
+    /** Flushes metered history, then records the deferred rows as imported. */
+    async commitDeferred(): Promise<void> {
+      if (!deferred.length) return;
+      await deps.usage.flush();
+      const byEntity = new Map<ImportEntity, typeof deferred>();
+      for (const d of deferred) byEntity.set(d.entity, [...(byEntity.get(d.entity) ?? []), d]);
+      for (const [entity, rows] of byEntity)
+        await deps.importStore.insert(source, entity, rows, now());
+      deferred.length = 0;
+    },
+    /** A stable, compact request id for an imported usage row (dedupe across runs too). */
+    usageRequestId(sourceId: string): string {
+      const digest = createHash('sha256').update(`${source}\u0000${sourceId}`).digest('hex');
+      return `imp_${digest.slice(0, 28)}`;
+    },
+  };
+
+  function now(): string {
+    return deps.clock.now().toISOString();
+  }
+}
+
+export type ImportRun = ReturnType<typeof createImportRun>;

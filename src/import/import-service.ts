@@ -1,0 +1,21 @@
+import { createImportRun, type ImportDeps, type ImportOptions } from './import-run.ts';
+import type { ImportReport } from './import-types.ts';
+import { importVigintSqlite } from './vigint-sqlite.ts';
+
+/**
+ * Brings another system's clients, keys, usage and credentials into Keyplane without re-keying
+ * anyone (issue 20). Every source row goes through the owning module's service; a second run of
+ * the same source imports nothing new.
+ */
+export function createImportService(deps: ImportDeps) {
+  return {
+    /** Seed 01/02's SQLite database (clients, api_keys, api_usage, payment_details). */
+    async vigintSqlite(path: string, opts: ImportOptions): Promise<ImportReport> {
+      const run = createImportRun(deps, 'vigint-sqlite', opts);
+      await importVigintSqlite(run, path);
+      return run.report;
+    },
+  };
+}
+
+export type ImportService = ReturnType<typeof createImportService>;
