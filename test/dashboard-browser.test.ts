@@ -40,7 +40,13 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
     const configFile = join(cwd, 'keyplane.config.json');
     writeFileSync(
       configFile,
-      JSON.stringify({ providers: fake.providersConfig(), pricing: { 'GET /v1/health': '0.01' } }),
+      // The scheduled run is off: the test runs invoicing from the page, and a scheduled check
+      // between saving the billing details and the click would issue the invoice first.
+      JSON.stringify({
+        providers: fake.providersConfig(),
+        pricing: { 'GET /v1/health': '0.01' },
+        billing: { schedule: 'off' },
+      }),
     );
     server = await startKeyplane({
       cwd,

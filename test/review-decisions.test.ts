@@ -183,6 +183,8 @@ describe.each(ENGINES)('review decisions on %s', (engine) => {
         payload: { clientId, provider: 'vultr', credentialId: credId },
       });
       expect(resolved.statusCode).toBe(200);
+      // Uses are audited in batches (one credential.used entry per flush interval): flush now.
+      await h.services.credentials.flushUsage();
       // And the system acts on it (a background process, not an admin token).
       await h.services.audit.record({
         actor: { type: 'system', id: 'rewrap' },

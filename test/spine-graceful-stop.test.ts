@@ -213,12 +213,18 @@ describe('graceful stop of keyplane serve', () => {
     writeFileSync(join(cwd, 'keyplane.config.json'), JSON.stringify({ shutdownTimeoutMs: 300 }));
     const p = await startKeyplane({ cwd });
     const held = await halfSentRequest(p, 'never-finished');
+    // The held request never gets an answer: the process dies under it, by design.
+    const unanswered = held.response.then(
+      () => 'answered',
+      () => 'closed',
+    );
     p.child.kill('SIGTERM');
     const { code, signal } = await p.exited;
     expect(signal).toBeNull();
     expect(code).toBe(1);
     expect(p.logs().map((l) => l.msg)).toContain('graceful stop took too long; exiting');
     expect(p.logs().some((l) => l.msg === 'stopped')).toBe(false);
+    expect(await unanswered).toBe('closed');
     held.socket.destroy();
   });
 });
