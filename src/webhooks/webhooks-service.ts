@@ -104,12 +104,17 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       timestamp: iso,
       data: event.data,
     });
-    const endpoints = (await store.subscribers(trx, event.clientId)).filter((e) =>
-      wants(JSON.parse(e.event_types) as string[], event.type),
-    );
+    // The message row first: on SQLite a transaction whose first statement is a read fails with
+    // SQLITE_BUSY (not waited on) when another connection writes before its first write.
     await store.insertMessage(
       trx,
       { id, event_type: event.type, client_id: event.clientId, payload, created_at: iso },
+      [],
+    );
+    const endpoints = (await store.subscribers(trx, event.clientId)).filter((e) =>
+      wants(JSON.parse(e.event_types) as string[], event.type),
+    );
+    await store.insertDeliveries(
       endpoints.map((e) => ({
         id: newId('webhookDelivery', now.getTime()),
         message_id: id,
@@ -122,6 +127,7 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
         created_at: iso,
         finished_at: null,
       })),
+      trx,
     );
   };
 

@@ -88,8 +88,11 @@ export function createWebhooksStore(db: Kysely<Database>, engine: Engine) {
       if (deliveries.length)
         await trx.insertInto('webhook_deliveries').values(deliveries).execute();
     },
-    async insertDeliveries(rows: Array<Omit<WebhookDeliveriesTable, 'seq'>>): Promise<void> {
-      if (rows.length) await db.insertInto('webhook_deliveries').values(rows).execute();
+    async insertDeliveries(
+      rows: Array<Omit<WebhookDeliveriesTable, 'seq'>>,
+      trx: Kysely<Database> = db,
+    ): Promise<void> {
+      if (rows.length) await trx.insertInto('webhook_deliveries').values(rows).execute();
     },
 
     /**
