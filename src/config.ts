@@ -163,6 +163,13 @@ export const configSchema = z
         operator: { name: 'Keyplane operator' },
       }),
     leaks: leaksConfigSchema.default(() => leaksConfigSchema.parse({})),
+    webhooks: z
+      .object({
+        /** `false`: this node serves the API and writes the outbox but sends no webhook. */
+        dispatch: bool.default(true),
+      })
+      .strict()
+      .default({ dispatch: true }),
   })
   .strict();
 

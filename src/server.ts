@@ -69,8 +69,9 @@ export async function startServer(
     send: config.billing.send,
   });
   billingScheduler.start();
-  // Every node delivers webhooks: row leases keep each delivery to one of them.
-  services.webhookDispatcher.start();
+  // Every node delivers webhooks (unless configured not to): row leases keep each delivery
+  // to one of them.
+  if (config.webhooks.dispatch) services.webhookDispatcher.start();
   // Expired dashboard sessions are refused and deleted on sight, and swept at each sign-in;
   // this removes the ones nobody comes back to even when nobody signs in.
   const sweeper = setInterval(() => {
