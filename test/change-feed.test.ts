@@ -39,7 +39,21 @@ async function until(check: () => boolean, ms: number, what: string): Promise<nu
   return performance.now() - start;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Waits until `listener` has heard `marker`, published by another feed after the events under
+ * test. Each route delivers in order, so anything those events were going to cause on this
+ * listener (an echo, a duplicate) has arrived by then: a negative claim with no fixed sleep.
+ */
+async function fence(from: ChangeFeed, listener: { events: ChangeEvent[] }, what: string) {
+  const marker = event('client');
+  markers.add(marker.id);
+  await from.publish(marker);
+  await until(() => listener.events.some((e) => e.id === marker.id), 10_000, what);
+}
+const markers = new Set<string>();
+/** What a listener heard, less the fences' markers. */
+const heard = (listener: { events: ChangeEvent[] }) =>
+  listener.events.filter((e) => !markers.has(e.id));
 
 /** Two stores on one database, as two nodes (or a node and a CLI) have. */
 async function twoStores(engine: Engine) {
@@ -78,8 +92,10 @@ describe.each(ENGINES)('change feed between two stores on one %s database', (eng
     const pending = feedA.publish(e);
     expect(a.events).toEqual([e]); // synchronously: the same node's HTTP API sees it at once
     await pending;
-    await sleep(600); // three SQLite polls, or plenty for a NOTIFY to come back
-    expect(a.events).toEqual([e]);
+    listen(feedB); // B starts its channel on its first subscriber
+    await until(() => feedB.isLive(), 5000, 'feed B live');
+    await fence(feedB, a, 'a later change from B reaches A'); // an echo of e would come first
+    expect(heard(a)).toEqual([e]);
     expect(a.resyncs).toBe(0);
   });
 
@@ -299,15 +315,17 @@ describe.skipIf(!redisUrl())('change feed over Redis pub/sub', () => {
       await until(() => seen.events.length > 0, 5000, 'subscription up').finally(() =>
         clearInterval(probe),
       );
-      await sleep(100);
+      await fence(feedA, seen, 'the probes drained'); // published after every probe
       seen.events.length = 0;
       own.events.length = 0;
       const e = event();
       await feedA.publish(e);
       await until(() => seen.events.length === 1, DEADLINE_MS, 'delivery over Redis');
-      await sleep(300);
-      expect(seen.events).toEqual([e]);
-      expect(own.events).toEqual([e]);
+      // A duplicate on B would arrive before a later event from A, an echo on A before one from B.
+      await fence(feedA, seen, 'a later change reaches B');
+      await fence(feedB, own, 'a change from B reaches A');
+      expect(heard(seen)).toEqual([e]);
+      expect(heard(own)).toEqual([e]);
     } finally {
       await nodes.close();
     }

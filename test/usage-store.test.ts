@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/infra/logger.ts';
 import { createManualClock } from '../src/lib/clock.ts';
 import type { Store } from '../src/store/create-db.ts';
@@ -8,20 +8,35 @@ import { createUsageService, type CallRecord } from '../src/usage/usage-service.
 import { createUsageStore } from '../src/usage/usage-store.ts';
 import { logCapture } from './support/harness.ts';
 import { createTestStore, ENGINES } from './support/stores.ts';
+import { waitFor } from './support/wait.ts';
 
 describe.each(ENGINES)('usage store and flush on %s', (engine) => {
   let t: Awaited<ReturnType<typeof createTestStore>>;
   let store: Store;
-  const clock = createManualClock(new Date('2025-10-02T10:30:00.000Z'));
+  let clock: ReturnType<typeof createManualClock>;
+  let logs: ReturnType<typeof logCapture>;
+  let logger: ReturnType<typeof createLogger>;
   const priceBook = compilePriceBook({ 'POST /api/video/buffer': 0.01, 'POST /api/alert': '0.10' });
-  const logs = logCapture();
-  const logger = createLogger({ level: 'info', destination: logs.stream });
 
-  beforeAll(async () => {
+  // Each test has its own database, clock and log: none sees another's rows or renamed tables.
+  beforeEach(async () => {
     t = await createTestStore(engine);
     store = t.store;
+    clock = createManualClock(new Date('2025-10-02T10:30:00.000Z'));
+    logs = logCapture();
+    logger = createLogger({ level: 'info', destination: logs.stream });
   });
-  afterAll(async () => t?.close());
+  afterEach(async () => t?.close());
+
+  /** Takes the rollup table away (a real storage failure on both engines) while `fn` runs. */
+  async function withBlocksAway(fn: () => Promise<void>) {
+    await sql`alter table usage_blocks rename to usage_blocks_away`.execute(store.db);
+    try {
+      await fn();
+    } finally {
+      await sql`alter table usage_blocks_away rename to usage_blocks`.execute(store.db);
+    }
+  }
 
   const service = (extra: Partial<Parameters<typeof createUsageService>[0]> = {}) =>
     createUsageService({
@@ -137,23 +152,22 @@ describe.each(ENGINES)('usage store and flush on %s', (engine) => {
     const usage = service({ flushIntervalMs: 20 });
     usage.record(call({ clientId: 'client_timer' }));
     expect(usage.queueDepth()).toBe(1);
-    const deadline = Date.now() + 5000;
-    while ((await usage.rawTotals('client_timer')).calls === 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 10));
+    await waitFor(async () => (await usage.rawTotals('client_timer')).calls > 0, 'the timer flush');
     expect((await usage.rawTotals('client_timer')).calls).toBe(1);
     await usage.close();
   });
 
   it('keeps events through a failing flush and writes them once storage is back', async () => {
     const usage = service({ flushIntervalMs: 10 });
-    // A real storage failure: the table is away, so inserts fail on both engines.
-    await sql`alter table usage_blocks rename to usage_blocks_away`.execute(store.db);
-    for (let i = 0; i < 25; i++) usage.record(call({ clientId: 'client_flaky' }));
-    await usage.flush();
-    expect(usage.queueDepth()).toBe(25);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(usage.queueDepth()).toBe(25);
-    await sql`alter table usage_blocks_away rename to usage_blocks`.execute(store.db);
+    const failures = () => logs.lines.filter((l) => l.includes('usage flush failed')).length;
+    await withBlocksAway(async () => {
+      for (let i = 0; i < 25; i++) usage.record(call({ clientId: 'client_flaky' }));
+      await usage.flush();
+      expect(usage.queueDepth()).toBe(25);
+      // The timer retries on its own (with backoff) and keeps failing: nothing is lost meanwhile.
+      await waitFor(() => failures() >= 3, 'two retries by the timer');
+      expect(usage.queueDepth()).toBe(25);
+    });
     await usage.close();
     expect(usage.queueDepth()).toBe(0);
     expect(await usage.rawTotals('client_flaky')).toEqual({ calls: 25, costMicros: 250_000 });
@@ -162,16 +176,16 @@ describe.each(ENGINES)('usage store and flush on %s', (engine) => {
 
   it('holds at most maxQueue events while storage fails, dropping the oldest', async () => {
     const usage = service({ flushIntervalMs: 10_000, maxBatch: 10, maxQueue: 25 });
-    await sql`alter table usage_blocks rename to usage_blocks_away`.execute(store.db);
     const ids: string[] = [];
-    for (let i = 0; i < 40; i++) {
-      const c = call({ clientId: 'client_full' });
-      ids.push(c.requestId);
-      usage.record(c);
-    }
-    await usage.flush();
-    expect(usage.queueDepth()).toBe(25);
-    await sql`alter table usage_blocks_away rename to usage_blocks`.execute(store.db);
+    await withBlocksAway(async () => {
+      for (let i = 0; i < 40; i++) {
+        const c = call({ clientId: 'client_full' });
+        ids.push(c.requestId);
+        usage.record(c);
+      }
+      await usage.flush();
+      expect(usage.queueDepth()).toBe(25);
+    });
     await usage.close();
     const kept = await createUsageStore(store.db).listEvents({
       clientIds: ['client_full'],
