@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBillingScheduler } from '../src/billing/billing-scheduler.ts';
 import { BILLING_LOCK_KEY } from '../src/billing/billing-scheduler.ts';
 import type { Invoice } from '../src/billing/billing-types.ts';
@@ -39,8 +39,8 @@ interface Tenant {
 describe.each(ENGINES)('invoices on %s', (engine) => {
   let h: Harness;
   let smtp: TestSmtpServer;
-  const clock = createManualClock(new Date('2025-09-29T08:00:00.000Z')); // Monday of 2025-W40
-  const t: Record<string, Tenant> = {};
+  let clock: ReturnType<typeof createManualClock>;
+  let t: Record<string, Tenant>;
   const admin = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) =>
     h.app.inject({ method, url, headers: h.adminHeaders, payload });
   const asClient = (who: Tenant, url: string) =>
@@ -94,7 +94,65 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
     return res.json().data as Invoice[];
   }
 
-  beforeAll(async () => {
+  /** Acme bills weekly to its billing address with a company; Monthly GmbH monthly by SEPA. */
+  async function paymentDetails() {
+    const acme = await admin('PUT', `/admin/v1/clients/${t.acme!.id}/payment-details`, {
+      method: 'bank_transfer',
+      frequency: 'weekly',
+      billingEmail: 'billing@acme.example',
+      currency: 'EUR',
+      company: { name: 'Acme Corporation <SA>', address: '1 Rue <Test>\nParis', vatId: 'FR999' },
+    });
+    expect(acme.statusCode, acme.body).toBe(200);
+    const monthly = await admin('PUT', `/admin/v1/clients/${t.monthly!.id}/payment-details`, {
+      method: 'sepa_debit',
+      frequency: 'monthly',
+      currency: 'EUR',
+    });
+    expect(monthly.statusCode).toBe(200);
+    return acme;
+  }
+
+  /** Seed 02's week 2025-W40 of calls (and a few that must not be billed), written. */
+  async function week40() {
+    // Acme: 157 calls, €2.43; TechCo: 89 calls, €1.32 (seed 02's figures).
+    calls(t.acme!, BUFFER, 138, '2025-09-29T09:00:00Z');
+    calls(t.acme!, ANALYZE, 17, '2025-10-01T12:00:00Z');
+    calls(t.acme!, ALERT, 2, '2025-10-05T23:59:00Z');
+    calls(t.acme!, ALERT, 5, '2025-10-06T00:00:00Z'); // next week: not on this invoice
+    calls(t.acme!, ANALYZE, 9, '2025-10-02T10:00:00Z', 'test'); // test key: never invoiced
+    calls(t.tech!, BUFFER, 82, '2025-09-30T10:00:00Z');
+    calls(t.tech!, ANALYZE, 4, '2025-10-03T10:00:00Z');
+    calls(t.tech!, ALERT, 3, '2025-10-04T10:00:00Z');
+    calls(t.tester!, ANALYZE, 50, '2025-10-02T10:00:00Z', 'test');
+    calls(t.monthly!, ANALYZE, 10, '2025-10-02T10:00:00Z'); // monthly client: not in a weekly run
+    await h.services.usage.flush();
+  }
+
+  /** Payment details, week 40's calls, and its two invoices issued (Acme 0001, TechCo 0002). */
+  async function issuedWeek40() {
+    await paymentDetails();
+    await week40();
+    clock.set(new Date('2025-10-08T09:00:00.000Z'));
+    expect(await run({ period: '2025-W40' })).toMatchObject({ created: 2 });
+  }
+
+  /** `n` more clients with calls in 2025-W41 (client i: i + 1 buffer calls), Acme with one. */
+  async function bulkWeek41(n: number) {
+    const many: Tenant[] = [];
+    for (let i = 0; i < n; i++) many.push(await tenant(`Bulk ${i}`, `bulk${i}@bulk.example`));
+    many.forEach((who, i) => calls(who, BUFFER, i + 1, '2025-10-07T10:00:00Z'));
+    calls(t.acme!, ANALYZE, 1, '2025-10-08T10:00:00Z');
+    await h.services.usage.flush();
+    clock.set(new Date('2025-10-15T09:00:00.000Z'));
+    return many;
+  }
+
+  // Every test starts from its own server, database, mailbox and clock (Monday of 2025-W40),
+  // with the same five clients; what a test needs beyond that it builds itself.
+  beforeEach(async () => {
+    clock = createManualClock(new Date('2025-09-29T08:00:00.000Z'));
+    t = {};
     smtp = await startSmtpServer();
     h = await createHarness(engine, {
       clock,
@@ -120,7 +178,7 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
     t.monthly = await tenant('Monthly GmbH', 'finance@monthly.example');
     t.tester = await tenant('Only Tests', 'dev@tests.example', 'test');
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await h?.close();
     await smtp?.close();
   });
@@ -177,18 +235,8 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it("bills seed 02's week: one invoice per client with live usage, totals equal to metering", async () => {
-    // Acme: 157 calls, €2.43; TechCo: 89 calls, €1.32 (seed 02's figures).
-    calls(t.acme!, BUFFER, 138, '2025-09-29T09:00:00Z');
-    calls(t.acme!, ANALYZE, 17, '2025-10-01T12:00:00Z');
-    calls(t.acme!, ALERT, 2, '2025-10-05T23:59:00Z');
-    calls(t.acme!, ALERT, 5, '2025-10-06T00:00:00Z'); // next week: not on this invoice
-    calls(t.acme!, ANALYZE, 9, '2025-10-02T10:00:00Z', 'test'); // test key: never invoiced
-    calls(t.tech!, BUFFER, 82, '2025-09-30T10:00:00Z');
-    calls(t.tech!, ANALYZE, 4, '2025-10-03T10:00:00Z');
-    calls(t.tech!, ALERT, 3, '2025-10-04T10:00:00Z');
-    calls(t.tester!, ANALYZE, 50, '2025-10-02T10:00:00Z', 'test');
-    calls(t.monthly!, ANALYZE, 10, '2025-10-02T10:00:00Z'); // monthly client: not in a weekly run
-    await h.services.usage.flush();
+    await paymentDetails();
+    await week40();
 
     clock.set(new Date('2025-10-08T09:00:00.000Z'));
     const result = await run({ period: '2025-W40' });
@@ -245,6 +293,7 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it('running the period again changes nothing', async () => {
+    await issuedWeek40();
     const before = await invoicesOf('period=2025-W40');
     const again = await run({ period: '2025-W40' });
     expect(again).toMatchObject({ created: 0, existing: 2 });
@@ -252,12 +301,7 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it('concurrent runs (two services in this process, two CLI processes) issue exactly one invoice per client', async () => {
-    const many: Tenant[] = [];
-    for (let i = 0; i < 25; i++) many.push(await tenant(`Bulk ${i}`, `bulk${i}@bulk.example`));
-    many.forEach((who, i) => calls(who, BUFFER, i + 1, '2025-10-07T10:00:00Z'));
-    calls(t.acme!, ANALYZE, 1, '2025-10-08T10:00:00Z');
-    await h.services.usage.flush();
-    clock.set(new Date('2025-10-15T09:00:00.000Z'));
+    const many = await bulkWeek41(25);
 
     // A second in-process connection only on PostgreSQL: better-sqlite3 waits for a lock
     // synchronously, so two SQLite connections in one process would wait on each other.
@@ -310,6 +354,11 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it('clients see their own invoices only; another client’s answers like a missing one', async () => {
+    await issuedWeek40();
+    calls(t.acme!, ANALYZE, 1, '2025-10-08T10:00:00Z');
+    await h.services.usage.flush();
+    clock.set(new Date('2025-10-15T09:00:00.000Z'));
+    expect(await run({ period: '2025-W41' })).toMatchObject({ created: 1 });
     const mine = await asClient(t.acme!, '/v1/invoices');
     expect(mine.statusCode).toBe(200);
     const data = mine.json().data as Array<{ clientId: string; period: string }>;
@@ -351,6 +400,7 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it('sends HTML with a plain-text part to the billing email and records the attempt', async () => {
+    await issuedWeek40();
     const result = await run({ period: '2025-W40', send: true });
     expect(result).toMatchObject({ created: 0, existing: 2, sent: 2, sendFailed: 0 });
     const [mail] = smtp.to('billing@acme.example');
@@ -384,6 +434,8 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it('retries transient failures with backoff; a permanently failing recipient does not stop the run', async () => {
+    await bulkWeek41(3);
+    expect(await run({ period: '2025-W41' })).toMatchObject({ created: 4 });
     const list = await invoicesOf('period=2025-W41');
     const bulk = list.filter((i) => i.clientId !== t.acme!.id);
     const flaky = bulk[0]!;
@@ -391,7 +443,7 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
     smtp.failNext(flaky.billTo.email!, 2);
     smtp.rejectAlways(dead.billTo.email!);
     const result = await run({ period: '2025-W41', send: true });
-    expect(result).toMatchObject({ sent: 25, sendFailed: 1 });
+    expect(result).toMatchObject({ sent: 3, sendFailed: 1 });
 
     const f = (await admin('GET', `/admin/v1/invoices/${flaky.id}`)).json().invoice as Invoice;
     expect(f.status).toBe('sent');
@@ -439,6 +491,7 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it('void keeps the number; paid; the rules between statuses', async () => {
+    await issuedWeek40();
     const [acme] = await invoicesOf(`clientId=${t.acme!.id}&period=2025-W40`);
     const voided = await admin('POST', `/admin/v1/invoices/${acme!.id}/void`, {
       reason: 'duplicate',
@@ -474,6 +527,8 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it('monthly clients get one invoice per month', async () => {
+    await paymentDetails();
+    await week40();
     clock.set(new Date('2025-11-03T09:00:00.000Z'));
     const r = await run({ period: '2025-10' });
     expect(r).toMatchObject({
@@ -492,6 +547,7 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it('clients without usage get an invoice only when configured', async () => {
+    clock.set(new Date('2025-10-29T09:00:00.000Z')); // W43 has ended
     const before = await run({ period: '2025-W43' });
     expect(before.created).toBe(0);
     const put = await admin('PUT', `/admin/v1/clients/${t.idle!.id}/payment-details`, {
@@ -511,6 +567,7 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it('refuses malformed and unfinished periods', async () => {
+    clock.set(new Date('2025-11-03T09:00:00.000Z')); // W45 runs; W46 has not ended
     for (const period of ['2025-W54', '2025-13', 'last week']) {
       const res = await admin('POST', '/admin/v1/invoices/run', { period });
       expect(res.statusCode, period).toBe(400);
@@ -591,6 +648,14 @@ describe.each(ENGINES)('invoices on %s', (engine) => {
   });
 
   it('CLI: payment details, list, show with --html, plain progress lines off a terminal', async () => {
+    await issuedWeek40();
+    const idle = await admin('PUT', `/admin/v1/clients/${t.idle!.id}/payment-details`, {
+      method: 'card',
+      invoiceWhenEmpty: true,
+    });
+    expect(idle.statusCode).toBe(200);
+    clock.set(new Date('2025-10-29T09:00:00.000Z'));
+    expect(await run({ period: '2025-W43' })).toMatchObject({ created: 1 });
     const env = {
       KEYPLANE_DATABASE_URL: h.config.databaseUrl,
       KEYPLANE_DATA_DIR: h.database.dir,
