@@ -89,7 +89,11 @@ export class Lru<K, V> {
   private readonly map = new Map<K, { value: V; at: number }>();
   private tick = 0;
   private readonly refreshAfter: number;
-  constructor(private readonly max: number) {
+  /** `onEvict` hears of each entry pushed out by capacity (not of delete or clear). */
+  constructor(
+    private readonly max: number,
+    private readonly onEvict?: (key: K, value: V) => void,
+  ) {
     this.refreshAfter = max >> 2;
   }
   get(key: K): V | undefined {
@@ -105,7 +109,11 @@ export class Lru<K, V> {
   set(key: K, value: V): void {
     this.map.delete(key);
     this.map.set(key, { value, at: ++this.tick });
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
+    if (this.map.size > this.max) {
+      const [oldest, e] = this.map.entries().next().value as [K, { value: V }];
+      this.map.delete(oldest);
+      this.onEvict?.(oldest, e.value);
+    }
   }
   delete(key: K): boolean {
     return this.map.delete(key);

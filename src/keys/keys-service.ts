@@ -20,6 +20,7 @@ import {
   nextRefillAt,
   refillPeriodStart,
 } from './keys-fns.ts';
+import { KeyCache } from './key-cache.ts';
 import type { KeysStore } from './keys-store.ts';
 import { isLegacyCandidate, legacyKeyRow, type LegacyKeyInput } from './legacy-keys-fns.ts';
 import type {
@@ -121,7 +122,7 @@ export function createKeysService(deps: KeysServiceDeps) {
   const { keysStore, audit, clock, logger, keyPrefix, getClient, changes } = deps;
   const positiveTtlMs = deps.positiveTtlMs ?? 60_000;
   const negativeTtlMs = deps.negativeTtlMs ?? 2_000;
-  const cache = new Lru<string, CachedKey>(deps.cacheSize ?? 50_000);
+  const cache = new KeyCache<CachedKey>(deps.cacheSize ?? 50_000);
   const negative = new Lru<string, number>(100_000);
   /** Bumped on every change event: a lookup that raced a change is not cached. */
   let generation = 0;
@@ -137,12 +138,8 @@ export function createKeysService(deps: KeysServiceDeps) {
 
   function evict(event: ChangeEvent): void {
     generation++;
-    if (event.kind === 'client') {
-      for (const entry of [...cache.values()])
-        if (entry.clientId === event.clientId) cache.delete(entry.hash);
-    } else {
-      for (const entry of [...cache.values()]) if (entry.id === event.id) cache.delete(entry.hash);
-    }
+    if (event.kind === 'client') cache.deleteClient(event.clientId);
+    else cache.deleteKey(event.id);
   }
   function evictAll(): void {
     generation++;
