@@ -1,5 +1,6 @@
 import { createImportRun, type ImportDeps, type ImportOptions } from './import-run.ts';
 import type { ImportReport } from './import-types.ts';
+import { importPermasKeys, type ProviderClients } from './permas-keys.ts';
 import { importVigintSqlite } from './vigint-sqlite.ts';
 
 /**
@@ -13,6 +14,16 @@ export function createImportService(deps: ImportDeps) {
     async vigintSqlite(path: string, opts: ImportOptions): Promise<ImportReport> {
       const run = createImportRun(deps, 'vigint-sqlite', opts);
       await importVigintSqlite(run, path);
+      return run.report;
+    },
+    /** Seed 05's key store (api_keys: hashed permas_{env}_… tokens); providers → clients. */
+    async permasKeys(
+      path: string,
+      clients: ProviderClients,
+      opts: ImportOptions,
+    ): Promise<ImportReport> {
+      const run = createImportRun(deps, 'permas-keys', opts);
+      await importPermasKeys(run, path, clients);
       return run.report;
     },
   };

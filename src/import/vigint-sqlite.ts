@@ -1,60 +1,31 @@
 import Sqlite from 'better-sqlite3';
 import { AppError } from '../lib/errors.ts';
-import { checkColumns, firstById } from './import-fns.ts';
 import type { ImportRun } from './import-run.ts';
 import type { ImportEntity } from './import-types.ts';
+import {
+  candidates as candidateRows,
+  parent,
+  readSqliteTable,
+  rowId,
+  type Row,
+  type Table,
+} from './source-rows.ts';
 import {
   mapClient,
   mapKey,
   mapPayment,
   mapUsage,
   VIGINT_TABLES,
-  type Row,
   type VigintTable,
 } from './vigint-sqlite-fns.ts';
 
-interface Table {
-  rows: Row[];
-  /** Unknown or missing columns: every row of the table is refused with this. */
-  problem: string | null;
-}
+const readTable = (db: Sqlite.Database, name: VigintTable): Table =>
+  readSqliteTable(db, name, VIGINT_TABLES[name]);
 
-function readTable(db: Sqlite.Database, name: VigintTable): Table {
-  const columns = (db.prepare(`PRAGMA table_info("${name}")`).all() as Array<{ name: string }>).map(
-    (c) => c.name,
-  );
-  if (!columns.length) return { rows: [], problem: null };
-  const spec = VIGINT_TABLES[name];
-  const order = columns.includes('id') ? 'id' : 'rowid';
-  const rows = db
-    .prepare(`SELECT rowid AS "_rowid", * FROM "${name}" ORDER BY ${order}`)
-    .all() as Row[];
-  return { rows, problem: checkColumns(name, columns, spec.known, spec.required) };
-}
+const idOf = rowId();
 
-const idOf = (r: Row) => String(r.id ?? `row ${String(r._rowid)}`);
-
-/** Rows of a table that may be imported: the refused ones (bad columns, repeats) reported. */
-function candidates(run: ImportRun, entity: ImportEntity, table: Table, key = idOf): Row[] {
-  if (table.problem) {
-    for (const r of table.rows) run.fail(entity, idOf(r), table.problem);
-    return [];
-  }
-  const { unique, duplicates } = firstById(table.rows, key);
-  for (const r of duplicates)
-    run.fail(entity, idOf(r), `duplicate ${entity} row (same id as an earlier row)`);
-  return unique;
-}
-
-/** A parent's Keyplane id, or the reason the row cannot be imported. */
-function parent(ids: Map<string, string | null>, what: string, id: unknown): string {
-  const target = ids.get(String(id));
-  if (target === undefined)
-    throw new AppError('validation_failed', `${what} ${String(id)} does not exist in the source`);
-  if (target === null)
-    throw new AppError('validation_failed', `${what} ${String(id)} was not imported`);
-  return target;
-}
+const candidates = (run: ImportRun, entity: ImportEntity, table: Table, key = idOf): Row[] =>
+  candidateRows(run, entity, table, key, idOf);
 
 /** Imports seed 01/02's SQLite database (see vigint-sqlite-fns.ts for what each row becomes). */
 export async function importVigintSqlite(run: ImportRun, path: string): Promise<void> {

@@ -68,3 +68,92 @@ export function buildVigintSource(dir: string, name = 'vigint.db'): VigintSource
   pay.run(2, 'bank_transfer', 'weekly');
   return { path, keys, db };
 }
+
+/** A token as seed 05's create_api_key returns it: `permas_{env}_{secrets.token_urlsafe(32)}`. */
+export function permasToken(env: 'live' | 'test'): string {
+  return `permas_${env}_${randomBytes(32).toString('base64url')}`;
+}
+
+/**
+ * Seed 05's key store, from its own description (the API key service's SQLite fallback): one
+ * row per token with its provider, name, description, environment, the token's hash, scopes
+ * and IP restrictions, expiry, revocation with its reason, and usage statistics.
+ */
+export const PERMAS_SCHEMA = `
+CREATE TABLE api_keys (
+  token_id TEXT PRIMARY KEY, provider_id TEXT NOT NULL, name TEXT, description TEXT,
+  environment TEXT NOT NULL, token_hash TEXT NOT NULL, scopes TEXT NOT NULL DEFAULT '[]',
+  ip_restrictions TEXT, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, expires_at TIMESTAMP,
+  last_used_at TIMESTAMP, is_revoked BOOLEAN DEFAULT 0, revoked_at TIMESTAMP,
+  revocation_reason TEXT, request_count INTEGER DEFAULT 0
+);
+`;
+
+export interface PermasSource {
+  path: string;
+  /** The original tokens, as the providers' callers hold them. */
+  tokens: { live: string; test: string; revoked: string; expired: string; other: string };
+  db: Sqlite.Database;
+}
+
+/**
+ * Provider `provider123` (the seed's example) holds a live key restricted to 192.168.1.1, a
+ * test key with two scopes expiring in 2100, a revoked and an expired key; `provider456` one key.
+ */
+export function buildPermasSource(dir: string, name = 'api_keys.db'): PermasSource {
+  const path = join(dir, name);
+  const db = new Sqlite(path);
+  db.exec(PERMAS_SCHEMA);
+  const tokens = {
+    live: permasToken('live'),
+    test: permasToken('test'),
+    revoked: permasToken('live'),
+    expired: permasToken('live'),
+    other: permasToken('live'),
+  };
+  const add = db.prepare(`INSERT INTO api_keys (token_id, provider_id, name, description,
+    environment, token_hash, scopes, ip_restrictions, created_at, expires_at, last_used_at,
+    is_revoked, revoked_at, revocation_reason, request_count)
+    VALUES (@id, @provider, @name, @description, @env, @hash, @scopes, @ips, @created, @expires,
+    @used, @revoked, @revokedAt, @reason, @count)`);
+  const row = (id: string, token: string, over: Record<string, unknown> = {}) =>
+    add.run({
+      id,
+      provider: 'provider123',
+      name: `key ${id}`,
+      description: null,
+      env: token.startsWith('permas_test_') ? 'test' : 'live',
+      hash: sha256(token),
+      scopes: '["api:access"]',
+      ips: null,
+      created: '2025-06-01 09:00:00',
+      expires: '2026-06-01 09:00:00',
+      used: null,
+      revoked: 0,
+      revokedAt: null,
+      reason: null,
+      count: 0,
+      ...over,
+    });
+  row('tok_live', tokens.live, {
+    name: 'My API Key',
+    description: 'My live API key',
+    ips: '["192.168.1.1"]',
+    used: '2025-10-30 12:00:00',
+    count: 42,
+    expires: '2100-01-01 00:00:00',
+  });
+  row('tok_test', tokens.test, {
+    scopes: '["api:access", "reports:read"]',
+    expires: '2100-01-01 00:00:00',
+  });
+  row('tok_revoked', tokens.revoked, {
+    revoked: 1,
+    revokedAt: '2025-09-15 08:00:00',
+    reason: 'leaked in a public repository',
+    expires: '2100-01-01 00:00:00',
+  });
+  row('tok_expired', tokens.expired, { expires: '2025-07-01 00:00:00' });
+  row('tok_other', tokens.other, { provider: 'provider456', expires: null });
+  return { path, tokens, db };
+}

@@ -2,10 +2,18 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { ImportReport } from '../../import/import-types.ts';
 import type { Services } from '../../services.ts';
-import { CliExit, cliActor, output, withServices } from '../context.ts';
+import {
+  CliExit,
+  cliActor,
+  cliIo,
+  output,
+  usageError,
+  withServices,
+  type CliWritable,
+} from '../context.ts';
 
 /** A bar on a terminal (stderr), plain lines at every tenth otherwise. */
-function importProgress(stream: NodeJS.WriteStream = process.stderr) {
+function importProgress(stream: CliWritable = cliIo().stderr) {
   let bar: cliProgress.SingleBar | null = null;
   let lastDecile = -1;
   return {
@@ -54,6 +62,7 @@ function human(r: ImportReport): string {
 
 interface ImportFlags {
   source?: string;
+  client?: string[];
   dryRun?: boolean;
   json?: boolean;
 }
@@ -100,4 +109,32 @@ export function importCommand(program: Command) {
     .action(async (database: string, flags: ImportFlags) =>
       run(flags, (s, o) => s.imports.vigintSqlite(database, o)),
     );
+
+  cmd
+    .command('permas-keys <database>')
+    .description("seed 05: the key service's SQLite store (hashed permas_{env}_… tokens)")
+    .option(
+      '--client <provider=clientId>',
+      'whose keys: a provider_id and the Keyplane client its keys join (repeat per provider)',
+      (value: string, all: string[] = []) => [...all, value],
+    )
+    .option('--source <name>', 'names this source system in the bookkeeping (default permas-keys)')
+    .option('--dry-run', 'report what would be imported, write nothing')
+    .option('--json', 'machine-readable summary')
+    .action(async (database: string, flags: ImportFlags) => {
+      const clients = providerClients(flags.client ?? []);
+      await run(flags, (s, o) => s.imports.permasKeys(database, clients, o));
+    });
+}
+
+/** `provider=client_…` pairs as a map; a malformed pair is a usage error. */
+function providerClients(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0 || at === pair.length - 1)
+      throw usageError(`--client wants PROVIDER=CLIENT_ID (got "${pair}")`);
+    out[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return out;
 }
