@@ -37,6 +37,8 @@ import { createWebhookDispatcher } from './webhooks/webhooks-dispatcher.ts';
 import type { WebhookEndpoint } from './webhooks/webhooks-types.ts';
 import { createImportService } from './import/import-service.ts';
 import { createImportStore } from './import/import-store.ts';
+import { createBudgetsService, type BudgetsService } from './budgets/budgets-service.ts';
+import { createBudgetsStore } from './budgets/budgets-store.ts';
 
 export interface ServicesDeps {
   store: Store;
@@ -146,6 +148,8 @@ export function createServices({
 
   // keys ask clients for a client's status during verification; clients create keys.
   let clients: ClientsService | null = null;
+  // keys reserve each call's price on the client's budgets (built below, once billing exists).
+  let budgets: BudgetsService | null = null;
   const keys = createKeysService({
     keysStore: createKeysStore(db),
     audit,
@@ -156,6 +160,10 @@ export function createServices({
     changes,
     registry: metrics.registry,
     rateLimitGate: ratelimit.gate,
+    budgetGate: {
+      reserve: (auth, endpoint) => budgets!.gate.reserve(auth, endpoint),
+      cancel: (hold) => budgets!.gate.cancel(hold),
+    },
     ...keysCache,
   });
   closers.push(() => keys.close());
@@ -211,6 +219,36 @@ export function createServices({
   clients.onDeleted((clientId) =>
     billing.forgetPaymentDetails(clientId, { type: 'system', id: 'client-deletion' }),
   );
+  /** Budgets (issue 16): money limits per period, reserved on every priced call, alerts once. */
+  budgets = createBudgetsService({
+    budgetsStore: createBudgetsStore(db),
+    audit,
+    clock,
+    logger,
+    changes,
+    priceOf: (endpoint, environment) => usage.priceOf(endpoint, environment),
+    clientInfo: async (clientId) => {
+      const client = await clients!.get(clientId).catch(() => null);
+      if (!client || client.status === 'deleted') return null;
+      const details = await billing.getPaymentDetails(clientId);
+      return {
+        name: client.name,
+        currency: details?.currency ?? config.currency,
+        frequency: details?.frequency ?? 'weekly',
+        alertEmail: details?.billingEmail ?? client.email ?? null,
+      };
+    },
+    keyExists: async (clientId, keyId) =>
+      keys.get(clientId, keyId).then(
+        () => true,
+        () => false,
+      ),
+    mailer,
+    operatorEmail: config.billing.operator.email ?? null,
+    emit: webhooks.emit,
+  });
+  closers.push(() => budgets!.close());
+  clients.onDeleted((clientId) => budgets!.forgetClient(clientId));
   tellDisabled = async (endpoint) => {
     const to = endpoint.clientId
       ? (await clients!.get(endpoint.clientId)).email
@@ -293,6 +331,7 @@ export function createServices({
     webhooks,
     webhookDispatcher,
     imports,
+    budgets,
     /** Readiness checks for /readyz: each throws when its dependency is down. */
     readiness: {
       storage: async () => {

@@ -12,6 +12,7 @@ import { usageCommand } from './commands/usage.ts';
 import { serveCommand } from './commands/serve.ts';
 import { scanCommand } from './commands/scan.ts';
 import { importCommand } from './commands/import.ts';
+import { budgetsCommand } from './commands/budgets.ts';
 
 /**
  * The whole CLI as one commander program. Output and exit go through `io` and `exitOverride`, so
@@ -49,6 +50,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   auditCommand(program);
   scanCommand(program);
   importCommand(program);
+  budgetsCommand(program);
   return program;
 }
 

@@ -43,7 +43,7 @@ export function createSecretCache(deps: {
   let generation = 0;
 
   function evict(e: ChangeEvent) {
-    if (e.kind === 'key') return;
+    if (e.kind === 'key' || e.kind === 'budget') return;
     generation++;
     for (const [k, v] of map) {
       if (

@@ -1,3 +1,4 @@
+import { adminBudgetRoutes, clientBudgetRoutes } from './routes/budgets.ts';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -309,6 +310,12 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     prefix: '/admin/v1',
   });
   await app.register(async (scope) => clientApiRoutes(scope as App, services), { prefix: '/v1' });
+  await app.register(async (scope) => clientBudgetRoutes(scope as App, services), {
+    prefix: '/v1',
+  });
+  await app.register(async (scope) => adminBudgetRoutes(scope as App, services), {
+    prefix: '/admin/v1',
+  });
   await app.register(async (scope) => credentialsRoutes(scope as App, services), { prefix: '/v1' });
   await app.register(async (scope) => adminCredentialsRoutes(scope as App, services), {
     prefix: '/admin/v1',

@@ -141,6 +141,14 @@ function admit(
       keyId: result.keyId,
       clientId: result.clientId,
     });
+    if (result.code === 'USAGE_EXCEEDED' && result.reason === 'budget') {
+      // A hard budget: the call would exceed it; it has room again when its period ends.
+      const retry = Math.max(1, Math.ceil(((result.budgetResetAt ?? nowMs) - nowMs) / 1000));
+      return new AppError('budget_exceeded', 'this call would exceed a hard budget', {
+        headers: { ...headers, 'retry-after': String(retry) },
+        context: { outcome: result.code, reason: 'budget', budgetId: result.budgetId },
+      });
+    }
     const { code, message } = OUTCOME[result.code as Exclude<VerifyCode, 'VALID'>];
     let outHeaders = headers;
     if (result.code === 'RATE_LIMITED' || result.code === 'USAGE_EXCEEDED') {

@@ -32,6 +32,9 @@ export function registerMetering(app: App, services: Services): void {
       environment: client.environment,
       durationMs: reply.elapsedTime,
     });
+    // The budget reservation made before the call, settled with its real status.
+    const hold = request.verification?.budgetHold;
+    if (hold) services.budgets.gate.settle(hold, reply.statusCode);
     done();
   });
 }

@@ -10,7 +10,7 @@ export interface ChangeLogTable {
   seq: Generated<number>;
   origin: string;
   uid: string;
-  kind: 'key' | 'client' | 'credential';
+  kind: 'key' | 'client' | 'credential' | 'budget';
   entity_id: string;
   client_id: string;
   created_at: string;

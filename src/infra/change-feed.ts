@@ -11,7 +11,7 @@ import type { Redis } from './redis.ts';
  * `clientId` (a client id or `platform`) was created, changed, deleted or rewrapped.
  */
 export interface ChangeEvent {
-  kind: 'key' | 'client' | 'credential';
+  kind: 'key' | 'client' | 'credential' | 'budget';
   id: string;
   clientId: string;
 }
@@ -63,7 +63,7 @@ export function isChangeEvent(value: unknown): value is WireEvent {
   const v = value as Partial<WireEvent> | null;
   return (
     !!v &&
-    (v.kind === 'key' || v.kind === 'client' || v.kind === 'credential') &&
+    (v.kind === 'key' || v.kind === 'client' || v.kind === 'credential' || v.kind === 'budget') &&
     typeof v.id === 'string' &&
     typeof v.clientId === 'string' &&
     typeof v.origin === 'string' &&

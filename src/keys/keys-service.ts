@@ -2,6 +2,7 @@ import type { BlockList } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AuditService } from '../audit/audit-service.ts';
 import type { Actor } from '../audit/audit-types.ts';
+import type { BudgetDecision, BudgetHold } from '../budgets/budgets-types.ts';
 import type { ClientStatus, RateLimitSetting } from '../clients/clients-types.ts';
 import type { ChangeEvent, ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
@@ -26,6 +27,7 @@ import { isLegacyCandidate, legacyKeyRow, type LegacyKeyInput } from './legacy-k
 import type {
   ApiKey,
   AuthContext,
+  BudgetStep,
   KeyRow,
   KeysTable,
   MaybePromise,
@@ -55,6 +57,7 @@ export interface KeysServiceDeps {
   getClient: (clientId: string) => Promise<ClientSnapshot | null>;
   changes: ChangeFeed | null;
   rateLimitGate?: RateLimitGate | null;
+  budgetGate?: BudgetStep | null;
   registry?: Registry;
   /** Tunables (tests shrink them). */
   cacheSize?: number;
@@ -137,6 +140,7 @@ export function createKeysService(deps: KeysServiceDeps) {
     : null;
 
   function evict(event: ChangeEvent): void {
+    if (event.kind === 'budget') return;
     generation++;
     if (event.kind === 'client') cache.deleteClient(event.clientId);
     else cache.deleteKey(event.id);
@@ -323,7 +327,13 @@ export function createKeysService(deps: KeysServiceDeps) {
     // (Only a call uses credits: a dashboard session asking who it is does not need any.)
     if (entry.creditsOutUntil !== undefined && consume && nowMs < entry.creditsOutUntil) {
       const resetAt = Number.isFinite(entry.creditsOutUntil) ? entry.creditsOutUntil : null;
-      return count(invalid('USAGE_EXCEEDED', entry, { remaining: 0, creditsResetAt: resetAt }));
+      return count(
+        invalid('USAGE_EXCEEDED', entry, {
+          remaining: 0,
+          creditsResetAt: resetAt,
+          reason: 'credits',
+        }),
+      );
     }
 
     const auth: AuthContext = {
@@ -338,8 +348,8 @@ export function createKeysService(deps: KeysServiceDeps) {
     };
     if (!consume) return valid(entry, auth, null, null);
     const rl = deps.rateLimitGate?.check(auth, { endpoint: opts.endpoint }) ?? null;
-    if (rl instanceof Promise) return rl.then((r) => afterLimit(entry, auth, nowMs, r));
-    return afterLimit(entry, auth, nowMs, rl);
+    if (rl instanceof Promise) return rl.then((r) => afterLimit(entry, auth, nowMs, r, opts));
+    return afterLimit(entry, auth, nowMs, rl, opts);
   }
 
   function afterLimit(
@@ -347,25 +357,62 @@ export function createKeysService(deps: KeysServiceDeps) {
     auth: AuthContext,
     nowMs: number,
     rl: Awaited<ReturnType<RateLimitGate['check']>>,
+    opts: VerifyOptions,
   ): MaybePromise<VerifyResult> {
     let ratelimit: VerifyResult['ratelimit'] = null;
     if (rl) {
       ratelimit = { limit: rl.limit, remaining: rl.remaining, reset: rl.reset };
       if (!rl.allowed) return count(invalid('RATE_LIMITED', entry, { ratelimit }));
     }
-    if (!entry.credits) return used(entry, auth, nowMs, ratelimit, null);
+    // Budgets: the call's price is reserved now (null: no budget applies, nothing waited for).
+    const b = deps.budgetGate?.reserve(auth, opts.endpoint) ?? null;
+    if (b instanceof Promise) return b.then((d) => afterBudget(entry, auth, nowMs, ratelimit, d));
+    return afterBudget(entry, auth, nowMs, ratelimit, b);
+  }
+
+  function afterBudget(
+    entry: CachedKey,
+    auth: AuthContext,
+    nowMs: number,
+    ratelimit: VerifyResult['ratelimit'],
+    decision: BudgetDecision | null,
+  ): MaybePromise<VerifyResult> {
+    if (decision && !decision.allowed) {
+      return count(
+        invalid('USAGE_EXCEEDED', entry, {
+          ratelimit,
+          reason: 'budget',
+          budgetId: decision.budgetId,
+          budgetResetAt: decision.resetAt,
+        }),
+      );
+    }
+    const hold: BudgetHold | null = decision?.hold ?? null;
+    if (!entry.credits) return used(entry, auth, nowMs, ratelimit, null, hold);
     const credits = entry.credits;
     const now = new Date(nowMs);
-    return takeCredit(entry, now).then((remaining) => {
-      if (remaining === null) {
-        const resetAt = credits.interval ? nextRefillAt(credits.interval, now) : null;
-        entry.creditsOutUntil = resetAt ?? Infinity;
-        return count(
-          invalid('USAGE_EXCEEDED', entry, { ratelimit, remaining: 0, creditsResetAt: resetAt }),
-        );
-      }
-      return used(entry, auth, nowMs, ratelimit, remaining);
-    });
+    return takeCredit(entry, now).then(
+      (remaining) => {
+        if (remaining === null) {
+          if (hold) deps.budgetGate!.cancel(hold);
+          const resetAt = credits.interval ? nextRefillAt(credits.interval, now) : null;
+          entry.creditsOutUntil = resetAt ?? Infinity;
+          return count(
+            invalid('USAGE_EXCEEDED', entry, {
+              ratelimit,
+              remaining: 0,
+              creditsResetAt: resetAt,
+              reason: 'credits',
+            }),
+          );
+        }
+        return used(entry, auth, nowMs, ratelimit, remaining, hold);
+      },
+      (err: unknown) => {
+        if (hold) deps.budgetGate!.cancel(hold);
+        throw err;
+      },
+    );
   }
 
   /** A call that passed every check: counted, and last_used_at noted for the next touch. */
@@ -375,9 +422,12 @@ export function createKeysService(deps: KeysServiceDeps) {
     nowMs: number,
     ratelimit: VerifyResult['ratelimit'],
     remaining: number | null,
+    hold: BudgetHold | null = null,
   ): VerifyResult {
     touches.set(entry.id, nowMs);
-    return count(valid(entry, auth, ratelimit, remaining));
+    const result = valid(entry, auth, ratelimit, remaining);
+    if (hold) result.budgetHold = hold;
+    return count(result);
   }
 
   function valid(

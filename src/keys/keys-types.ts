@@ -1,4 +1,5 @@
 import type { RateLimitSetting } from '../clients/clients-types.ts';
+import type { BudgetDecision, BudgetHold } from '../budgets/budgets-types.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 
 export type KeyStatus = 'active' | 'revoked';
@@ -146,6 +147,13 @@ export interface VerifyResult {
   remaining: number | null;
   /** USAGE_EXCEEDED: when credits come back (epoch ms), null when they never refill */
   creditsResetAt?: number | null;
+  /** USAGE_EXCEEDED: what ran out, the key's credits or a hard budget */
+  reason?: 'credits' | 'budget';
+  /** reason `budget`: the budget, and when its period ends (epoch ms) */
+  budgetId?: string;
+  budgetResetAt?: number;
+  /** valid: the price reserved on the client's budgets, settled after the call (null: none) */
+  budgetHold?: BudgetHold | null;
   meta: Record<string, unknown>;
   /** present when valid */
   auth?: AuthContext;
@@ -161,6 +169,16 @@ export interface RateLimitGate {
     auth: AuthContext,
     ctx: { endpoint?: string },
   ): MaybePromise<(RateLimitState & { allowed: boolean }) | null>;
+}
+
+/**
+ * The budget step of verification (src/budgets/): reserves the call's price on the client's and
+ * the key's budgets after the rate limit; null when no budget applies.
+ */
+export interface BudgetStep {
+  reserve(auth: AuthContext, endpoint: string | undefined): MaybePromise<BudgetDecision | null>;
+  /** Gives a reservation back when a later step refuses the call. */
+  cancel(hold: BudgetHold): void;
 }
 
 /** A value, or a promise of it when it had to wait (callers `await` either). */

@@ -24,6 +24,8 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   rate_limited: 429,
   usage_exceeded: 429,
+  /** A hard budget would be exceeded by this call (Retry-After: the period's end). */
+  budget_exceeded: 429,
   internal_error: 500,
   bad_gateway: 502,
   not_configured: 503,

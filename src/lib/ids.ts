@@ -21,6 +21,7 @@ const PREFIXES = {
   webhookMessage: 'msg',
   webhookDelivery: 'whd',
   webhookAttempt: 'atm',
+  budget: 'bud',
 } as const;
 
 export type IdKind = keyof typeof PREFIXES;

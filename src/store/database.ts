@@ -1,5 +1,6 @@
 import type { AdminTokensTables } from '../admin-tokens/admin-tokens-types.ts';
 import type { AuditTables } from '../audit/audit-types.ts';
+import type { BudgetsTables } from '../budgets/budgets-types.ts';
 import type { BillingTables } from '../billing/billing-types.ts';
 import type { ChangeLogTables } from '../infra/change-feed-types.ts';
 import type { ClientsTables } from '../clients/clients-types.ts';
@@ -30,4 +31,5 @@ export interface Database
     DashboardTables,
     LeaksTables,
     WebhooksTables,
-    ImportTables {}
+    ImportTables,
+    BudgetsTables {}

@@ -22,6 +22,7 @@ export const EVENT_TYPES = [
   'invoice.paid',
   'invoice.delivery_failed',
   'credential.verification_failed',
+  'budget.threshold',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

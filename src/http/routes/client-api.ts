@@ -14,6 +14,7 @@ import {
   rolledKeySchema,
 } from './key-schemas.ts';
 import { clientSchema } from './clients.ts';
+import { budgetSchema } from './budgets.ts';
 
 const tags = ['client'];
 const keyParams = z.object({ id: z.string().min(1).max(100) });
@@ -61,18 +62,25 @@ export async function clientApiRoutes(app: App, services: Services) {
         summary: 'Own client profile and the calling key',
         security: [{ apiKey: [] }],
         response: {
-          200: z.object({ client: clientSchema, key: apiKeySchema }),
+          200: z.object({
+            client: clientSchema,
+            key: apiKeySchema,
+            budgets: z
+              .array(budgetSchema)
+              .describe("the client's budgets (client-wide and per key) and their spend so far"),
+          }),
           ...errorResponses,
         },
       },
     },
     async (request) => {
       const c = request.client!;
-      const [client, key] = await Promise.all([
+      const [client, key, budgets] = await Promise.all([
         services.clients.get(c.clientId),
         services.keys.get(c.clientId, c.keyId),
+        services.budgets.list(c.clientId),
       ]);
-      return { client, key };
+      return { client, key, budgets };
     },
   );
 

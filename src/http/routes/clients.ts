@@ -385,6 +385,15 @@ export async function adminClientRoutes(app: App, services: Services) {
               .object({ limit: z.number(), remaining: z.number(), reset: z.number() })
               .nullable(),
             remaining: z.number().nullable(),
+            reason: z
+              .enum(['credits', 'budget'])
+              .optional()
+              .describe("USAGE_EXCEEDED: what ran out (the key's credits or a hard budget)"),
+            budgetId: z.string().optional(),
+            budgetResetAt: z
+              .number()
+              .optional()
+              .describe('reason budget: when its period ends (epoch ms)'),
             meta: z.record(z.string(), z.unknown()),
           }),
           ...errorResponses,

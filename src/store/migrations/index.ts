@@ -11,6 +11,7 @@ import * as keyCreditPools from './0008-key-credit-pools.ts';
 import * as leaks from './0009-leaks.ts';
 import * as webhooks from './0011-webhooks.ts';
 import * as imports from './0012-import.ts';
+import * as budgets from './0013-budgets.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0009-leaks': leaks,
   '0011-webhooks': webhooks,
   '0012-import': imports,
+  '0013-budgets': budgets,
 };

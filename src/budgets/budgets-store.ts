@@ -1,0 +1,237 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../store/database.ts';
+import type { BudgetsTable } from './budgets-types.ts';
+
+/** One reservation of `micros` on a budget's period; `limit` null = soft (never refused). */
+export interface ReserveItem {
+  budgetId: string;
+  periodStart: string;
+  micros: number;
+  limit: number | null;
+}
+
+/**
+ * Budgets' tables only. Every method takes the client id: a budget of another client is never
+ * read or changed, whatever id is passed.
+ */
+export function createBudgetsStore(db: Kysely<Database>) {
+  /**
+   * Adds `micros` to one period's spend; for a hard budget only while it stays within `limit`
+   * (one conditional UPDATE: atomic on SQLite and PostgreSQL, whatever the number of nodes).
+   * Answers the spend after, or null when refused. The period's row is created on first use.
+   */
+  async function reserveOne(
+    q: Kysely<Database>,
+    clientId: string,
+    item: ReserveItem,
+  ): Promise<number | null> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let update = q
+        .updateTable('budget_spend')
+        .set((eb) => ({ spent_micros: eb('spent_micros', '+', item.micros) }))
+        .where('budget_id', '=', item.budgetId)
+        .where('period_start', '=', item.periodStart)
+        .where('client_id', '=', clientId);
+      if (item.limit !== null) {
+        update = update.where((eb) => eb(eb('spent_micros', '+', item.micros), '<=', item.limit!));
+      }
+      const row = await update.returning('spent_micros').executeTakeFirst();
+      if (row) return Number(row.spent_micros);
+      if (attempt > 0) return null;
+      // No row (first call of the period) or refused: make sure the row exists, then once more
+      // (another call may have created it meanwhile: the second UPDATE decides).
+      await q
+        .insertInto('budget_spend')
+        .values({
+          budget_id: item.budgetId,
+          period_start: item.periodStart,
+          client_id: clientId,
+          spent_micros: 0,
+        })
+        .onConflict((oc) => oc.columns(['budget_id', 'period_start']).doNothing())
+        .execute();
+    }
+    return null;
+  }
+
+  return {
+    async insert(row: BudgetsTable): Promise<void> {
+      await db.insertInto('budgets').values(row).execute();
+    },
+    async list(clientId: string): Promise<BudgetsTable[]> {
+      return db
+        .selectFrom('budgets')
+        .selectAll()
+        .where('client_id', '=', clientId)
+        .orderBy('id')
+        .execute();
+    },
+    async find(clientId: string, id: string): Promise<BudgetsTable | null> {
+      const row = await db
+        .selectFrom('budgets')
+        .selectAll()
+        .where('client_id', '=', clientId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return row ?? null;
+    },
+    async update(
+      clientId: string,
+      id: string,
+      patch: Partial<Pick<BudgetsTable, 'amount_micros' | 'mode' | 'thresholds' | 'updated_at'>>,
+    ): Promise<boolean> {
+      const r = await db
+        .updateTable('budgets')
+        .set(patch)
+        .where('client_id', '=', clientId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
+    },
+    async delete(clientId: string, id: string): Promise<boolean> {
+      return db.transaction().execute(async (trx) => {
+        const r = await trx
+          .deleteFrom('budgets')
+          .where('client_id', '=', clientId)
+          .where('id', '=', id)
+          .executeTakeFirst();
+        await trx
+          .deleteFrom('budget_spend')
+          .where('client_id', '=', clientId)
+          .where('budget_id', '=', id)
+          .execute();
+        await trx
+          .deleteFrom('budget_alerts')
+          .where('client_id', '=', clientId)
+          .where('budget_id', '=', id)
+          .execute();
+        return Number(r.numDeletedRows) > 0;
+      });
+    },
+    /** Budgets of a deleted key go with it. */
+    async idsForKey(clientId: string, keyId: string): Promise<string[]> {
+      const rows = await db
+        .selectFrom('budgets')
+        .select('id')
+        .where('client_id', '=', clientId)
+        .where('key_id', '=', keyId)
+        .execute();
+      return rows.map((r) => r.id);
+    },
+    /** Every client that has at least one budget: the hot path skips all others without a query. */
+    async clientsWithBudgets(): Promise<string[]> {
+      const rows = await db.selectFrom('budgets').select('client_id').distinct().execute();
+      return rows.map((r) => r.client_id);
+    },
+    /**
+     * Reserves on every item or on none: one statement for a single budget; a transaction, in
+     * budget id order (no deadlock between two calls), for a client budget and a key budget.
+     * Answers the spend after each item, or the index of the item that refused.
+     */
+    async reserve(
+      clientId: string,
+      items: ReserveItem[],
+    ): Promise<{ ok: true; spent: number[] } | { ok: false; refused: number }> {
+      if (items.length === 1) {
+        const spent = await reserveOne(db, clientId, items[0]!);
+        return spent === null ? { ok: false, refused: 0 } : { ok: true, spent: [spent] };
+      }
+      const order = items
+        .map((_, i) => i)
+        .sort((a, b) => (items[a]!.budgetId < items[b]!.budgetId ? -1 : 1));
+      const refusal = new Error('refused');
+      let refused = -1;
+      try {
+        const spent = await db.transaction().execute(async (trx) => {
+          const out: number[] = new Array<number>(items.length);
+          for (const i of order) {
+            const s = await reserveOne(trx, clientId, items[i]!);
+            if (s === null) {
+              refused = i;
+              throw refusal;
+            }
+            out[i] = s;
+          }
+          return out;
+        });
+        return { ok: true, spent };
+      } catch (err) {
+        if (err === refusal) return { ok: false, refused };
+        throw err;
+      }
+    },
+    /** Gives back what a call did not cost (a server error is not priced). */
+    async release(clientId: string, budgetId: string, periodStart: string, micros: number) {
+      await db
+        .updateTable('budget_spend')
+        .set((eb) => ({ spent_micros: eb('spent_micros', '-', micros) }))
+        .where('budget_id', '=', budgetId)
+        .where('period_start', '=', periodStart)
+        .where('client_id', '=', clientId)
+        .execute();
+    },
+    async spent(clientId: string, budgetId: string, periodStart: string): Promise<number> {
+      const row = await db
+        .selectFrom('budget_spend')
+        .select('spent_micros')
+        .where('client_id', '=', clientId)
+        .where('budget_id', '=', budgetId)
+        .where('period_start', '=', periodStart)
+        .executeTakeFirst();
+      return row ? Number(row.spent_micros) : 0;
+    },
+    async alerted(clientId: string, budgetId: string, periodStart: string): Promise<number[]> {
+      const rows = await db
+        .selectFrom('budget_alerts')
+        .select('threshold')
+        .where('client_id', '=', clientId)
+        .where('budget_id', '=', budgetId)
+        .where('period_start', '=', periodStart)
+        .orderBy('threshold')
+        .execute();
+      return rows.map((r) => Number(r.threshold));
+    },
+    /**
+     * Claims one alert inside `fn`'s transaction: true for exactly one caller per (budget,
+     * period, threshold), whichever node; `fn` runs only for it (the webhook outbox row).
+     */
+    async claimAlert(
+      clientId: string,
+      alert: {
+        budgetId: string;
+        periodStart: string;
+        threshold: number;
+        spent: number;
+        at: string;
+      },
+      fn: (trx: Transaction<Database>) => Promise<void>,
+    ): Promise<boolean> {
+      return db.transaction().execute(async (trx) => {
+        const r = await trx
+          .insertInto('budget_alerts')
+          .values({
+            budget_id: alert.budgetId,
+            period_start: alert.periodStart,
+            threshold: alert.threshold,
+            client_id: clientId,
+            spent_micros: alert.spent,
+            fired_at: alert.at,
+          })
+          .onConflict((oc) => oc.columns(['budget_id', 'period_start', 'threshold']).doNothing())
+          .executeTakeFirst();
+        const won = Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+        if (won) await fn(trx);
+        return won;
+      });
+    },
+    async deleteAllForClient(clientId: string): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('budget_alerts').where('client_id', '=', clientId).execute();
+        await trx.deleteFrom('budget_spend').where('client_id', '=', clientId).execute();
+        await trx.deleteFrom('budgets').where('client_id', '=', clientId).execute();
+      });
+    },
+  };
+}
+
+export type BudgetsStore = ReturnType<typeof createBudgetsStore>;

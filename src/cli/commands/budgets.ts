@@ -1,0 +1,139 @@
+import type { Command } from 'commander';
+import type { Budget, BudgetPatch } from '../../budgets/budgets-types.ts';
+import { BUDGET_MODES, BUDGET_PERIODS } from '../../budgets/budgets-types.ts';
+import { cliActor, output, table, usageError, withServices } from '../context.ts';
+
+function thresholdsOf(text: string | undefined): number[] | undefined {
+  if (text === undefined) return undefined;
+  const list = text.split(',').map((t) => Number(t.trim().replace(/%$/, '')));
+  if (list.some((t) => !Number.isInteger(t)))
+    throw usageError('error: --thresholds must look like 50,80,100');
+  return list;
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+  if (!allowed.includes(value as T))
+    throw usageError(`error: ${flag} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function rows(budgets: Budget[]) {
+  return table(
+    budgets.map((b) => ({
+      id: b.id,
+      scope: b.keyId ?? 'client',
+      period: b.period,
+      mode: b.mode,
+      amount: `${b.amount} ${b.currency}`,
+      spent: `${b.current.spent} (${Math.floor((b.current.spentMicros * 100) / b.amountMicros)}%)`,
+      until: b.current.periodEnd,
+      alerts: b.thresholds
+        .map((t) => (b.current.alerted.includes(t) ? `${t}%✓` : `${t}%`))
+        .join(' '),
+    })),
+    ['id', 'scope', 'period', 'mode', 'amount', 'spent', 'until', 'alerts'],
+  );
+}
+
+/** `keyplane budgets …`: money limits per period on a client or a key (README, Budgets). */
+export function budgetsCommand(program: Command) {
+  const cmd = program
+    .command('budgets')
+    .description("a client's spend budgets (per client or per key)");
+
+  cmd
+    .command('set')
+    .description('set a budget on a client, or on one of its keys with --key')
+    .requiredOption('--client <id>', 'client id')
+    .option('--key <keyId>', 'only this key (default: the whole client)')
+    .requiredOption('--amount <amount>', "in the client's currency, e.g. 100 or 12.50")
+    .option('--period <period>', BUDGET_PERIODS.join(' | '), 'month')
+    .option(
+      '--mode <mode>',
+      'hard (refuse calls that would exceed it) | soft (alerts only)',
+      'hard',
+    )
+    .option('--thresholds <list>', 'alert percentages', '50,80,100')
+    .option('--json', 'machine-readable output: the budget')
+    .action(
+      async (opts: {
+        client: string;
+        key?: string;
+        amount: string;
+        period: string;
+        mode: string;
+        thresholds: string;
+        json?: boolean;
+      }) => {
+        const input = {
+          keyId: opts.key ?? null,
+          amount: opts.amount,
+          period: oneOf(opts.period, BUDGET_PERIODS, '--period'),
+          mode: oneOf(opts.mode, BUDGET_MODES, '--mode'),
+          thresholds: thresholdsOf(opts.thresholds),
+        };
+        await withServices(async (s) => {
+          const budget = await s.budgets.create(opts.client, input, cliActor());
+          output(opts, budget, () => `budget ${budget.id} set\n${rows([budget])}`);
+        });
+      },
+    );
+
+  cmd
+    .command('list')
+    .description("a client's budgets and the spend of their current period")
+    .requiredOption('--client <id>', 'client id')
+    .option('--key <keyId>', "only this key's budgets")
+    .option('--json', 'machine-readable output: {data}')
+    .action(async (opts: { client: string; key?: string; json?: boolean }) => {
+      await withServices(async (s) => {
+        const data = opts.key
+          ? await s.budgets.listForKey(opts.client, opts.key)
+          : await s.budgets.list(opts.client);
+        output(opts, { data }, () => rows(data));
+      });
+    });
+
+  cmd
+    .command('update <budgetId>')
+    .description("change a budget's amount, mode or thresholds")
+    .requiredOption('--client <id>', 'client id')
+    .option('--amount <amount>')
+    .option('--mode <mode>', 'hard | soft')
+    .option('--thresholds <list>', 'alert percentages, e.g. 50,80,100')
+    .option('--json', 'machine-readable output: the budget')
+    .action(
+      async (
+        budgetId: string,
+        opts: {
+          client: string;
+          amount?: string;
+          mode?: string;
+          thresholds?: string;
+          json?: boolean;
+        },
+      ) => {
+        const patch: BudgetPatch = {
+          amount: opts.amount,
+          mode: opts.mode === undefined ? undefined : oneOf(opts.mode, BUDGET_MODES, '--mode'),
+          thresholds: thresholdsOf(opts.thresholds),
+        };
+        await withServices(async (s) => {
+          const budget = await s.budgets.update(opts.client, budgetId, patch, cliActor());
+          output(opts, budget, () => `budget ${budget.id} updated\n${rows([budget])}`);
+        });
+      },
+    );
+
+  cmd
+    .command('delete <budgetId>')
+    .description('remove a budget (its spend and alerts go with it)')
+    .requiredOption('--client <id>', 'client id')
+    .option('--json', 'machine-readable output')
+    .action(async (budgetId: string, opts: { client: string; json?: boolean }) => {
+      await withServices(async (s) => {
+        await s.budgets.delete(opts.client, budgetId, cliActor());
+        output(opts, { deleted: budgetId }, () => `budget ${budgetId} deleted`);
+      });
+    });
+}
