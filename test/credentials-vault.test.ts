@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Actor } from '../src/audit/audit-types.ts';
 import { PLATFORM_OWNER } from '../src/credentials/credentials-types.ts';
 import { loadConfig } from '../src/config.ts';
@@ -13,7 +13,7 @@ import { createTestDatabase, ENGINES, type TestDatabase } from './support/stores
 const ACTOR: Actor = { type: 'admin', id: 'adm_test', ip: '203.0.113.9' };
 const b64 = () => randomBytes(32).toString('base64');
 
-/** Every secret a test stores; the scans at the end look for each of them. */
+/** Every secret the current test stores; the scan after each test looks for each of them. */
 const SECRETS = new Set<string>();
 function secret(label: string): string {
   const s = `${label}-${randomBytes(18).toString('base64url')}`;
@@ -48,7 +48,22 @@ describe.each(ENGINES)('credentials vault on %s', (engine) => {
   let bravo: string;
   const creds = () => h.services.credentials;
 
-  beforeAll(async () => {
+  /** No secret this test stored is in a row, the SQLite files, the audit log or the logs. */
+  async function scanForSecrets() {
+    await creds().flushUsage();
+    const dump = await dumpDatabase(h);
+    const files = engine === 'sqlite' ? sqliteFiles(h.database) : Buffer.alloc(0);
+    const logs = h.logs.text();
+    for (const s of SECRETS) {
+      expect(dump, 'database rows').not.toContain(s);
+      expect(files.includes(Buffer.from(s)), 'SQLite db/WAL bytes').toBe(false);
+      expect(logs, 'logs').not.toContain(s);
+    }
+  }
+
+  // Each test its own server and two clients; after each, its secrets are looked for everywhere.
+  beforeEach(async () => {
+    SECRETS.clear();
     h = await createHarness(engine, {
       file: {
         providers: {
@@ -63,7 +78,13 @@ describe.each(ENGINES)('credentials vault on %s', (engine) => {
     bravo = (await h.services.clients.create({ name: 'Bravo', email: 'b@example.com' }, ACTOR))
       .client.id;
   });
-  afterAll(async () => h?.close());
+  afterEach(async () => {
+    try {
+      if (h) await scanForSecrets();
+    } finally {
+      await h?.close();
+    }
+  });
 
   it('stores a secret write-only and answers metadata', async () => {
     const key = secret('vultr');
@@ -295,10 +316,17 @@ describe.each(ENGINES)('credentials vault on %s', (engine) => {
       credentialId: gem.id,
       credentials: { apiKey: aGem },
     });
+    // Bravo's own gemini key, never Alpha's.
+    const bGem = await creds().create(
+      bravo,
+      { provider: 'gemini', credentialName: 'Bravo Gemini', credentials: { apiKey: secret('b') } },
+      ACTOR,
+    );
     await expect(
       creds().resolve({ clientId: bravo, provider: 'gemini' }, ACTOR),
     ).resolves.toMatchObject({
       source: 'byok',
+      credentialId: bGem.id,
     });
     // platform: the operator's server-held key (seed 01), whatever the client stored.
     const platformKey = secret('platform-openai');
@@ -347,7 +375,7 @@ describe.each(ENGINES)('credentials vault on %s', (engine) => {
     // byok without a credential: a helpful 404, audited as a failure.
     await expect(
       creds().resolve({ clientId: alpha, provider: 'vultr' }, ACTOR),
-    ).resolves.toBeTruthy();
+    ).rejects.toMatchObject({ code: 'not_found', message: expect.stringMatching(/vultr/) });
     await expect(
       creds().resolve({ clientId: alpha, provider: 'azure' }, ACTOR),
     ).rejects.toMatchObject({
@@ -546,6 +574,33 @@ describe.each(ENGINES)('credentials vault on %s', (engine) => {
   });
 
   it('summarizes per provider', async () => {
+    const vultr = (name: string) =>
+      creds().create(
+        alpha,
+        { provider: 'vultr', credentialName: name, credentials: { apiKey: secret('v') } },
+        ACTOR,
+      );
+    await vultr('one');
+    const verified = await vultr('two');
+    await h.services.store.db
+      .updateTable('credentials')
+      .set({ is_verified: 1 })
+      .where('id', '=', verified.id)
+      .execute();
+    await creds().create(
+      alpha,
+      {
+        provider: 'aws',
+        credentialName: 'AWS',
+        credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: secret('aws') },
+      },
+      ACTOR,
+    );
+    await creds().create(
+      bravo,
+      { provider: 'vultr', credentialName: 'other', credentials: { apiKey: secret('b') } },
+      ACTOR,
+    );
     const s = await creds().summary(alpha);
     expect(s.clientId).toBe(alpha);
     expect(s.providers.vultr).toEqual({ total: 2, active: 2, verified: 1 });
@@ -611,16 +666,39 @@ describe.each(ENGINES)('credentials vault on %s', (engine) => {
   });
 
   it('never lets a plaintext secret reach the database, its files, the audit log or the logs', async () => {
-    await creds().flushUsage();
-    const dump = await dumpDatabase(h);
-    const files = engine === 'sqlite' ? sqliteFiles(h.database) : Buffer.alloc(0);
-    const logs = h.logs.text();
-    expect(SECRETS.size).toBeGreaterThan(10);
-    for (const s of SECRETS) {
-      expect(dump, 'database rows').not.toContain(s);
-      expect(files.includes(Buffer.from(s)), 'SQLite db/WAL bytes').toBe(false);
-      expect(logs, 'logs').not.toContain(s);
-    }
+    // Every write path a secret takes: create (camelCase and seed 03's snake_case), replace,
+    // resolve (use counted and flushed), a refused duplicate, delete. The scan is scanForSecrets.
+    const v = await creds().create(
+      alpha,
+      { provider: 'vultr', credentialName: 'v', credentials: { apiKey: secret('scan-v') } },
+      ACTOR,
+    );
+    await creds().create(
+      bravo,
+      {
+        provider: 'aws',
+        credentialName: 'a',
+        credentials: { access_key_id: 'AKIAIOSFODNN7EXAMPLE', secret_access_key: secret('s') },
+      },
+      ACTOR,
+    );
+    await creds().update(alpha, v.id, { credentials: { apiKey: secret('scan-v2') } }, ACTOR);
+    await creds().resolve({ clientId: alpha, provider: 'vultr' }, ACTOR);
+    await expect(
+      creds().create(
+        alpha,
+        { provider: 'vultr', credentialName: 'v', credentials: { apiKey: secret('dup') } },
+        ACTOR,
+      ),
+    ).rejects.toMatchObject({ code: 'conflict' });
+    await creds().remove(alpha, v.id, ACTOR);
+    expect(SECRETS.size).toBe(4);
+    await scanForSecrets();
+    // The scan can fail: a secret written in the clear is found.
+    const leaked = secret('leaked');
+    createLogger({ level: 'info', destination: h.logs.stream }).info({ leaked }, 'oops');
+    await expect(scanForSecrets()).rejects.toThrow(/logs/);
+    SECRETS.delete(leaked);
   });
 });
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../src/lib/clock.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 import { ENGINES } from './support/stores.ts';
@@ -7,11 +7,13 @@ const actor = { type: 'system' as const, id: 'test' };
 
 describe.each(ENGINES)('keys service on %s', (engine) => {
   let h: Harness;
-  const clock = createManualClock(new Date('2025-10-15T12:00:00.000Z'));
-  beforeAll(async () => {
+  let clock: ReturnType<typeof createManualClock>;
+  // Each test its own server and clock: one test advances the clock, another closes the service.
+  beforeEach(async () => {
+    clock = createManualClock(new Date('2025-10-15T12:00:00.000Z'));
     h = await createHarness(engine, { clock });
   });
-  afterAll(async () => h?.close());
+  afterEach(async () => h?.close());
 
   it('expires keys at their deadline (expiresInSeconds)', async () => {
     const { client } = await h.services.clients.create(

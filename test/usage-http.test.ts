@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../src/lib/clock.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 import { ENGINES } from './support/stores.ts';
@@ -12,9 +12,11 @@ const PRICING = {
 
 describe.each(ENGINES)('usage metering and rate limits over HTTP on %s', (engine) => {
   let h: Harness;
-  const clock = createManualClock(new Date('2025-10-02T10:15:00.000Z'));
+  let clock: ReturnType<typeof createManualClock>;
 
-  beforeAll(async () => {
+  // Each test its own server, clock and metrics: no test counts another's calls.
+  beforeEach(async () => {
+    clock = createManualClock(new Date('2025-10-02T10:15:00.000Z'));
     h = await createHarness(engine, {
       clock,
       file: {
@@ -26,7 +28,7 @@ describe.each(ENGINES)('usage metering and rate limits over HTTP on %s', (engine
       },
     });
   });
-  afterAll(async () => h?.close());
+  afterEach(async () => h?.close());
 
   async function createClient(name: string, body: Record<string, unknown> = {}) {
     const res = await h.app.inject({
@@ -144,6 +146,10 @@ describe.each(ENGINES)('usage metering and rate limits over HTTP on %s', (engine
   });
 
   it('admin usage groups across clients', async () => {
+    const a = await createClient('Group A');
+    const b = await createClient('Group B');
+    for (let i = 0; i < 3; i++) await get('/v1/health', a.apiKey);
+    await get('/v1/me', b.apiKey);
     await settle();
     const res = await h.app.inject({
       method: 'GET',
@@ -155,7 +161,14 @@ describe.each(ENGINES)('usage metering and rate limits over HTTP on %s', (engine
     const raw = await h.services.usage.rawTotals();
     expect(body.totals.calls).toBe(raw.calls);
     expect(body.totals.costMicros).toBe(raw.costMicros);
-    expect(body.groups.length).toBeGreaterThanOrEqual(4);
+    expect(body.totals).toMatchObject({ calls: 4, costMicros: 3 * 10_000 + 50_000 });
+    expect(body.groups).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ group: a.client.id, calls: 3, costMicros: 30_000 }),
+        expect.objectContaining({ group: b.client.id, calls: 1, costMicros: 50_000 }),
+      ]),
+    );
+    expect(body.groups).toHaveLength(2);
     const noToken = await h.app.inject({ method: 'GET', url: '/admin/v1/usage' });
     expect(noToken.statusCode).toBe(401);
   });
@@ -214,6 +227,13 @@ describe.each(ENGINES)('usage metering and rate limits over HTTP on %s', (engine
   });
 
   it('exposes metering and rate-limit metrics', async () => {
+    const free = await createClient('Metrics Free', { tier: 'free' });
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) codes.push((await get('/v1/health', free.apiKey)).statusCode);
+    expect(codes).toEqual([200, 200, 200, 429]);
+    const plain = await createClient('Metrics Dev');
+    const dev = await createKey(plain.client.id, { environment: 'test', name: 'dev' });
+    for (let i = 0; i < 4; i++) expect((await get('/v1/health', dev.apiKey)).statusCode).toBe(200);
     await settle();
     const text = await h.services.metrics.registry.metrics();
     expect(text).toMatch(/keyplane_ratelimit_refusals_total\{backend="memory"\} [1-9]/);

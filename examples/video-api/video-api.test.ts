@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Keyplane } from '@keyplane/sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestKeyplane, type TestKeyplane } from '../../sdk/test-support/keyplane.ts';
 import { ENGINES } from '../../test/support/stores.ts';
 import { buildVideoApi, type VideoApi } from './src/app.ts';
@@ -51,7 +51,8 @@ describe.each(ENGINES)('video API on the SDK (%s)', (engine) => {
     return Object.fromEntries(u.groups.map((g) => [g.group, [g.calls, g.cost]]));
   };
 
-  beforeAll(async () => {
+  // Each test its own Keyplane and API: no test sees another's clients, usage or buffered frames.
+  beforeEach(async () => {
     kp = await startTestKeyplane(engine);
     admin = new Keyplane({ baseUrl: kp.url, adminToken: kp.adminToken });
     api = buildVideoApi({
@@ -63,7 +64,7 @@ describe.each(ENGINES)('video API on the SDK (%s)', (engine) => {
     await api.app.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(api.app.server.address() as AddressInfo).port}`;
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await api?.app.close();
     await kp?.close();
   });
