@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  backoffMs,
   describePeriod,
   formatMoney,
   invoiceNumber,
@@ -168,12 +167,6 @@ describe('money formatting', () => {
     expect(formatMoney(1_200_000_000, 'JPY')).toBe('¥1,200');
     expect(formatMoney(1_200_500_000, 'JPY')).toBe('¥1,200.5');
     expect(formatMoney(-50_000, 'EUR')).toBe('-€0.05');
-  });
-});
-
-describe('backoff', () => {
-  it('doubles from the base and stops at the cap', () => {
-    expect([1, 2, 3, 4, 5].map((a) => backoffMs(a, 100, 1000))).toEqual([100, 200, 400, 800, 1000]);
   });
 });
 

@@ -198,11 +198,6 @@ export function groupByClient(lines: readonly BillingLine[]): Map<string, Billin
   return out;
 }
 
-/** Exponential backoff: base, 2·base, 4·base, … capped at max. */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
-  return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-}
-
 function currencyParts(currency: string): { symbol: string; before: boolean; digits: number } {
   try {
     const nf = new Intl.NumberFormat('en-US', { style: 'currency', currency });

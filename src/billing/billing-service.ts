@@ -2,13 +2,13 @@ import type { AuditService } from '../audit/audit-service.ts';
 import type { Actor } from '../audit/audit-types.ts';
 import type { Mailer } from '../infra/mailer.ts';
 import { MailError } from '../infra/mailer.ts';
+import { backoffMs } from '../lib/backoff.ts';
 import type { Clock } from '../lib/clock.ts';
 import { isEmailAddress } from '../lib/email.ts';
 import { AppError, isAppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { formatMicros } from '../lib/money.ts';
 import {
-  backoffMs,
   emptyCompany,
   groupByClient,
   lineItemsOf,
@@ -19,6 +19,7 @@ import {
   type Interval,
   type Period,
 } from './billing-fns.ts';
+import { isUniqueViolation } from '../store/store-errors.ts';
 import type { BillingStore, CoveringGuard, InvoiceDraft } from './billing-store.ts';
 import type {
   BillingFrequency,
@@ -179,11 +180,6 @@ export function toInvoice(r: InvoicesTable, deliveries?: InvoiceDeliveriesTable[
     nextSendAt: r.next_send_at,
     ...(deliveries && { deliveries: deliveries.map(toDelivery) }),
   };
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e?.code === '23505' || /UNIQUE constraint failed/i.test(e?.message ?? '');
 }
 
 function actorLabel(a: Actor): string {
@@ -384,7 +380,7 @@ export function createBillingService(deps: BillingServiceDeps) {
               smtp_code: lastError.smtpCode,
             });
             if (!lastError.transient || i === sendAttempts) break;
-            await sleep(backoffMs(i, sendBackoffMs, 30_000));
+            await sleep(backoffMs(i - 1, { baseMs: sendBackoffMs, maxMs: 30_000 }));
           }
         }
       }
@@ -405,7 +401,8 @@ export function createBillingService(deps: BillingServiceDeps) {
     const retry = lastError?.transient && total < maxAttempts;
     const nextSendAt = retry
       ? new Date(
-          clock.now().getTime() + backoffMs(total, retryBaseMs, 24 * 3_600_000),
+          clock.now().getTime() +
+            backoffMs(total - 1, { baseMs: retryBaseMs, maxMs: 24 * 3_600_000 }),
         ).toISOString()
       : null;
     await billingStore.finishSend(

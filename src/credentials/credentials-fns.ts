@@ -39,12 +39,6 @@ export function checkEnum<T extends string>(
   return v as T;
 }
 
-/** SQLite and PostgreSQL name a unique-index violation differently. */
-export function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: string })?.code;
-  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
-}
-
 /** A row as the API shows it, plus use counts not yet flushed to the store. */
 export function toCredential(
   r: CredentialsTable,

@@ -8,6 +8,7 @@ import { isoOf } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { MetaStore } from '../store/meta-store.ts';
+import { isUniqueViolation } from '../store/store-errors.ts';
 import { openCredential, sealCredential, VaultCryptoError } from './credentials-crypto.ts';
 import { createKeyMaintenance } from './credentials-keyring.ts';
 import { createSecretCache, type CachedSecret } from './credentials-cache.ts';
@@ -21,7 +22,6 @@ import {
   checkEnum,
   checkName,
   clientViewOfTrailEntry,
-  isUniqueViolation,
   toCredential,
   type TrailEntry,
 } from './credentials-fns.ts';

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  backoffDelay,
   createCircuitBreaker,
   isTransientStatus,
   withRetry,
@@ -11,21 +10,6 @@ describe('isTransientStatus', () => {
   it('retries 408, 425, 429 and 5xx only', () => {
     for (const s of [408, 425, 429, 500, 502, 503, 504]) expect(isTransientStatus(s)).toBe(true);
     for (const s of [200, 400, 401, 403, 404, 422]) expect(isTransientStatus(s)).toBe(false);
-  });
-});
-
-describe('backoffDelay', () => {
-  const opts = { baseMs: 100, maxMs: 1000 };
-  it('grows exponentially up to the cap', () => {
-    const top = () => 0.999999;
-    expect(backoffDelay(0, opts, top)).toBe(99);
-    expect(backoffDelay(1, opts, top)).toBe(199);
-    expect(backoffDelay(2, opts, top)).toBe(399);
-    expect(backoffDelay(10, opts, top)).toBe(999);
-  });
-  it('jitters down to zero', () => {
-    expect(backoffDelay(3, opts, () => 0)).toBe(0);
-    expect(backoffDelay(3, opts, () => 0.5)).toBe(400);
   });
 });
 

@@ -3,6 +3,7 @@
  * failures retry, permanent ones do not; a provider that keeps failing is left alone for a
  * cooldown instead of being hammered).
  */
+import { jitteredBackoffMs, type BackoffOptions } from '../lib/backoff.ts';
 
 /** One attempt's outcome. A `transient` failure may be retried; a permanent one may not. */
 export type Attempt<T> =
@@ -11,20 +12,6 @@ export type Attempt<T> =
 /** 408, 425, 429 and every 5xx are worth another try; other 4xx answers are final. */
 export function isTransientStatus(status: number): boolean {
   return status === 408 || status === 425 || status === 429 || status >= 500;
-}
-
-export interface BackoffOptions {
-  baseMs: number;
-  maxMs: number;
-}
-
-/**
- * Exponential backoff with full jitter: a delay drawn from [0, min(max, base·2^attempt)),
- * so that many callers retrying together spread out. `attempt` counts from 0.
- */
-export function backoffDelay(attempt: number, opts: BackoffOptions, random = Math.random): number {
-  const cap = Math.min(opts.maxMs, opts.baseMs * 2 ** attempt);
-  return Math.floor(random() * cap);
 }
 
 export interface RetryOptions extends BackoffOptions {
@@ -47,7 +34,7 @@ export async function withRetry<T>(
     if (result.ok || !result.transient || attempt >= opts.retries) {
       return { ...result, attempts: attempt + 1 };
     }
-    await sleep(backoffDelay(attempt, opts, opts.random));
+    await sleep(jitteredBackoffMs(attempt, opts, opts.random));
   }
 }
 

@@ -1,8 +1,8 @@
 import pg from 'pg';
+import { backoffMs } from '../lib/backoff.ts';
 import { isChangeEvent, type Transport, type TransportSink } from './change-feed.ts';
 
-const BACKOFF_MIN_MS = 200;
-const BACKOFF_MAX_MS = 5000;
+const BACKOFF = { baseMs: 200, maxMs: 5000 };
 
 /**
  * The change feed over PostgreSQL LISTEN/NOTIFY: NOTIFY goes through the pool, LISTEN holds one
@@ -19,7 +19,7 @@ export function createPostgresTransport(deps: {
   let client: pg.Client | null = null;
   let listening = false;
   let everListened = false;
-  let backoff = BACKOFF_MIN_MS;
+  let failures = 0;
   let retry: NodeJS.Timeout | null = null;
   let connecting: Promise<void> | null = null;
   let closed = false;
@@ -50,12 +50,15 @@ export function createPostgresTransport(deps: {
 
   function schedule() {
     if (closed || retry) return;
-    retry = setTimeout(() => {
-      retry = null;
-      connect();
-    }, backoff);
+    retry = setTimeout(
+      () => {
+        retry = null;
+        connect();
+      },
+      backoffMs(failures, BACKOFF),
+    );
     retry.unref();
-    backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+    failures++;
   }
 
   function connect() {
@@ -71,7 +74,7 @@ export function createPostgresTransport(deps: {
         await c.query(`LISTEN ${channel}`);
         if (closed || client !== c) return;
         listening = true;
-        backoff = BACKOFF_MIN_MS;
+        failures = 0;
         // Anything sent before this point and after the last LISTEN may have been missed.
         if (everListened) sink.resync();
         else everListened = true;

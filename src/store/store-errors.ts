@@ -32,3 +32,13 @@ export function isStorageUnavailable(err: unknown): boolean {
     message,
   );
 }
+
+/** A unique-index (or primary-key) violation, as either engine names it. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
+}

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../infra/logger.ts';
+import { backoffMs } from '../lib/backoff.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
@@ -175,7 +176,7 @@ export function createUsageService(deps: UsageServiceDeps) {
     if (!running) {
       running = drain().finally(() => {
         running = null;
-        if (depth()) schedule(Math.min(flushIntervalMs * 2 ** failures, 5000));
+        if (depth()) schedule(backoffMs(failures, { baseMs: flushIntervalMs, maxMs: 5000 }));
       });
     }
     return running;
@@ -259,7 +260,8 @@ export function createUsageService(deps: UsageServiceDeps) {
       timer = null;
       for (let attempt = 0; attempt < 20 && (depth() || running); attempt++) {
         await flush();
-        if (depth()) await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
+        if (depth())
+          await new Promise((r) => setTimeout(r, backoffMs(attempt, { baseMs: 100, maxMs: 2000 })));
       }
       if (depth()) logger.error({ lost: depth() }, 'usage events could not be written at stop');
       await deps.writer?.close();
