@@ -44,6 +44,8 @@ export const providerConfigSchema = z.object({
   authHeader: z.string().optional(),
   policy: z.enum(['byok', 'platform', 'byok_then_platform']).optional(),
   timeoutMs: z.coerce.number().int().positive().optional(),
+  /** The proxy's connections to the provider's origin, kept alive and reused (default 64). */
+  maxConnections: z.coerce.number().int().positive().max(4096).optional(),
   /** Verification calls: extra attempts on transient failures (seed 05's MAX_RETRIES). */
   maxRetries: z.coerce.number().int().min(0).max(10).optional(),
   /** First backoff step; doubles per attempt, with jitter (seed 05's RETRY_BACKOFF_MS). */

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import {
+  AnswerTooLargeError,
   checkUpstreamPath,
   classifyUpstreamError,
   clientResponseHeaders,
@@ -234,6 +235,19 @@ describe('createScrubber', () => {
     expect(seen.join('')).toBe('data: {"token":"hello"}\n\ndata: sk-live-01X not the key');
   });
 
+  it('passes an answer up to maxBytes and fails it past them, with no secret in the error', async () => {
+    const limited = (chunks: string[]) =>
+      text(
+        Readable.from(chunks.map((c) => Buffer.from(c))).pipe(
+          createScrubber(secretNeedles({ apiKey: SECRET }), 10),
+        ),
+      );
+    expect(await limited(['12345', '67890'])).toBe('1234567890');
+    const err = await limited(['123456', SECRET]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AnswerTooLargeError);
+    expect(String(err)).toBe('AnswerTooLargeError: the answer exceeds 10 bytes');
+  });
+
   it('leaves short secrets and secret-free text alone', async () => {
     expect(secretNeedles({ apiKey: 'short' })).toEqual([]);
     expect(await scrubbed(['nothing to see'], { apiKey: 'short' })).toBe('nothing to see');
@@ -254,11 +268,14 @@ describe('createBodyLimiter', () => {
 });
 
 describe('upstream errors', () => {
-  it('tells timeouts from unreachable upstreams and never echoes a message', () => {
+  it('tells timeouts, resets, non-HTTP answers and unreachable upstreams apart, never echoing a message', () => {
     expect(classifyUpstreamError({ code: 'UND_ERR_HEADERS_TIMEOUT' })).toBe('timeout');
     expect(classifyUpstreamError({ code: 'UND_ERR_CONNECT_TIMEOUT' })).toBe('timeout');
     expect(classifyUpstreamError({ cause: { code: 'ECONNREFUSED' } })).toBe('unreachable');
-    expect(classifyUpstreamError({ code: 'UND_ERR_SOCKET' })).toBe('unreachable');
+    expect(classifyUpstreamError({ code: 'UND_ERR_SOCKET' })).toBe('reset');
+    expect(classifyUpstreamError({ code: 'ECONNRESET' })).toBe('reset');
+    expect(classifyUpstreamError({ code: 'HPE_INVALID_CONSTANT' })).toBe('malformed');
+    expect(classifyUpstreamError({ name: 'HTTPParserError' })).toBe('malformed');
     expect(classifyUpstreamError({ name: 'AbortError' })).toBe('aborted');
     expect(upstreamErrorCode({ code: 'ECONNREFUSED' })).toBe('ECONNREFUSED');
     expect(upstreamErrorCode({ code: `bad ${SECRET}` })).toBe('error');

@@ -279,44 +279,61 @@ function firstMatch(buf: Buffer, needles: Buffer[], from: number): { at: number;
   return best;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Length of the longest suffix of `buf` (from `from` on) that begins some needle. */
-function partialTail(buf: Buffer, needles: Buffer[], from: number): number {
-  const longest = Math.max(0, ...needles.map((n) => n.length - 1));
-  for (let k = Math.min(longest, buf.length - from); k > 0; k--) {
-    const tail = buf.subarray(buf.length - k);
-    if (needles.some((n) => n.length > k && n.subarray(0, k).equals(tail))) return k;
+function partialTail(buf: Buffer, needles: Buffer[], from: number, longest: number): number {
+  for (let k = Math.min(longest - 1, buf.length - from); k > 0; k--) {
+    const tail = buf.length - k;
+    for (const n of needles) {
+      if (n.length > k && n.compare(buf, tail, buf.length, 0, k) === 0) return k;
+    }
   }
   return 0;
+}
+
+/** Thrown into the answer stream when it grows past the proxy's limit. */
+export class AnswerTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`the answer exceeds ${limit} bytes`);
+    this.name = 'AnswerTooLargeError';
+  }
 }
 
 /**
  * A byte stream filter that masks every needle, also across chunk boundaries: it holds back
  * only a tail that could be the start of a needle, until the next chunk settles it, so a
  * streamed answer (server-sent events) is not delayed. Output length equals input length.
+ * Past `maxBytes` in all, the stream fails with AnswerTooLargeError.
  */
-export function createScrubber(needles: Buffer[]): Transform {
-  let pending = Buffer.alloc(0);
+export function createScrubber(needles: Buffer[], maxBytes = Infinity): Transform {
+  const longest = needles.reduce((m, n) => Math.max(m, n.length), 0);
+  let pending = EMPTY;
+  let seen = 0;
   const scrub = (buf: Buffer): Buffer => {
     if (!needles.length) return buf;
-    const out = Buffer.from(buf);
+    let out = buf;
     let pos = 0;
     for (let m = firstMatch(buf, needles, 0); m.at >= 0; m = firstMatch(buf, needles, pos)) {
+      if (out === buf) out = Buffer.from(buf); // the chunk is only copied when it is changed
       out.fill(0x2a, m.at, m.at + m.len); // '*'
       pos = m.at + m.len;
     }
-    const cut = out.length - partialTail(buf, needles, pos);
-    pending = Buffer.from(out.subarray(cut));
-    return out.subarray(0, cut);
+    const cut = out.length - partialTail(buf, needles, pos, longest);
+    pending = cut < out.length ? Buffer.from(out.subarray(cut)) : EMPTY;
+    return cut < out.length ? out.subarray(0, cut) : out;
   };
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      seen += chunk.length;
+      if (seen > maxBytes) return cb(new AnswerTooLargeError(maxBytes));
       const ready = scrub(pending.length ? Buffer.concat([pending, chunk]) : chunk);
       cb(null, ready.length ? ready : undefined);
     },
     flush(cb: TransformCallback) {
       // A held-back tail is a needle's beginning that never completed: plain text.
       const rest = pending;
-      pending = Buffer.alloc(0);
+      pending = EMPTY;
       cb(null, rest.length ? rest : undefined);
     },
   });
@@ -347,7 +364,7 @@ export function createBodyLimiter(limit: number): Transform & { exceeded: boolea
   return t;
 }
 
-export type UpstreamFailure = 'timeout' | 'unreachable' | 'aborted';
+export type UpstreamFailure = 'timeout' | 'aborted' | 'unreachable' | 'reset' | 'malformed';
 
 const TIMEOUT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
@@ -355,6 +372,7 @@ const TIMEOUT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'ETIMEDOUT',
 ]);
+const RESET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 /** What went wrong with an upstream call, from the error undici (or the socket) raised. */
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
@@ -362,6 +380,9 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
   const code = e?.code ?? e?.cause?.code ?? '';
   if (TIMEOUT_CODES.has(code)) return 'timeout';
   if (code === 'UND_ERR_ABORTED' || e?.name === 'AbortError') return 'aborted';
+  if (RESET_CODES.has(code)) return 'reset';
+  // llhttp's codes: the bytes that came back were not an HTTP response.
+  if (code.startsWith('HPE_') || e?.name === 'HTTPParserError') return 'malformed';
   return 'unreachable';
 }
 

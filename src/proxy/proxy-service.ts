@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline, type Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Actor } from '../audit/audit-types.ts';
 import type { CredentialsService, ProviderSettings } from '../credentials/credentials-service.ts';
 import type { Provider } from '../credentials/credentials-types.ts';
@@ -9,6 +9,7 @@ import { PROVIDER_SPECS, isProvider } from '../credentials/providers/index.ts';
 import type { Logger } from '../infra/logger.ts';
 import { AppError } from '../lib/errors.ts';
 import {
+  AnswerTooLargeError,
   checkUpstreamPath,
   classifyUpstreamError,
   clientResponseHeaders,
@@ -22,21 +23,23 @@ import {
   upstreamRequestHeaders,
   upstreamTarget,
   type Injection,
+  type UpstreamFailure,
 } from './proxy-fns.ts';
+import { createUpstreamPools } from './upstream-pools.ts';
 
 /** Largest request body the proxy forwards (the rest of the API keeps its 1 MiB). */
 export const PROXY_BODY_LIMIT = 10 * 1024 * 1024;
-/** Wait for the provider's response headers, and at most this long between body chunks. */
+/** Largest answer the proxy passes back (after decoding): more is refused, never buffered. */
+export const PROXY_ANSWER_LIMIT = 10 * 1024 * 1024;
+/** Wait for the connection and the provider's response headers, and at most this long between body chunks. */
 export const PROXY_TIMEOUT_MS = 30_000;
 
 export interface ProxyServiceDeps {
   credentials: Pick<CredentialsService, 'resolve'>;
-  /** config.providers: baseUrl, authHeader, policy, timeoutMs. */
+  /** config.providers: baseUrl, authHeader, policy, timeoutMs, maxConnections. */
   providers: Record<string, ProviderSettings>;
   logger: Logger;
   maxBodyBytes?: number;
-  /** The HTTP client (tests may pass their own); default: an Agent owned and closed here. */
-  dispatcher?: Dispatcher;
 }
 
 /** One client call to forward. Paths and queries are raw (still percent-encoded). */
@@ -71,7 +74,15 @@ interface Route {
   origin: string;
   path: string;
   timeoutMs: number;
+  maxConnections: number | undefined;
 }
+
+/** The 502/504 a failed upstream call is answered with: a fixed text, never the error's own. */
+const FAILURE_MESSAGES: Record<Exclude<UpstreamFailure, 'timeout' | 'aborted'>, string> = {
+  unreachable: 'could not be reached',
+  reset: 'closed the connection before answering',
+  malformed: 'answered with something that is not HTTP',
+};
 
 const BODYLESS = new Set(['GET', 'HEAD']);
 
@@ -93,8 +104,7 @@ function decoderFor(encoding: string): Transform | null | 'unknown' {
 export function createProxyService(deps: ProxyServiceDeps) {
   const { credentials, logger } = deps;
   const maxBodyBytes = deps.maxBodyBytes ?? PROXY_BODY_LIMIT;
-  const owned = deps.dispatcher ? null : new Agent({ connect: { timeout: 10_000 } });
-  const dispatcher: Dispatcher = deps.dispatcher ?? owned!;
+  const pools = createUpstreamPools();
 
   /** Where a call goes, or why it cannot go anywhere. No credential is touched yet. */
   function route(provider: string, path: string, query: string): Route {
@@ -128,6 +138,7 @@ export function createProxyService(deps: ProxyServiceDeps) {
       injection,
       ...target,
       timeoutMs: settings.timeoutMs ?? PROXY_TIMEOUT_MS,
+      maxConnections: settings.maxConnections,
     };
   }
 
@@ -151,6 +162,112 @@ export function createProxyService(deps: ProxyServiceDeps) {
       }
       throw err;
     }
+  }
+
+  async function send(
+    r: Route,
+    call: ProxyCall,
+    method: string,
+    headers: Record<string, string | string[]>,
+    limiter: ReturnType<typeof createBodyLimiter> | null,
+  ): Promise<Dispatcher.ResponseData> {
+    const pool = pools.poolFor(r.origin, {
+      maxConnections: r.maxConnections,
+      connectTimeoutMs: r.timeoutMs,
+    });
+    // undici's headersTimeout only starts once the call has a connection: a call queued behind
+    // hung ones would wait longer, so the wait for the answer has its own deadline too.
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, r.timeoutMs);
+    if (call.signal?.aborted) abort.abort();
+    call.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    try {
+      return await pool.request({
+        path: r.path,
+        method: method as Dispatcher.HttpMethod,
+        headers,
+        body: limiter,
+        signal: abort.signal,
+        headersTimeout: r.timeoutMs,
+        bodyTimeout: r.timeoutMs,
+      });
+    } catch (err) {
+      if (limiter?.exceeded) {
+        // The rest of the body is never read: the connection cannot serve another request.
+        throw new AppError('payload_too_large', `request body exceeds ${maxBodyBytes} bytes`, {
+          headers: { connection: 'close' },
+        });
+      }
+      const kind = timedOut ? 'timeout' : classifyUpstreamError(err);
+      const code = timedOut ? 'DEADLINE' : upstreamErrorCode(err);
+      logger.warn(
+        { provider: r.provider, clientId: call.clientId, upstreamError: code, kind },
+        'proxy upstream call failed',
+      );
+      if (kind === 'timeout') {
+        throw new AppError(
+          'upstream_timeout',
+          `${r.provider} did not answer within ${r.timeoutMs} ms`,
+        );
+      }
+      if (kind === 'aborted') throw new AppError('bad_request', 'the client went away');
+      throw new AppError('bad_gateway', `${r.provider} ${FAILURE_MESSAGES[kind]} (${code})`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The provider's answer as the client gets it: decoded if need be, scrubbed, bounded. */
+  function answer(
+    r: Route,
+    call: ProxyCall,
+    res: Dispatcher.ResponseData,
+    needles: Buffer[],
+  ): ProxyAnswer {
+    const refuse = (message: string) => {
+      res.body.destroy();
+      logger.warn(
+        { provider: r.provider, clientId: call.clientId },
+        `proxy answer refused: ${message}`,
+      );
+      return new AppError('bad_gateway', `${r.provider} ${message}`);
+    };
+    const declared = Number(res.headers['content-length']);
+    if (declared > PROXY_ANSWER_LIMIT) {
+      throw refuse(`answered with more than ${PROXY_ANSWER_LIMIT} bytes`);
+    }
+    const encoding = res.headers['content-encoding'];
+    const decoder = decoderFor(Array.isArray(encoding) ? encoding.join(',') : (encoding ?? ''));
+    if (decoder === 'unknown') {
+      throw refuse('answered in a content encoding the proxy cannot inspect');
+    }
+    const scrubber = createScrubber(needles, PROXY_ANSWER_LIMIT);
+    const onStreamError = (err: NodeJS.ErrnoException | null) => {
+      if (!err) return;
+      // Headers are out by now: the client's connection is cut, its answer visibly incomplete.
+      const cut = err instanceof AnswerTooLargeError;
+      logger.warn(
+        {
+          provider: r.provider,
+          clientId: call.clientId,
+          upstreamError: cut ? 'ANSWER_TOO_LARGE' : upstreamErrorCode(err),
+        },
+        cut
+          ? `proxy answer cut at ${PROXY_ANSWER_LIMIT} bytes`
+          : 'proxy response stream ended early',
+      );
+    };
+    if (decoder) pipeline(res.body, decoder, scrubber, onStreamError);
+    else pipeline(res.body, scrubber, onStreamError);
+    return {
+      status: res.statusCode,
+      headers: clientResponseHeaders(res.headers, needles, decoder !== null),
+      body: scrubber,
+    };
   }
 
   return {
@@ -184,70 +301,12 @@ export function createProxyService(deps: ProxyServiceDeps) {
       }
       const headers = upstreamRequestHeaders(call.headers, r.injection, secret);
       if (!hasBody) delete headers['content-length'];
-
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await dispatcher.request({
-          origin: r.origin,
-          path: r.path,
-          method: method as Dispatcher.HttpMethod,
-          headers,
-          body: limiter,
-          signal: call.signal,
-          headersTimeout: r.timeoutMs,
-          bodyTimeout: r.timeoutMs,
-        });
-      } catch (err) {
-        if (limiter?.exceeded) {
-          // The rest of the body is never read: the connection cannot serve another request.
-          throw new AppError('payload_too_large', `request body exceeds ${maxBodyBytes} bytes`, {
-            headers: { connection: 'close' },
-          });
-        }
-        const kind = classifyUpstreamError(err);
-        const code = upstreamErrorCode(err);
-        logger.warn(
-          { provider: r.provider, clientId: call.clientId, upstreamError: code, kind },
-          'proxy upstream call failed',
-        );
-        if (kind === 'timeout') {
-          throw new AppError(
-            'upstream_timeout',
-            `${r.provider} did not answer within ${r.timeoutMs} ms`,
-          );
-        }
-        if (kind === 'aborted') throw new AppError('bad_request', 'the client went away');
-        throw new AppError('bad_gateway', `${r.provider} could not be reached (${code})`);
-      }
-
-      const encoding = res.headers['content-encoding'];
-      const decoder = decoderFor(Array.isArray(encoding) ? encoding.join(',') : (encoding ?? ''));
-      if (decoder === 'unknown') {
-        res.body.destroy();
-        throw new AppError(
-          'bad_gateway',
-          `${r.provider} answered in a content encoding the proxy cannot inspect`,
-        );
-      }
-      const scrubber = createScrubber(needles);
-      const onStreamError = (err: NodeJS.ErrnoException | null) => {
-        if (!err) return;
-        logger.warn(
-          { provider: r.provider, clientId: call.clientId, upstreamError: upstreamErrorCode(err) },
-          'proxy response stream ended early',
-        );
-      };
-      if (decoder) pipeline(res.body, decoder, scrubber, onStreamError);
-      else pipeline(res.body, scrubber, onStreamError);
-      return {
-        status: res.statusCode,
-        headers: clientResponseHeaders(res.headers, needles, decoder !== null),
-        body: scrubber,
-      };
+      const res = await send(r, call, method, headers, limiter);
+      return answer(r, call, res, needles);
     },
 
     async close(): Promise<void> {
-      await owned?.close();
+      await pools.close();
     },
   };
 }
