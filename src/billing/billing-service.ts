@@ -458,6 +458,50 @@ export function createBillingService(deps: BillingServiceDeps) {
     return row;
   }
 
+  /**
+   * Moves an issued or sent invoice to its final state, void or paid (the other final state is
+   * a conflict), once: a second call finds it there and answers the same invoice.
+   */
+  async function settle(
+    id: string,
+    actor: Actor,
+    to: 'void' | 'paid',
+    fields: (now: string) => { voided_at?: string; void_reason?: string | null; paid_at?: string },
+    auditData: Record<string, unknown>,
+  ): Promise<Invoice> {
+    const row = await adminRow(id);
+    if (to === 'void' && row.status === 'paid') {
+      throw new AppError('conflict', 'a paid invoice cannot be voided');
+    }
+    if (to === 'paid' && row.status === 'void') {
+      throw new AppError('conflict', 'a void invoice cannot be paid');
+    }
+    const now = clock.now().toISOString();
+    const paidEvent =
+      to === 'paid' && emit
+        ? (trx: Parameters<NonNullable<typeof emit>>[0]) =>
+            emit(trx, {
+              type: 'invoice.paid',
+              clientId: row.client_id,
+              data: { invoice: invoiceEvent(row), paidAt: now },
+            })
+        : undefined;
+    const patch = { status: to, ...fields(now), next_send_at: null, updated_at: now };
+    if (await billingStore.transition(row.client_id, id, ['issued', 'sent'], patch, paidEvent)) {
+      await audit.record({
+        actor,
+        action: to === 'void' ? 'invoice.voided' : 'invoice.paid',
+        targetType: 'invoice',
+        targetId: id,
+        clientId: row.client_id,
+        data: { number: row.number, ...auditData },
+      });
+    }
+    const after = await adminRow(id);
+    if (after.status !== to) throw new AppError('conflict', `invoice is ${after.status}`);
+    return withDeliveries(after);
+  }
+
   async function withDeliveries(row: InvoicesTable): Promise<Invoice> {
     return toInvoice(row, await billingStore.deliveries(row.client_id, row.id));
   }
@@ -797,65 +841,16 @@ export function createBillingService(deps: BillingServiceDeps) {
     },
 
     /** Voids an issued or sent invoice; it keeps its number. Idempotent. */
-    async void(id: string, actor: Actor, reason?: string): Promise<Invoice> {
-      const row = await adminRow(id);
-      if (row.status === 'paid') throw new AppError('conflict', 'a paid invoice cannot be voided');
-      const now = clock.now().toISOString();
-      if (
-        await billingStore.transition(row.client_id, id, ['issued', 'sent'], {
-          status: 'void',
-          voided_at: now,
-          void_reason: reason?.trim().slice(0, 500) || null,
-          next_send_at: null,
-          updated_at: now,
-        })
-      ) {
-        await audit.record({
-          actor,
-          action: 'invoice.voided',
-          targetType: 'invoice',
-          targetId: id,
-          clientId: row.client_id,
-          data: { number: row.number, reason: reason ?? null },
-        });
-      }
-      const after = await adminRow(id);
-      if (after.status !== 'void') throw new AppError('conflict', `invoice is ${after.status}`);
-      return withDeliveries(after);
+    void(id: string, actor: Actor, reason?: string): Promise<Invoice> {
+      const voidReason = reason?.trim().slice(0, 500) || null;
+      return settle(id, actor, 'void', (now) => ({ voided_at: now, void_reason: voidReason }), {
+        reason: reason ?? null,
+      });
     },
 
     /** Records payment of an issued or sent invoice. Idempotent. */
-    async markPaid(id: string, actor: Actor): Promise<Invoice> {
-      const row = await adminRow(id);
-      if (row.status === 'void') throw new AppError('conflict', 'a void invoice cannot be paid');
-      const now = clock.now().toISOString();
-      if (
-        await billingStore.transition(
-          row.client_id,
-          id,
-          ['issued', 'sent'],
-          { status: 'paid', paid_at: now, next_send_at: null, updated_at: now },
-          emit &&
-            ((trx) =>
-              emit(trx, {
-                type: 'invoice.paid',
-                clientId: row.client_id,
-                data: { invoice: invoiceEvent(row), paidAt: now },
-              })),
-        )
-      ) {
-        await audit.record({
-          actor,
-          action: 'invoice.paid',
-          targetType: 'invoice',
-          targetId: id,
-          clientId: row.client_id,
-          data: { number: row.number },
-        });
-      }
-      const after = await adminRow(id);
-      if (after.status !== 'paid') throw new AppError('conflict', `invoice is ${after.status}`);
-      return withDeliveries(after);
+    markPaid(id: string, actor: Actor): Promise<Invoice> {
+      return settle(id, actor, 'paid', (now) => ({ paid_at: now }), {});
     },
 
     /** The printable HTML page of an invoice. */
