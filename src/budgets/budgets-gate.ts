@@ -216,6 +216,8 @@ export function createBudgetGate(deps: BudgetGateDeps) {
       while (pending.size) await Promise.allSettled([...pending]);
     },
     ready: () => ready,
+    /** Whether this node knows the client has budgets (a change reaches every node within 1 s). */
+    watches: (clientId: string) => withBudgets?.has(clientId) ?? false,
     close(): void {
       unsubscribe?.();
       unresync?.();
