@@ -47,19 +47,20 @@ function requireDashboardHeader(request: FastifyRequest): void {
 }
 
 /**
- * The live session of `kind` behind the request's cookie, or null when there is no cookie.
- * 401 for an unknown, expired, malformed or other-kind session; 403 without the dashboard header.
+ * The live session behind the request's cookie (of `kind`, when given), or null when there is
+ * no cookie. 401 for an unknown, expired, malformed or other-kind session; 403 without the
+ * dashboard header. The one place a dashboard cookie is authenticated.
  */
 export async function sessionOfKind(
   services: Services,
   request: FastifyRequest,
-  kind: SessionKind,
+  kind?: SessionKind,
 ): Promise<DashboardSession | null> {
   const secret = sessionCookieOf(request);
   if (secret === undefined) return null;
   const session = secret ? await services.dashboard.lookup(secret) : null;
   if (!session) throw new AppError('unauthorized', 'dashboard session expired or unknown');
-  if (session.kind !== kind) {
+  if (kind && session.kind !== kind) {
     throw new AppError(
       'unauthorized',
       `this route needs ${kind === 'operator' ? 'an operator' : 'a client'} session`,
@@ -78,7 +79,14 @@ export async function adminOfSession(
   request: FastifyRequest,
 ): Promise<AdminToken | null> {
   const session = await sessionOfKind(services, request, 'operator');
-  if (!session) return null;
+  return session ? adminTokenOf(services, session) : null;
+}
+
+/** The admin token an operator session was opened with; a revoked one ends the session (401). */
+export async function adminTokenOf(
+  services: Services,
+  session: DashboardSession,
+): Promise<AdminToken> {
   const token = await services.adminTokens.authenticateById(session.adminTokenId!);
   if (!token) {
     await services.dashboard.end(session.id);

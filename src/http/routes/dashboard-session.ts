@@ -8,7 +8,13 @@ import { hashKey } from '../../lib/key-format.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { OUTCOME, endpointOf, rateLimitHeaders } from '../client-auth.ts';
-import { hasDashboardHeader, isSecureRequest, sessionCookieOf } from '../dashboard-cookie.ts';
+import {
+  adminTokenOf,
+  hasDashboardHeader,
+  isSecureRequest,
+  sessionCookieOf,
+  sessionOfKind,
+} from '../dashboard-cookie.ts';
 import { errorResponses } from '../schemas.ts';
 
 const tags = ['dashboard'];
@@ -70,19 +76,10 @@ function noStore(reply: FastifyReply): void {
 export async function dashboardSessionRoutes(app: App, services: Services) {
   /** The session behind the cookie, checked against its token or key right now. */
   async function current(request: FastifyRequest): Promise<{ session: SessionView }> {
-    const secret = sessionCookieOf(request);
-    if (secret === undefined) throw new AppError('unauthorized', 'not signed in');
-    const session = secret ? await services.dashboard.lookup(secret) : null;
-    if (!session) throw new AppError('unauthorized', 'dashboard session expired or unknown');
-    if (!hasDashboardHeader(request)) {
-      throw new AppError('forbidden', 'dashboard requests must carry X-Keyplane-Dashboard: 1');
-    }
+    const session = await sessionOfKind(services, request);
+    if (!session) throw new AppError('unauthorized', 'not signed in');
     if (session.kind === 'operator') {
-      const token = await services.adminTokens.authenticateById(session.adminTokenId!);
-      if (!token) {
-        await services.dashboard.end(session.id);
-        throw new AppError('unauthorized', 'the admin token of this session was revoked');
-      }
+      const token = await adminTokenOf(services, session);
       return view(session, token.name, token.scopes);
     }
     // Who am I: the same checks as any request with the key, without using up a rate-limit
