@@ -33,6 +33,7 @@ import {
   type CreateCredentialInput,
   type Credential,
   type CredentialSummary,
+  type ImportCredentialInput,
   type CredentialsTable,
   type Policy,
   type Provider,
@@ -373,6 +374,80 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
           permissions: row.permissions,
           fields: Object.keys(v.fields),
           masterKeyId: sealed.masterKeyId,
+        },
+      });
+      return view(row);
+    },
+
+    /**
+     * Import (issue 20): another vault's secret sealed here under a fresh data key, keeping its
+     * name, provider, type, permissions, verification state and use counters. Audited as
+     * `credential.imported` (with where it came from, never the secret).
+     */
+    async importCredential(
+      owner: string,
+      input: ImportCredentialInput,
+      actor: Actor,
+    ): Promise<Credential> {
+      const spec = providerSpec(input.provider);
+      const name = checkName(input.credentialName);
+      const type = checkEnum(
+        'credentialType',
+        input.credentialType,
+        CREDENTIAL_TYPES,
+        spec.defaultType,
+      );
+      const permissions = checkEnum('permissions', input.permissions, PERMISSIONS, 'read_only');
+      const fields = validateSecret(spec.name, input.credentials);
+      await mustBeClient(owner);
+      const now = clock.now().toISOString();
+      const createdAt = input.createdAt ?? now;
+      const id = newId('cred', Date.parse(createdAt));
+      const sealed = seal(owner, id, fields);
+      const row: CredentialsTable = {
+        id,
+        client_id: owner,
+        provider: spec.name,
+        name,
+        active_name: name,
+        type,
+        permissions,
+        fields: JSON.stringify(Object.keys(fields)),
+        secret: sealed.secret,
+        wrapped_key: sealed.wrappedKey,
+        master_key_id: sealed.masterKeyId,
+        is_active: input.isActive ? 1 : 0,
+        is_verified: input.isVerified ? 1 : 0,
+        last_verified_at: input.lastVerifiedAt,
+        verify_status: input.isVerified ? 'verified' : null,
+        verify_message: input.isVerified ? 'verified before the import' : null,
+        last_used_at: input.lastUsedAt,
+        usage_count: input.usageCount,
+        created_at: createdAt,
+        updated_at: input.updatedAt ?? now,
+        deleted_at: null,
+      };
+      try {
+        await store.insert(row);
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        throw new AppError('conflict', `a ${spec.name} credential named "${name}" already exists`);
+      }
+      await announce(owner, id);
+      await audit.record({
+        actor,
+        action: 'credential.imported',
+        targetType: 'credential',
+        targetId: id,
+        clientId: auditClientId(owner),
+        data: {
+          provider: row.provider,
+          name,
+          type,
+          permissions,
+          fields: Object.keys(fields),
+          masterKeyId: sealed.masterKeyId,
+          ...input.origin,
         },
       });
       return view(row);

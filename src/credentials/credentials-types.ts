@@ -99,6 +99,19 @@ export interface CreateCredentialInput {
   permissions?: string;
 }
 
+/** A credential from another vault (issue 20): its secret, and the state it had there. */
+export interface ImportCredentialInput extends CreateCredentialInput {
+  isActive: boolean;
+  isVerified: boolean;
+  lastVerifiedAt: string | null;
+  lastUsedAt: string | null;
+  usageCount: number;
+  createdAt: string | null;
+  updatedAt: string | null;
+  /** Where it came from, for the audit entry: ids and names, never the secret. */
+  origin: Record<string, string>;
+}
+
 export interface UpdateCredentialInput {
   credentialName?: string;
   credentials?: Record<string, unknown>;

@@ -1,5 +1,6 @@
 import { createImportRun, type ImportDeps, type ImportOptions } from './import-run.ts';
 import type { ImportReport } from './import-types.ts';
+import { importOptiinfraPostgres } from './optiinfra-postgres.ts';
 import { importPermasKeys, type ProviderClients } from './permas-keys.ts';
 import { importVigintSqlite } from './vigint-sqlite.ts';
 
@@ -14,6 +15,15 @@ export function createImportService(deps: ImportDeps) {
     async vigintSqlite(path: string, opts: ImportOptions): Promise<ImportReport> {
       const run = createImportRun(deps, 'vigint-sqlite', opts);
       await importVigintSqlite(run, path);
+      return run.report;
+    },
+    /**
+     * Seed 03's PostgreSQL (customers, pgcrypto-encrypted cloud_credentials, their audit log):
+     * `key` is the source's CREDENTIAL_ENCRYPTION_KEY; it is used for decryption only.
+     */
+    async optiinfraPostgres(url: string, key: string, opts: ImportOptions): Promise<ImportReport> {
+      const run = createImportRun(deps, 'optiinfra-postgres', opts);
+      await importOptiinfraPostgres(run, url, key);
       return run.report;
     },
     /** Seed 05's key store (api_keys: hashed permas_{env}_… tokens); providers → clients. */

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
+import pg from 'pg';
 import { BASE62 } from '../../src/lib/key-format.ts';
 
 export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -156,4 +157,154 @@ export function buildPermasSource(dir: string, name = 'api_keys.db'): PermasSour
   row('tok_expired', tokens.expired, { expires: '2025-07-01 00:00:00' });
   row('tok_other', tokens.other, { provider: 'provider456', expires: null });
   return { path, tokens, db };
+}
+
+/**
+ * Seed 03's tables (database/postgres/schemas/customers_and_credentials.sql, as its document
+ * describes them). `constraints: false` builds them without keys, as a damaged dump would be.
+ */
+export function optiinfraSchema(constraints = true): string {
+  const pk = constraints ? 'PRIMARY KEY DEFAULT gen_random_uuid()' : '';
+  const ref = constraints ? 'REFERENCES customers(id)' : '';
+  return `
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE TABLE customers (id UUID ${pk}, email VARCHAR(255) ${constraints ? 'UNIQUE' : ''},
+  company_name VARCHAR(255), status VARCHAR(50) DEFAULT 'active',
+  subscription_tier VARCHAR(50) DEFAULT 'free', created_at TIMESTAMP DEFAULT NOW());
+CREATE TABLE cloud_credentials (id UUID ${pk}, customer_id UUID ${ref},
+  provider VARCHAR(50), credential_name VARCHAR(255), encrypted_credentials BYTEA,
+  credential_type VARCHAR(50), permissions VARCHAR(50), is_active BOOLEAN DEFAULT TRUE,
+  is_verified BOOLEAN DEFAULT FALSE, last_verified_at TIMESTAMP, last_used_at TIMESTAMP,
+  usage_count INTEGER DEFAULT 0, created_at TIMESTAMP DEFAULT NOW(), updated_at TIMESTAMP DEFAULT NOW());
+CREATE TABLE credential_audit_log (id UUID ${pk}, credential_id UUID, customer_id UUID,
+  action VARCHAR(50), action_details TEXT, ip_address INET, created_at TIMESTAMP DEFAULT NOW());
+`;
+}
+
+export interface OptiinfraSource {
+  url: string;
+  client: pg.Client;
+  /** The secrets as the customers entered them. */
+  secrets: { vultr: string; awsKeyId: string; awsSecret: string };
+  ids: { acme: string; beta: string; vultr: string; aws: string; old: string };
+  drop(): Promise<void>;
+}
+
+/** A fresh PostgreSQL database on the test server, dropped by `drop`. */
+export async function sourceDatabase(adminUrl: string): Promise<{
+  url: string;
+  client: pg.Client;
+  drop(): Promise<void>;
+}> {
+  const name = `optiinfra_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = adminUrl.replace(/\/[^/]*$/, `/${name}`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return {
+    url,
+    client,
+    drop: async () => {
+      await client.end();
+      const d = new pg.Client({ connectionString: adminUrl });
+      await d.connect();
+      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await d.end();
+    },
+  };
+}
+
+/** Inserts a credential as the seed's CredentialManager stores it (pgp_sym_encrypt of the JSON). */
+export async function addOptiinfraCredential(
+  c: pg.Client,
+  key: string,
+  row: Record<string, unknown> & { credentials: unknown },
+): Promise<void> {
+  const { credentials, ...rest } = row;
+  const cols = Object.keys(rest);
+  const values = Object.values(rest);
+  const at = values.length + 1;
+  await c.query(
+    `INSERT INTO cloud_credentials (${cols.join(', ')}, encrypted_credentials)
+     VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}, pgp_sym_encrypt($${at}, $${at + 1}))`,
+    [...values, typeof credentials === 'string' ? credentials : JSON.stringify(credentials), key],
+  );
+}
+
+/**
+ * The seed's example customer (a0eebc99-…) with a verified, used Vultr key and an inactive
+ * (soft-deleted) one, a trial customer with an AWS key, and their audit log.
+ */
+export async function buildOptiinfraSource(
+  adminUrl: string,
+  key: string,
+): Promise<OptiinfraSource> {
+  const db = await sourceDatabase(adminUrl);
+  const c = db.client;
+  await c.query(optiinfraSchema());
+  const ids = {
+    acme: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    beta: 'b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12',
+    vultr: '11111111-1111-4111-8111-111111111111',
+    aws: '22222222-2222-4222-8222-222222222222',
+    old: '33333333-3333-4333-8333-333333333333',
+  };
+  const secrets = {
+    vultr: `VULTR${randomBytes(18).toString('hex').toUpperCase()}`,
+    awsKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
+    awsSecret: randomBytes(30).toString('base64url'),
+  };
+  await c.query(
+    `INSERT INTO customers (id, email, company_name, status, subscription_tier, created_at) VALUES
+     ($1, 'ops@acme.example', 'Acme Cloud', 'active', 'professional', '2025-10-01 09:00:00'),
+     ($2, 'cto@beta.example', 'Beta Labs', 'trial', 'starter', '2025-10-02 09:00:00')`,
+    [ids.acme, ids.beta],
+  );
+  await addOptiinfraCredential(c, key, {
+    id: ids.vultr,
+    customer_id: ids.acme,
+    provider: 'vultr',
+    credential_name: 'Production Vultr',
+    credential_type: 'api_key',
+    permissions: 'read_only',
+    is_verified: true,
+    last_verified_at: '2025-10-29 10:05:00',
+    last_used_at: '2025-10-30 08:00:00',
+    usage_count: 42,
+    created_at: '2025-10-29 10:00:00',
+    updated_at: '2025-10-30 08:00:00',
+    credentials: { api_key: secrets.vultr },
+  });
+  await addOptiinfraCredential(c, key, {
+    id: ids.old,
+    customer_id: ids.acme,
+    provider: 'vultr',
+    credential_name: 'Old Vultr',
+    is_active: false,
+    created_at: '2025-10-20 10:00:00',
+    credentials: { api_key: `VULTR${randomBytes(18).toString('hex').toUpperCase()}` },
+  });
+  await addOptiinfraCredential(c, key, {
+    id: ids.aws,
+    customer_id: ids.beta,
+    provider: 'aws',
+    credential_name: 'Production AWS',
+    credential_type: 'access_key',
+    permissions: 'read_write',
+    created_at: '2025-10-29 11:00:00',
+    credentials: { access_key_id: secrets.awsKeyId, secret_access_key: secrets.awsSecret },
+  });
+  await c.query(
+    `INSERT INTO credential_audit_log (credential_id, customer_id, action, action_details, ip_address, created_at) VALUES
+     ($1, $3, 'created', 'Credential ''Production Vultr'' created', '203.0.113.5', '2025-10-29 10:00:00'),
+     ($1, $3, 'verified', 'verified against the Vultr API', NULL, '2025-10-29 10:05:00'),
+     ($1, $3, 'used', 'cost collection', NULL, '2025-10-30 08:00:00'),
+     ($2, $4, 'created', 'Credential ''Production AWS'' created', '198.51.100.7', '2025-10-29 11:00:00'),
+     ($5, $3, 'deleted', 'Credential ''Old Vultr'' deleted', NULL, '2025-10-28 10:00:00')`,
+    [ids.vultr, ids.aws, ids.acme, ids.beta, ids.old],
+  );
+  return { url: db.url, client: c, secrets, ids, drop: db.drop };
 }

@@ -62,6 +62,7 @@ function human(r: ImportReport): string {
 
 interface ImportFlags {
   source?: string;
+  from?: string;
   client?: string[];
   dryRun?: boolean;
   json?: boolean;
@@ -111,6 +112,23 @@ export function importCommand(program: Command) {
     );
 
   cmd
+    .command('optiinfra-postgres')
+    .description(
+      'seed 03: customers, cloud_credentials (pgcrypto; the key is read from stdin), credential_audit_log',
+    )
+    .requiredOption('--from <postgres-url>', 'the OptiInfra PostgreSQL database')
+    .option(
+      '--source <name>',
+      'names this source system in the bookkeeping (default optiinfra-postgres)',
+    )
+    .option('--dry-run', 'report what would be imported, write nothing')
+    .option('--json', 'machine-readable summary')
+    .action(async (flags: ImportFlags) => {
+      const key = await keyFromStdin();
+      await run(flags, (s, o) => s.imports.optiinfraPostgres(flags.from!, key, o));
+    });
+
+  cmd
     .command('permas-keys <database>')
     .description("seed 05: the key service's SQLite store (hashed permas_{env}_… tokens)")
     .option(
@@ -125,6 +143,22 @@ export function importCommand(program: Command) {
       const clients = providerClients(flags.client ?? []);
       await run(flags, (s, o) => s.imports.permasKeys(database, clients, o));
     });
+}
+
+/** The decryption key, piped on stdin (one line; never an argument or a variable). */
+async function keyFromStdin(): Promise<string> {
+  const stdin = cliIo().stdin;
+  if (stdin.isTTY)
+    throw usageError(
+      'pipe the source CREDENTIAL_ENCRYPTION_KEY on stdin (it is never an argument)',
+    );
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer));
+  const key = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+  if (!key) throw usageError('no decryption key on stdin');
+  return key;
 }
 
 /** `provider=client_…` pairs as a map; a malformed pair is a usage error. */
