@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Actor } from '../src/audit/audit-types.ts';
 import { PLATFORM_OWNER } from '../src/credentials/credentials-types.ts';
@@ -8,7 +7,8 @@ import { createLogger } from '../src/infra/logger.ts';
 import { loadKeyring } from '../src/infra/master-key.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { createHarness, logCapture, testConfig, type Harness } from './support/harness.ts';
-import { createTestDatabase, ENGINES, type TestDatabase } from './support/stores.ts';
+import { dumpDatabase, sqliteFiles } from './support/secret-scan.ts';
+import { createTestDatabase, ENGINES } from './support/stores.ts';
 
 const ACTOR: Actor = { type: 'admin', id: 'adm_test', ip: '203.0.113.9' };
 const b64 = () => randomBytes(32).toString('base64');
@@ -21,27 +21,6 @@ function secret(label: string): string {
   return s;
 }
 
-/** Every text column of every table, as one string. */
-async function dumpDatabase(h: Harness): Promise<string> {
-  const tables = await h.services.store.db.introspection.getTables();
-  const parts: string[] = [];
-  for (const t of tables) {
-    const rows = await h.services.store.db
-      .selectFrom(t.name as 'credentials')
-      .selectAll()
-      .execute();
-    parts.push(JSON.stringify(rows));
-  }
-  return parts.join('\n');
-}
-
-function sqliteFiles(database: TestDatabase): Buffer {
-  const path = database.url.slice('sqlite:'.length);
-  return Buffer.concat(
-    [path, `${path}-wal`, `${path}-shm`].filter(existsSync).map((p) => readFileSync(p)),
-  );
-}
-
 describe.each(ENGINES)('credentials vault on %s', (engine) => {
   let h: Harness;
   let alpha: string;
@@ -52,7 +31,7 @@ describe.each(ENGINES)('credentials vault on %s', (engine) => {
   async function scanForSecrets() {
     await creds().flushUsage();
     const dump = await dumpDatabase(h);
-    const files = engine === 'sqlite' ? sqliteFiles(h.database) : Buffer.alloc(0);
+    const files = sqliteFiles(h);
     const logs = h.logs.text();
     for (const s of SECRETS) {
       expect(dump, 'database rows').not.toContain(s);

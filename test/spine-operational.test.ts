@@ -199,7 +199,7 @@ describe('operational settings', () => {
     }
   });
 
-  it('/readyz reports Redis: ok when up, degraded (still 200) when unreachable', async () => {
+  it('/readyz reports Redis degraded (still 200) when unreachable', async () => {
     const dead = `redis://127.0.0.1:${await freePort()}`;
     const down = await createHarness('sqlite', { env: { KEYPLANE_REDIS_URL: dead } });
     try {
@@ -210,16 +210,23 @@ describe('operational settings', () => {
     } finally {
       await down.close();
     }
-    const url = redisUrl();
-    if (!url) return;
-    const up = await createHarness('sqlite', { env: { KEYPLANE_REDIS_URL: url } });
-    try {
-      await up.services.redis!.ping().catch(() => undefined); // first connect
-      const res = await up.app.inject({ method: 'GET', url: '/readyz' });
-      expect(res.statusCode).toBe(200);
-      expect(res.json().checks).toMatchObject({ storage: 'ok', redis: 'ok' });
-    } finally {
-      await up.close();
-    }
   });
+
+  // Skipped only off CI without a Redis; with CI=true a missing Redis fails here too.
+  it.skipIf(!redisUrl() && process.env.CI !== 'true')(
+    '/readyz reports Redis ok when up',
+    async () => {
+      const url = redisUrl();
+      if (!url) throw new Error('CI=true and no Redis: /readyz with Redis up is not tested');
+      const up = await createHarness('sqlite', { env: { KEYPLANE_REDIS_URL: url } });
+      try {
+        await up.services.redis!.ping().catch(() => undefined); // first connect
+        const res = await up.app.inject({ method: 'GET', url: '/readyz' });
+        expect(res.statusCode).toBe(200);
+        expect(res.json().checks).toMatchObject({ storage: 'ok', redis: 'ok' });
+      } finally {
+        await up.close();
+      }
+    },
+  );
 });
