@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createManualClock } from '../src/lib/clock.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 import { ENGINES } from './support/stores.ts';
 
@@ -122,18 +123,48 @@ describe.each(ENGINES)('auth fuzz on %s', (engine) => {
   });
 
   it('counts failures in metrics and audits them sampled, never with the key', async () => {
-    const probe = 'kp_live_' + 'Z'.repeat(49);
-    for (let i = 0; i < 30; i++) {
-      await h.app.inject({ method: 'GET', url: '/v1/health', headers: { 'x-api-key': probe } });
+    // Its own server and clock: the sampling window is a minute of the injected clock.
+    const clock = createManualClock(new Date('2025-10-02T10:00:00.000Z'));
+    const own = await createHarness(engine, { clock });
+    try {
+      const probe = 'kp_live_' + 'Z'.repeat(49);
+      const fail = (ip: string) =>
+        own.app.inject({
+          method: 'GET',
+          url: '/v1/health',
+          headers: { 'x-api-key': probe },
+          remoteAddress: ip,
+        });
+      for (let i = 0; i < 30; i++) expect((await fail('198.51.100.1')).statusCode).toBe(401);
+      for (let i = 0; i < 5; i++) await fail('198.51.100.2');
+      clock.advance(59_000); // still the first minute for .1
+      await fail('198.51.100.1');
+      clock.advance(1_000); // a minute after .1's first entry: sampled again
+      for (let i = 0; i < 10; i++) await fail('198.51.100.1');
+      const metrics = await own.app.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: own.adminHeaders,
+      });
+      expect(metrics.body).toMatch(/keyplane_auth_failures_total\{outcome="MALFORMED"\} 46\b/);
+      // A graceful stop writes the entries still in flight (they are not awaited by the 401s).
+      await own.services.keys.close();
+      const audit = await own.services.audit.list({ action: 'auth.failed', limit: 1000 });
+      // Exactly one per (ip, outcome) and minute: .1 at 10:00:00 and 10:01:00, .2 at 10:00:00.
+      expect(
+        audit.data
+          .map((e) => [e.ip, e.createdAt])
+          .sort((a, b) => String(a).localeCompare(String(b))),
+      ).toEqual([
+        ['198.51.100.1', '2025-10-02T10:00:00.000Z'],
+        ['198.51.100.1', '2025-10-02T10:01:00.000Z'],
+        ['198.51.100.2', '2025-10-02T10:00:00.000Z'],
+      ]);
+      expect(audit.data.every((e) => e.data.sampled === true)).toBe(true);
+      expect(JSON.stringify(audit.data)).not.toContain(probe);
+      expect(own.logs.text()).not.toContain(probe);
+    } finally {
+      await own.close();
     }
-    const metrics = await h.app.inject({ method: 'GET', url: '/metrics', headers: h.adminHeaders });
-    expect(metrics.body).toMatch(/keyplane_auth_failures_total\{outcome="MALFORMED"\} \d+/);
-    const audit = await h.services.audit.list({ action: 'auth.failed', limit: 1000 });
-    expect(audit.data.length).toBeGreaterThan(0);
-    expect(audit.data.length).toBeLessThan(30);
-    expect(JSON.stringify(audit.data)).not.toContain(probe);
-    expect(JSON.stringify(audit.data)).not.toContain(key);
-    expect(h.logs.text()).not.toContain(probe);
-    expect(h.logs.text()).not.toContain(key);
   });
 });

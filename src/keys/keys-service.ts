@@ -511,7 +511,15 @@ export function createKeysService(deps: KeysServiceDeps) {
       })
     : null;
 
-  async function reportFailure(input: {
+  /** Failure reports still writing: callers do not await them (a 401 never waits), close does. */
+  const reportsInFlight = new Set<Promise<void>>();
+  function reportFailure(input: Parameters<typeof writeFailure>[0]): Promise<void> {
+    const p = writeFailure(input).finally(() => reportsInFlight.delete(p));
+    reportsInFlight.add(p);
+    return p;
+  }
+
+  async function writeFailure(input: {
     code: VerifyCode | 'MISSING';
     ip?: string;
     endpoint?: string;
@@ -876,6 +884,7 @@ export function createKeysService(deps: KeysServiceDeps) {
       unsubscribeLegacy?.();
       unresyncLegacy?.();
       await flushTouches();
+      await Promise.allSettled([...reportsInFlight]);
     },
   };
 }
