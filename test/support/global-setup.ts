@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import { rebuildDashboardIfStale } from './dashboard-build.ts';
 import { startPostgres, startRedis, type RunningServer } from './servers.ts';
 
 declare module 'vitest' {
@@ -14,6 +15,8 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject) {
   const ci = process.env.CI === 'true';
+  // Once, before any worker: the browser suites serve dashboard/dist.
+  await rebuildDashboardIfStale();
   const started: RunningServer[] = [];
   let postgresUrl = process.env.KEYPLANE_TEST_POSTGRES_URL ?? null;
   let redisUrl = process.env.KEYPLANE_TEST_REDIS_URL ?? null;
