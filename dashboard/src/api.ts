@@ -234,3 +234,55 @@ export const closeSession = () => api<void>('DELETE', '/dashboard/api/session');
 export function hasScope(scopes: string[], scope: string): boolean {
   return scopes.includes('*') || scopes.includes('admin') || scopes.includes(scope);
 }
+
+/** A webhook endpoint (never its signing secret: that is shown once, on create and roll). */
+export interface WebhookEndpoint {
+  id: string;
+  /** null: the operator's (every client's events). */
+  clientId: string | null;
+  url: string;
+  description: string;
+  /** Empty: every event type. */
+  eventTypes: string[];
+  enabled: boolean;
+  disabledReason: string | null;
+  failingSince: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CreatedWebhookEndpoint {
+  endpoint: WebhookEndpoint;
+  secret: string;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  endpointId: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  nextAttemptAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface WebhookMessage {
+  id: string;
+  eventType: string;
+  clientId: string | null;
+  payload: unknown;
+  createdAt: string;
+  deliveries: WebhookDelivery[];
+}
+
+export interface WebhookAttempt {
+  id: string;
+  deliveryId: string;
+  endpointId: string;
+  attempt: number;
+  startedAt: string;
+  durationMs: number;
+  statusCode: number | null;
+  outcome: 'delivered' | 'failed';
+  error: string | null;
+  responseExcerpt: string | null;
+}

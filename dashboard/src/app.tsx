@@ -9,19 +9,27 @@ import {
   type Session,
 } from './api.ts';
 import { AuditPanel, ClientPage, ClientsPage } from './operator.tsx';
-import { PortalCredentials, PortalInvoices, PortalKeys, PortalUsage } from './portal.tsx';
+import {
+  PortalCredentials,
+  PortalInvoices,
+  PortalKeys,
+  PortalUsage,
+  PortalWebhooks,
+} from './portal.tsx';
 import { navigate, usePath } from './router.ts';
 import { UsagePage } from './usage-page.tsx';
 import { AdminTokensPage } from './admin-tokens-page.tsx';
 import { CredentialsPage } from './credentials-page.tsx';
 import { InvoicesPage } from './invoices-page.tsx';
 import { ErrorBox } from './ui.tsx';
+import { WebhooksPage } from './webhooks-page.tsx';
 
 const OPERATOR_NAV = [
   { path: '/clients', label: 'Clients' },
   { path: '/usage', label: 'Usage', scope: 'usage:read' },
   { path: '/invoices', label: 'Invoices', scope: 'invoices:read' },
   { path: '/credentials', label: 'Credentials', scope: 'credentials:read' },
+  { path: '/webhooks', label: 'Webhooks', scope: 'webhooks:read' },
   { path: '/tokens', label: 'Admin tokens', scope: 'tokens:write' },
   { path: '/audit', label: 'Audit log' },
 ];
@@ -30,6 +38,7 @@ const CLIENT_NAV = [
   { path: '/portal/keys', label: 'Keys' },
   { path: '/portal/invoices', label: 'Invoices' },
   { path: '/portal/credentials', label: 'Credentials' },
+  { path: '/portal/webhooks', label: 'Webhooks' },
 ];
 
 function home(session: Session): string {
@@ -158,6 +167,14 @@ function Route({ session, path }: { session: Session; path: string }) {
       );
     if (path === '/invoices')
       return <InvoicesPage canWrite={hasScope(session.scopes, 'invoices:write')} />;
+    if (path === '/webhooks')
+      return (
+        <WebhooksPage
+          base="/admin/v1/webhooks"
+          canWrite={hasScope(session.scopes, 'webhooks:write')}
+          intro="The operator's endpoints receive every client's events. Each request is signed (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature) with the endpoint's own secret."
+        />
+      );
     if (path === '/audit')
       return (
         <div>
@@ -170,6 +187,7 @@ function Route({ session, path }: { session: Session; path: string }) {
   if (path === '/portal/keys') return <PortalKeys session={session} />;
   if (path === '/portal/invoices') return <PortalInvoices />;
   if (path === '/portal/credentials') return <PortalCredentials session={session} />;
+  if (path === '/portal/webhooks') return <PortalWebhooks session={session} />;
   return <PortalUsage />;
 }
 

@@ -6,6 +6,7 @@ import { KeysPanel } from './keys-panel.tsx';
 import { RolledKeysNotice } from './rolled-keys-notice.tsx';
 import { ErrorBox, StatusBadge, useLoad } from './ui.tsx';
 import { UsageChart } from './usage-chart.tsx';
+import { WebhooksPage } from './webhooks-page.tsx';
 
 /** The client portal's home: who is signed in, and the last 30 days of calls and cost. */
 export function PortalUsage() {
@@ -75,4 +76,21 @@ export function PortalCredentials({ session }: { session: Session }) {
       </p>
     );
   return <CredentialsPage canWrite={hasScope(session.scopes, 'credentials:write')} />;
+}
+
+export function PortalWebhooks({ session }: { session: Session }) {
+  if (!hasScope(session.scopes, 'webhooks:write'))
+    return (
+      <p className="muted">
+        This key has no <code>webhooks:write</code> scope: sign in with a key that has it to manage
+        webhooks.
+      </p>
+    );
+  return (
+    <WebhooksPage
+      base="/v1/webhooks"
+      canWrite
+      intro="Your endpoints receive your own events (keys, credits, rate limits, invoices). Each request is signed (Standard Webhooks) with the endpoint's secret; verify it with @keyplane/sdk's verifyWebhook or any Standard Webhooks library."
+    />
+  );
 }

@@ -81,10 +81,13 @@ export function OneTimeSecret({
   label,
   secret,
   onDismiss,
+  stored = 'Keyplane stores only its hash.',
 }: {
   label: string;
   secret: string;
   onDismiss: () => void;
+  /** How Keyplane keeps it, after "this is the only time it is shown". */
+  stored?: string;
 }) {
   const [copied, setCopied] = useState(false);
   const copy = async () => {
@@ -100,9 +103,7 @@ export function OneTimeSecret({
       <p>
         <strong>{label}</strong>
       </p>
-      <p className="warning">
-        Copy it now: this is the only time it is shown. Keyplane stores only its hash.
-      </p>
+      <p className="warning">Copy it now: this is the only time it is shown. {stored}</p>
       <div className="secret-row">
         <code data-testid="one-time-secret">{secret}</code>
         <button type="button" onClick={copy}>
