@@ -12,6 +12,7 @@ import {
   type PermasSource,
 } from './support/import-sources.ts';
 import { ENGINES } from './support/stores.ts';
+import { waitFor } from './support/wait.ts';
 
 const actor: Actor = { type: 'system', id: 'import-test' };
 
@@ -123,6 +124,31 @@ describe.each(ENGINES)('import of seed 05 (permas key store) on %s', (engine) =>
     const report = await h.services.imports.permasKeys(src.path, mapping(), { actor });
     expect(report).toMatchObject({ imported: {}, skipped: { key: 5 }, failed: [] });
     expect((await h.services.keys.list(acme)).data.filter((k) => k.legacy)).toHaveLength(4);
+  });
+
+  it('the operator sees how many legacy keys are still active and in use', async () => {
+    const summary = async () =>
+      (
+        await h.app.inject({ method: 'GET', url: '/admin/v1/keys/legacy', headers: h.adminHeaders })
+      ).json() as { total: number; active: number; usedLast30Days: number };
+    // Revoked: tok_revoked. Used since the import: the live, test and other tokens (their last
+    // use reaches storage within the touch flush interval).
+    const used = await waitFor(async () => {
+      const s = await summary();
+      return s.usedLast30Days === 3 && s;
+    }, 'the calls of three legacy keys to be recorded');
+    expect(used).toEqual({ total: 5, active: 4, usedLast30Days: 3 });
+    const anon = await h.app.inject({ method: 'GET', url: '/admin/v1/keys/legacy' });
+    expect(anon.statusCode).toBe(401);
+    const listed = await h.app.inject({
+      method: 'GET',
+      url: `/admin/v1/clients/${beta}/keys`,
+      headers: h.adminHeaders,
+    });
+    const legacy = (listed.json().data as Array<{ start: string; legacy: boolean }>).filter(
+      (k) => k.legacy,
+    );
+    expect(legacy.map((k) => k.start)).toEqual(['permas_live_tok_other']);
   });
 
   it('reports bad rows one by one, with no token in the report', async () => {

@@ -49,6 +49,8 @@ export interface ApiKey {
   revokedReason: string | null;
   lastUsedAt: string | null;
   createdAt: string;
+  /** Imported by hash from another system (`keyplane import`); rolling it issues a Keyplane key. */
+  legacy: boolean;
 }
 
 export interface CreatedKey {

@@ -91,6 +91,14 @@ export function KeysPanel({
               <tr key={k.id} data-testid={`key-${k.id}`}>
                 <td>
                   <code>{k.start}…</code>
+                  {k.legacy && (
+                    <>
+                      {' '}
+                      <span className="badge badge-legacy" title="imported by hash; roll to retire">
+                        legacy
+                      </span>
+                    </>
+                  )}
                   {k.id === currentKeyId && <span className="muted"> (this session)</span>}
                 </td>
                 <td>{k.name ?? <span className="muted">—</span>}</td>

@@ -14,6 +14,7 @@ import { BillingDetailsPanel } from './billing-details-panel.tsx';
 import { ClientEditForm } from './client-edit-form.tsx';
 import { InvoicesPanel } from './invoices-panel.tsx';
 import { KeysPanel } from './keys-panel.tsx';
+import { LegacyKeysNotice } from './legacy-keys-notice.tsx';
 import { navigate } from './router.ts';
 import {
   ConfirmDialog,
@@ -108,6 +109,7 @@ export function ClientsPage({ session }: { session: Session }) {
           }}
         />
       )}
+      {canKeys && <LegacyKeysNotice />}
       <div className="toolbar">
         <input
           type="search"

@@ -743,6 +743,19 @@ export function createKeysService(deps: KeysServiceDeps) {
      * Stores a key another system issued, by its hash (src/import/). It verifies like any key;
      * a conflict when a key with this hash exists already (the import's idempotency).
      */
+    /**
+     * The operator's view of imported legacy keys: how many exist, how many are still active,
+     * and how many of those were used in the last 30 days (the ones to retire by rolling).
+     */
+    async legacySummary(): Promise<{ total: number; active: number; usedLast30Days: number }> {
+      const since = new Date(clock.nowMs() - 30 * 24 * 3600_000).toISOString();
+      const [counts, used] = await Promise.all([
+        keysStore.countLegacy(),
+        keysStore.countLegacyUsedSince(since),
+      ]);
+      return { ...counts, usedLast30Days: used };
+    },
+
     async importLegacy(clientId: string, input: LegacyKeyInput, actor: Actor): Promise<ApiKey> {
       const client = await getClient(clientId);
       if (!client || client.status === 'deleted')

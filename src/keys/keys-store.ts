@@ -208,6 +208,17 @@ export function createKeysStore(db: Kysely<Database>) {
       }
       return { total, active };
     },
+    /** Active legacy keys last used at or after `since` (ISO): those still in use. */
+    async countLegacyUsedSince(since: string): Promise<number> {
+      const row = await db
+        .selectFrom('api_keys')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('legacy', '=', 1)
+        .where('status', '=', 'active')
+        .where('last_used_at', '>=', since)
+        .executeTakeFirst();
+      return Number(row?.n ?? 0);
+    },
     async touchMany(touches: Array<{ id: string; at: string }>): Promise<void> {
       if (!touches.length) return;
       await db.transaction().execute(async (tx) => {

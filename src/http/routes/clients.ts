@@ -416,4 +416,26 @@ export async function adminClientRoutes(app: App, services: Services) {
       return result;
     },
   );
+
+  app.get(
+    '/keys/legacy',
+    {
+      preHandler: keysRead,
+      schema: {
+        tags: keyTags,
+        summary: 'Imported legacy keys: how many exist, are active, and were used in 30 days',
+        description:
+          'Legacy keys are keys imported by hash from another system (`keyplane import`). Rolling one issues a Keyplane key; retire them until `active` is 0.',
+        response: {
+          200: z.object({
+            total: z.number().int(),
+            active: z.number().int(),
+            usedLast30Days: z.number().int(),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async () => services.keys.legacySummary(),
+  );
 }
