@@ -9,7 +9,7 @@ import type { Config } from './config.ts';
 import type { Logger } from './infra/logger.ts';
 import { createRedis, type Redis } from './infra/redis.ts';
 import { createChangeFeed } from './infra/change-feed.ts';
-import { createClientsService, type ClientsService } from './clients/clients-service.ts';
+import { clientSnapshots, createClientsService } from './clients/clients-service.ts';
 import { createClientsStore } from './clients/clients-store.ts';
 import { createCredentialsService } from './credentials/credentials-service.ts';
 import { createCredentialsStore } from './credentials/credentials-store.ts';
@@ -146,8 +146,10 @@ export function createServices({
   const changes = createChangeFeed({ store, redis, logger });
   closers.push(() => changes.close());
 
-  // keys ask clients for a client's status during verification; clients create keys.
-  let clients: ClientsService | null = null;
+  // keys ask for a client's status during verification (straight from the clients store);
+  // the clients service creates keys.
+  const clientsStore = createClientsStore(db);
+  const clientSnapshot = clientSnapshots(clientsStore);
   // keys reserve each call's price on the client's budgets (built below, once billing exists).
   let budgets: BudgetsService | null = null;
   const keys = createKeysService({
@@ -156,7 +158,7 @@ export function createServices({
     clock,
     logger,
     keyPrefix: config.keyPrefix,
-    getClient: (clientId) => clients!.snapshot(clientId),
+    getClient: clientSnapshot,
     changes,
     registry: metrics.registry,
     rateLimitGate: ratelimit.gate,
@@ -167,8 +169,8 @@ export function createServices({
     ...keysCache,
   });
   closers.push(() => keys.close());
-  clients = createClientsService({
-    clientsStore: createClientsStore(db),
+  const clients = createClientsService({
+    clientsStore,
     keys,
     audit,
     clock,
@@ -185,7 +187,7 @@ export function createServices({
     logger,
     providers: config.providers,
     environment: config.mode === 'development' ? process.env : null,
-    getClient: (clientId) => clients!.snapshot(clientId),
+    getClient: clientSnapshot,
     changes,
   });
   closers.push(() => credentials.close());
@@ -228,7 +230,7 @@ export function createServices({
     changes,
     priceOf: (endpoint, environment) => usage.priceOf(endpoint, environment),
     clientInfo: async (clientId) => {
-      const client = await clients!.get(clientId).catch(() => null);
+      const client = await clients.get(clientId).catch(() => null);
       if (!client || client.status === 'deleted') return null;
       const details = await billing.getPaymentDetails(clientId);
       return {
@@ -251,7 +253,7 @@ export function createServices({
   clients.onDeleted((clientId) => budgets!.forgetClient(clientId));
   tellDisabled = async (endpoint) => {
     const to = endpoint.clientId
-      ? (await clients!.get(endpoint.clientId)).email
+      ? (await clients.get(endpoint.clientId)).email
       : (config.billing.operator.email ?? null);
     if (!to || !mailer.enabled) return;
     const text = `Your webhook endpoint ${endpoint.url} (${endpoint.id}) failed every delivery for 5 days and has been disabled (${endpoint.disabledReason}). Fix it, then enable it again; pending messages will then be delivered.`;

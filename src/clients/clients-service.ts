@@ -98,6 +98,26 @@ function checkRateLimit(rl: RateLimitSetting | null | undefined): string | null 
  * Clients (tenants): create with a first key shown once, suspend / reactivate (reversible),
  * delete (permanent: keys destroyed, PII scrubbed, the row kept as a tombstone for accounting).
  */
+/**
+ * What keys and credentials need of a client while they verify: read from the clients store
+ * alone, so they can be built before the clients service (which creates keys) without a cycle.
+ */
+export function clientSnapshots(clientsStore: ClientsStore) {
+  return async function snapshot(clientId: string): Promise<ClientSnapshot | null> {
+    if (!isIdOf('client', clientId)) return null;
+    const row = await clientsStore.find(clientId);
+    if (!row) return null;
+    const c = toClient(row);
+    return {
+      id: c.id,
+      name: c.name,
+      tier: c.tier,
+      status: c.status,
+      defaultRateLimit: c.defaultRateLimit,
+    };
+  };
+}
+
 export function createClientsService({
   clientsStore,
   keys,
@@ -105,6 +125,7 @@ export function createClientsService({
   clock,
   emit,
 }: ClientsServiceDeps) {
+  const snapshot = clientSnapshots(clientsStore);
   const deletedHooks: Array<(clientId: string) => Promise<void>> = [];
 
   async function mustFind(clientId: string): Promise<ClientsTable> {
@@ -243,19 +264,8 @@ export function createClientsService({
     },
 
     /** For verification: null when missing. */
-    async snapshot(clientId: string): Promise<ClientSnapshot | null> {
-      if (!isIdOf('client', clientId)) return null;
-      const row = await clientsStore.find(clientId);
-      if (!row) return null;
-      const c = toClient(row);
-      return {
-        id: c.id,
-        name: c.name,
-        tier: c.tier,
-        status: c.status,
-        defaultRateLimit: c.defaultRateLimit,
-      };
-    },
+    /** What verification needs of a client (see `clientSnapshots`). */
+    snapshot,
 
     async list(
       opts: { limit?: number; cursor?: string; status?: ClientStatus; search?: string } = {},
