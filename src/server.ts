@@ -23,6 +23,8 @@ export async function startServer(
     announce?: (text: string) => void;
     /** How often expired dashboard sessions are deleted (default hourly). */
     sessionSweepMs?: number;
+    /** How often key.expiring (and late credits.low) are looked for (default every minute). */
+    noticeSweepMs?: number;
   } = {},
 ): Promise<RunningServer> {
   tuneV8ForServing();
@@ -83,6 +85,16 @@ export async function startServer(
     );
   }, options.sessionSweepMs ?? 3_600_000);
   sweeper.unref();
+  // key.expiring notices and any credits.low a stopped node left unwritten: every node scans;
+  // markers in storage send each event once.
+  let noticing: Promise<unknown> | null = null;
+  const noticer = setInterval(() => {
+    noticing ??= services.keys
+      .sweepNotices()
+      .catch((err: unknown) => logger.warn({ err }, 'key notices: sweep failed'))
+      .finally(() => (noticing = null));
+  }, options.noticeSweepMs ?? 60_000);
+  noticer.unref();
   let stopping: Promise<void> | null = null;
   return {
     app,
@@ -92,6 +104,8 @@ export async function startServer(
       (stopping ??= (async () => {
         await billingScheduler.stop();
         clearInterval(sweeper);
+        clearInterval(noticer);
+        await noticing;
         await app.close();
         await services.close();
       })()),

@@ -166,6 +166,8 @@ export function createServices({
       reserve: (auth, endpoint) => budgets!.gate.reserve(auth, endpoint),
       cancel: (hold) => budgets!.gate.cancel(hold),
     },
+    emit: webhooks.emit,
+    emitAlone: webhooks.emitAlone,
     ...keysCache,
   });
   closers.push(() => keys.close());

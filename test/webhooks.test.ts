@@ -327,7 +327,11 @@ describe.each(ENGINES)('webhooks on %s', (engine) => {
     const n = await count();
     await expect(
       h.services.store.db.transaction().execute(async (trx) => {
-        await h.services.webhooks.emit(trx, { type: 'key.exposed', clientId: null, data: {} });
+        await h.services.webhooks.emit(trx, {
+          type: 'client.reactivated',
+          clientId: null,
+          data: { client: { id: 'client_x', name: 'X', status: 'active' } },
+        });
         throw new Error('the state change failed');
       }),
     ).rejects.toThrow('failed');

@@ -148,6 +148,9 @@ export function buildKeyRow(
           refill_amount: input.refill?.amount ?? null,
           refilled_at: input.refill ? refillPeriodStart(input.refill.interval, now) : null,
           created_at: iso,
+          granted: input.credits,
+          grant_seq: 0,
+          low_alerted: 0,
         }
       : null;
   return {

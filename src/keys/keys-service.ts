@@ -22,7 +22,9 @@ import {
   refillPeriodStart,
 } from './keys-fns.ts';
 import { KeyCache } from './key-cache.ts';
-import type { KeysStore } from './keys-store.ts';
+import type { EmitAlone, EmitEvent } from '../webhooks/webhooks-service.ts';
+import { createKeyEvents, keySummary } from './key-events.ts';
+import type { InTx, KeysStore, TakenCredits } from './keys-store.ts';
 import { isLegacyCandidate, legacyKeyRow, type LegacyKeyInput } from './legacy-keys-fns.ts';
 import type {
   ApiKey,
@@ -59,6 +61,9 @@ export interface KeysServiceDeps {
   rateLimitGate?: RateLimitGate | null;
   budgetGate?: BudgetStep | null;
   registry?: Registry;
+  /** The webhooks outbox: key.* events commit with the key's change; the rest on their own. */
+  emit?: EmitEvent;
+  emitAlone?: EmitAlone;
   /** Tunables (tests shrink them). */
   cacheSize?: number;
   negativeTtlMs?: number;
@@ -126,6 +131,7 @@ export function createKeysService(deps: KeysServiceDeps) {
   const positiveTtlMs = deps.positiveTtlMs ?? 60_000;
   const negativeTtlMs = deps.negativeTtlMs ?? 2_000;
   const cache = new KeyCache<CachedKey>(deps.cacheSize ?? 50_000);
+  const events = createKeyEvents(deps);
   const negative = new Lru<string, number>(100_000);
   /** Bumped on every change event: a lookup that raced a change is not cached. */
   let generation = 0;
@@ -244,7 +250,14 @@ export function createKeysService(deps: KeysServiceDeps) {
     if (c.interval && c.amount !== null) {
       await keysStore.refillCredits(c.poolId, c.amount, refillPeriodStart(c.interval, now));
     }
-    return keysStore.takeCredits(c.poolId, 1);
+    const taken: TakenCredits | null = await keysStore.takeCredits(c.poolId, 1);
+    if (!taken) return null;
+    // credits.low: only the call that crosses a threshold writes anything more.
+    await events.creditsTaken(
+      { keyId: entry.id, clientId: entry.clientId, environment: entry.environment, ...c },
+      taken,
+    );
+    return taken.remaining;
   }
 
   function count(result: VerifyResult): VerifyResult {
@@ -362,7 +375,11 @@ export function createKeysService(deps: KeysServiceDeps) {
     let ratelimit: VerifyResult['ratelimit'] = null;
     if (rl) {
       ratelimit = { limit: rl.limit, remaining: rl.remaining, reset: rl.reset };
-      if (!rl.allowed) return count(invalid('RATE_LIMITED', entry, { ratelimit }));
+      if (!rl.allowed) {
+        const refused = count(invalid('RATE_LIMITED', entry, { ratelimit }));
+        const emitted = events.rateLimited(auth, rl, opts.endpoint);
+        return emitted ? emitted.then(() => refused) : refused;
+      }
     }
     // Budgets: the call's price is reserved now (null: no budget applies, nothing waited for).
     const b = deps.budgetGate?.reserve(auth, opts.endpoint) ?? null;
@@ -467,10 +484,18 @@ export function createKeysService(deps: KeysServiceDeps) {
     from: KeysTable['status'],
     patch: Partial<KeysTable>,
     event: { actor: Actor; action: string; data?: Record<string, unknown> },
+    inTx?: (row: KeyRow) => InTx | undefined,
   ): Promise<ApiKey> {
-    await mustFind(clientId, keyId);
+    const row = await mustFind(clientId, keyId);
     const updated_at = clock.now().toISOString();
-    if (await keysStore.update(clientId, keyId, { ...patch, updated_at }, { status: from })) {
+    const changed = await keysStore.update(
+      clientId,
+      keyId,
+      { ...patch, updated_at },
+      { status: from },
+      inTx?.({ ...row, ...patch, updated_at }),
+    );
+    if (changed) {
       await publish('key', keyId, clientId);
       await audit.record({ ...event, targetType: 'key', targetId: keyId, clientId });
     }
@@ -486,7 +511,11 @@ export function createKeysService(deps: KeysServiceDeps) {
     const client = await getClient(clientId);
     if (!client || client.status === 'deleted') throw new AppError('not_found', 'client not found');
     const { row, pool, apiKey } = buildKeyRow(keyPrefix, clientId, input, clock.now());
-    await keysStore.insert(row, pool);
+    await keysStore.insert(
+      row,
+      pool,
+      events.inTx({ type: 'key.created', clientId, data: { key: keySummary(row) } }),
+    );
     await audit.record({
       actor,
       action: 'key.created',
@@ -613,10 +642,13 @@ export function createKeysService(deps: KeysServiceDeps) {
         'active',
         { status: 'revoked', revoked_at: at, revoked_reason: why },
         { actor, action: 'key.revoked', data: { reason: reason ?? null } },
+        (after) => revokedEvent(after, reason ?? null, false),
       );
     }
-    await mustFind(clientId, keyId);
-    if (await keysStore.retire(clientId, keyId, at, why ?? 'retired')) {
+    const before = await mustFind(clientId, keyId);
+    const after: KeysTable = { ...before, status: 'revoked', retired_at: before.retired_at ?? at };
+    const inTx = revokedEvent(after, reason ?? null, true);
+    if (await keysStore.retire(clientId, keyId, at, why ?? 'retired', inTx)) {
       await publish('key', keyId, clientId);
       await audit.record({
         actor,
@@ -628,6 +660,14 @@ export function createKeysService(deps: KeysServiceDeps) {
       });
     }
     return toApiKey(await mustFind(clientId, keyId));
+  }
+
+  function revokedEvent(row: KeysTable, reason: string | null, retired: boolean) {
+    return events.inTx({
+      type: 'key.revoked',
+      clientId: row.client_id,
+      data: { key: keySummary(row), reason, retired },
+    });
   }
 
   /** Brings a revoked key back, unless it was retired (rolled or leaked): that is for good. */
@@ -688,16 +728,29 @@ export function createKeysService(deps: KeysServiceDeps) {
     const iso = now.toISOString();
     const graceEnd = new Date(now.getTime() + gracePeriodSeconds * 1000).toISOString();
     const retired = { rolled_to: row.id, retired_at: iso, updated_at: iso };
-    const claimed = await keysStore.roll(
-      clientId,
-      keyId,
+    const oldPatch: Partial<KeysTable> =
       gracePeriodSeconds === 0
         ? { ...retired, status: 'revoked', revoked_at: iso, revoked_reason: 'rolled' }
         : {
             ...retired,
             expires_at: old.expires_at && old.expires_at < graceEnd ? old.expires_at : graceEnd,
-          },
+          };
+    const rolledRow: KeysTable = { ...old, ...oldPatch };
+    const claimed = await keysStore.roll(
+      clientId,
+      keyId,
+      oldPatch,
       row,
+      events.inTx({
+        type: 'key.rolled',
+        clientId,
+        data: {
+          key: keySummary(rolledRow),
+          newKey: keySummary(row),
+          gracePeriodSeconds,
+          oldKeyExpiresAt: rolledRow.status === 'revoked' ? iso : rolledRow.expires_at,
+        },
+      }),
     );
     if (!claimed) {
       throw new AppError(
@@ -887,6 +940,12 @@ export function createKeysService(deps: KeysServiceDeps) {
       if (!owner) throw new AppError('not_found', 'key not found');
       return owner;
     },
+
+    /**
+     * key.expiring notices due and credits.low left unwritten: `serve` runs this every minute
+     * on every node; the markers in storage make each event go out once.
+     */
+    sweepNotices: (limit?: number) => events.sweep(limit),
 
     cacheStats: () => ({ positive: cache.size, negative: negative.size }),
 

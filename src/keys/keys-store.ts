@@ -1,9 +1,20 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../store/database.ts';
+import { createKeyNoticesStore } from './key-notices-store.ts';
 import type { KeyCreditPoolsTable, KeyRow, KeysTable } from './keys-types.ts';
 
 type KeyPatch = Partial<Omit<KeysTable, 'id' | 'client_id' | 'key_hash' | 'created_at'>>;
 type Db = Kysely<Database> | Transaction<Database>;
+/** Another module's writes that commit with the key's change, or not at all (webhooks). */
+export type InTx = (trx: Transaction<Database>) => Promise<unknown>;
+
+/** What taking credits leaves: the balance and the pool's grant (for credits.low). */
+export interface TakenCredits {
+  remaining: number;
+  granted: number;
+  grantSeq: number;
+  lowAlerted: number;
+}
 
 /** api_keys with its pool's credits under the column names the service reads. */
 function selectKeys(db: Db) {
@@ -34,11 +45,17 @@ async function dropPoolIfUnused(db: Db, poolId: string | null): Promise<void> {
 /** Every method that touches a client's keys takes the client id: no "find by id" without it. */
 export function createKeysStore(db: Kysely<Database>) {
   return {
+    ...createKeyNoticesStore(db),
     /** A key, and its credit pool when it has one, in one transaction. */
-    async insert(row: KeysTable, pool: KeyCreditPoolsTable | null = null): Promise<void> {
+    async insert(
+      row: KeysTable,
+      pool: KeyCreditPoolsTable | null = null,
+      inTx?: InTx,
+    ): Promise<void> {
       await db.transaction().execute(async (tx) => {
         if (pool) await tx.insertInto('key_credit_pools').values(pool).execute();
         await tx.insertInto('api_keys').values(row).execute();
+        await inTx?.(tx);
       });
     },
     /**
@@ -51,6 +68,7 @@ export function createKeysStore(db: Kysely<Database>) {
       oldId: string,
       oldPatch: KeyPatch,
       successor: KeysTable,
+      inTx?: InTx,
     ): Promise<boolean> {
       return db.transaction().execute(async (tx) => {
         // The claim comes first: it takes the row's write lock (PostgreSQL) or the database's
@@ -66,6 +84,7 @@ export function createKeysStore(db: Kysely<Database>) {
           .executeTakeFirst();
         if (Number(res.numUpdatedRows) !== 1) return false;
         await tx.insertInto('api_keys').values(successor).execute();
+        await inTx?.(tx);
         return true;
       });
     },
@@ -110,40 +129,55 @@ export function createKeysStore(db: Kysely<Database>) {
       keyId: string,
       patch: KeyPatch,
       onlyIf?: Partial<KeysTable>,
+      inTx?: InTx,
     ): Promise<boolean> {
-      let q = db
-        .updateTable('api_keys')
-        .set(patch)
-        .where('client_id', '=', clientId)
-        .where('id', '=', keyId);
-      for (const [col, val] of Object.entries(onlyIf ?? {})) {
-        q =
-          val === null
-            ? q.where(col as keyof KeysTable, 'is', null)
-            : q.where(col as keyof KeysTable, '=', val as never);
-      }
-      const res = await q.executeTakeFirst();
-      return Number(res.numUpdatedRows) === 1;
+      const run = async (tx: Db) => {
+        let q = tx
+          .updateTable('api_keys')
+          .set(patch)
+          .where('client_id', '=', clientId)
+          .where('id', '=', keyId);
+        for (const [col, val] of Object.entries(onlyIf ?? {})) {
+          q =
+            val === null
+              ? q.where(col as keyof KeysTable, 'is', null)
+              : q.where(col as keyof KeysTable, '=', val as never);
+        }
+        const res = await q.executeTakeFirst();
+        return Number(res.numUpdatedRows) === 1;
+      };
+      if (!inTx) return run(db);
+      return db.transaction().execute(async (tx) => (await run(tx)) && (await inTx(tx), true));
     },
     /**
      * Revokes a key for good: revoked and retired, whatever its status, unless it already is
      * both. Keeps the first revocation and retirement times. False when nothing changed.
      */
-    async retire(clientId: string, keyId: string, at: string, reason: string): Promise<boolean> {
-      const res = await db
-        .updateTable('api_keys')
-        .set({
-          status: 'revoked',
-          revoked_at: sql<string>`coalesce(revoked_at, ${at})`,
-          revoked_reason: reason,
-          retired_at: sql<string>`coalesce(retired_at, ${at})`,
-          updated_at: at,
-        })
-        .where('client_id', '=', clientId)
-        .where('id', '=', keyId)
-        .where((eb) => eb.or([eb('status', '=', 'active'), eb('retired_at', 'is', null)]))
-        .executeTakeFirst();
-      return Number(res.numUpdatedRows) === 1;
+    async retire(
+      clientId: string,
+      keyId: string,
+      at: string,
+      reason: string,
+      inTx?: InTx,
+    ): Promise<boolean> {
+      return db.transaction().execute(async (tx) => {
+        const res = await tx
+          .updateTable('api_keys')
+          .set({
+            status: 'revoked',
+            revoked_at: sql<string>`coalesce(revoked_at, ${at})`,
+            revoked_reason: reason,
+            retired_at: sql<string>`coalesce(retired_at, ${at})`,
+            updated_at: at,
+          })
+          .where('client_id', '=', clientId)
+          .where('id', '=', keyId)
+          .where((eb) => eb.or([eb('status', '=', 'active'), eb('retired_at', 'is', null)]))
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1) return false;
+        await inTx?.(tx);
+        return true;
+      });
     },
     async delete(clientId: string, keyId: string): Promise<boolean> {
       return db.transaction().execute(async (tx) => {
@@ -173,21 +207,35 @@ export function createKeysStore(db: Kysely<Database>) {
      * Takes `n` credits from a pool atomically (one statement, safe across nodes and across the
      * keys sharing the pool). Returns what is left, or null when fewer than `n` remain.
      */
-    async takeCredits(poolId: string, n: number): Promise<number | null> {
+    async takeCredits(poolId: string, n: number): Promise<TakenCredits | null> {
       const row = await db
         .updateTable('key_credit_pools')
         .set((eb) => ({ remaining: eb('remaining', '-', n) }))
         .where('id', '=', poolId)
         .where('remaining', '>=', n)
-        .returning('remaining')
+        .returning(['remaining', 'granted', 'grant_seq', 'low_alerted'])
         .executeTakeFirst();
-      return row ? Number(row.remaining) : null;
+      return row
+        ? {
+            remaining: Number(row.remaining),
+            granted: Number(row.granted),
+            grantSeq: Number(row.grant_seq),
+            lowAlerted: Number(row.low_alerted),
+          }
+        : null;
     },
     /** Refills once per period: only the first caller after the period starts wins. */
     async refillCredits(poolId: string, amount: number, periodStart: string): Promise<void> {
       await db
         .updateTable('key_credit_pools')
-        .set({ remaining: amount, refilled_at: periodStart })
+        // A refill is a new grant: credits.low starts over for it.
+        .set((eb) => ({
+          remaining: amount,
+          refilled_at: periodStart,
+          granted: amount,
+          grant_seq: eb('grant_seq', '+', 1),
+          low_alerted: 0,
+        }))
         .where('id', '=', poolId)
         .where((eb) => eb.or([eb('refilled_at', 'is', null), eb('refilled_at', '<', periodStart)]))
         .execute();

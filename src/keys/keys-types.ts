@@ -53,6 +53,8 @@ export interface KeysTable {
    * found by hash without the offline MALFORMED check. Absent on insert = 0.
    */
   legacy?: number;
+  /** The last key.expiring notice sent: 7 or 1 (days before expiry); null none. */
+  expiry_notice?: number | null;
 }
 
 /**
@@ -67,6 +69,12 @@ export interface KeyCreditPoolsTable {
   refill_amount: number | null;
   refilled_at: string | null;
   created_at: string;
+  /** The last grant: the credits given at creation or by the last refill (credits.low's 100 %). */
+  granted: number;
+  /** Counts grants: a credits.low marker for an older grant never touches a newer one. */
+  grant_seq: number;
+  /** credits.low thresholds reported for the current grant: 0 none, 1 = 20 %, 2 = 0 %. */
+  low_alerted: number;
 }
 
 export interface KeysTables {
@@ -168,7 +176,7 @@ export interface RateLimitGate {
   check(
     auth: AuthContext,
     ctx: { endpoint?: string },
-  ): MaybePromise<(RateLimitState & { allowed: boolean }) | null>;
+  ): MaybePromise<(RateLimitState & { allowed: boolean; windowMs?: number }) | null>;
 }
 
 /**

@@ -111,7 +111,7 @@ describe('memory limiter', () => {
     // The refused call did not consume the wide window.
     expect(refused.states[0]!.remaining).toBe(9);
     const state = combine([wide, narrow], refused);
-    expect(state).toEqual({ allowed: false, limit: 1, remaining: 0, reset: 1000 });
+    expect(state).toEqual({ allowed: false, limit: 1, remaining: 0, reset: 1000, windowMs: 1000 });
   });
 
   it('drops idle buckets', () => {
@@ -136,6 +136,6 @@ describe('combine', () => {
           { remaining: 2, reset: 7 },
         ],
       }),
-    ).toEqual({ allowed: true, limit: 5, remaining: 2, reset: 7 });
+    ).toEqual({ allowed: true, limit: 5, remaining: 2, reset: 7, windowMs: 1000 });
   });
 });

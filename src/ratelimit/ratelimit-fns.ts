@@ -45,7 +45,7 @@ function bucket(id: string, s: RateLimitSetting): Bucket {
 export function combine(
   buckets: Bucket[],
   result: LimiterResult,
-): RateLimitState & { allowed: boolean } {
+): RateLimitState & { allowed: boolean; windowMs: number } {
   let pick = 0;
   for (let i = 1; i < buckets.length; i++) {
     const a = result.states[pick]!;
@@ -62,6 +62,7 @@ export function combine(
     limit: buckets[pick]!.limit,
     remaining: Math.max(0, s.remaining),
     reset: s.reset,
+    windowMs: buckets[pick]!.windowMs,
   };
 }
 

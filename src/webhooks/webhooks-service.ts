@@ -6,6 +6,7 @@ import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { Database } from '../store/database.ts';
+import { eventData } from './webhooks-events.ts';
 import { checkEndpointUrl, newSigningSecret, sealSecret, wants } from './webhooks-fns.ts';
 import type { Owner, WebhooksStore } from './webhooks-store.ts';
 import {
@@ -67,6 +68,12 @@ function checkEventTypes(types: string[] | undefined): string {
 export type EmitEvent = (trx: Kysely<Database>, event: WebhookEventInput) => Promise<void>;
 
 /**
+ * An event with no state change of its own to commit with, in its own transaction. False when
+ * its dedupe key was used already (nothing written).
+ */
+export type EmitAlone = (event: WebhookEventInput) => Promise<boolean>;
+
+/**
  * Webhook endpoints (the operator's and each client's), the outbox port `emit`, and the
  * message log. Delivery is the dispatcher's (webhooks-dispatcher.ts).
  */
@@ -93,8 +100,11 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       data,
     });
 
-  /** Writes the message and one delivery per subscribed endpoint, in the caller's transaction. */
-  const emit: EmitEvent = async (trx, event) => {
+  /**
+   * Writes the message and one delivery per subscribed endpoint, in the caller's transaction;
+   * false when the event's dedupe key was used already.
+   */
+  async function write(trx: Kysely<Database>, event: WebhookEventInput): Promise<boolean> {
     const now = clock.now();
     const iso = now.toISOString();
     const id = newId('webhookMessage', now.getTime());
@@ -102,15 +112,23 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       type: event.type,
       version: PAYLOAD_VERSION,
       timestamp: iso,
-      data: event.data,
+      data: eventData(event.type, event.data),
     });
     // The message row first: on SQLite a transaction whose first statement is a read fails with
     // SQLITE_BUSY (not waited on) when another connection writes before its first write.
-    await store.insertMessage(
+    const written = await store.insertMessage(
       trx,
-      { id, event_type: event.type, client_id: event.clientId, payload, created_at: iso },
+      {
+        id,
+        event_type: event.type,
+        client_id: event.clientId,
+        payload,
+        created_at: iso,
+        dedupe_key: event.dedupeKey ?? null,
+      },
       [],
     );
+    if (!written) return false;
     const endpoints = (await store.subscribers(trx, event.clientId)).filter((e) =>
       wants(JSON.parse(e.event_types) as string[], event.type),
     );
@@ -129,7 +147,12 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       })),
       trx,
     );
+    return true;
+  }
+  const emit: EmitEvent = async (trx, event) => {
+    await write(trx, event);
   };
+  const emitAlone: EmitAlone = (event) => store.transaction((trx) => write(trx, event));
 
   async function toMessages(
     rows: WebhookMessagesTable[],
@@ -166,6 +189,7 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
 
   return {
     emit,
+    emitAlone,
     eventTypes: EVENT_TYPES,
 
     async createEndpoint(owner: Owner, input: EndpointInput, actor: Actor) {

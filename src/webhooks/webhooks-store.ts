@@ -79,14 +79,25 @@ export function createWebhooksStore(db: Kysely<Database>, engine: Engine) {
         )
         .execute();
     },
+    /** False when a message with the same dedupe key exists already: nothing was written. */
     async insertMessage(
       trx: Kysely<Database>,
       message: WebhookMessagesTable,
       deliveries: Array<Omit<WebhookDeliveriesTable, 'seq'>>,
-    ): Promise<void> {
-      await trx.insertInto('webhook_messages').values(message).execute();
+    ): Promise<boolean> {
+      const res = await trx
+        .insertInto('webhook_messages')
+        .values(message)
+        .onConflict((oc) => oc.column('dedupe_key').doNothing())
+        .executeTakeFirst();
+      if (Number(res.numInsertedOrUpdatedRows ?? 0) !== 1) return false;
       if (deliveries.length)
         await trx.insertInto('webhook_deliveries').values(deliveries).execute();
+      return true;
+    },
+    /** A transaction of its own, for an event that no other change goes with. */
+    transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+      return db.transaction().execute(fn);
     },
     async insertDeliveries(
       rows: Array<Omit<WebhookDeliveriesTable, 'seq'>>,

@@ -36,6 +36,11 @@ export interface WebhookEventInput {
   clientId: string | null;
   /** Ids, names, states, amounts: never a secret (keys, credentials, signing secrets). */
   data: Record<string, unknown>;
+  /**
+   * An event sent at most once per key, across every node (a unique column): a second emit
+   * with the same key writes nothing and `emit` answers false.
+   */
+  dedupeKey?: string;
 }
 
 export interface WebhookEndpointsTable {
@@ -66,6 +71,8 @@ export interface WebhookMessagesTable {
   /** The JSON body sent, byte for byte (signatures cover exactly these bytes). */
   payload: string;
   created_at: string;
+  /** Unique when set: see WebhookEventInput.dedupeKey. */
+  dedupe_key?: string | null;
 }
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';

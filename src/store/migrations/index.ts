@@ -12,6 +12,7 @@ import * as leaks from './0009-leaks.ts';
 import * as webhooks from './0011-webhooks.ts';
 import * as imports from './0012-import.ts';
 import * as budgets from './0013-budgets.ts';
+import * as webhookEvents from './0014-webhook-events.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '0011-webhooks': webhooks,
   '0012-import': imports,
   '0013-budgets': budgets,
+  '0014-webhook-events': webhookEvents,
 };
