@@ -9,6 +9,7 @@ import type {
   AuditLogTable,
   ChainVerdict,
 } from './audit-types.ts';
+import { readPage } from '../lib/page.ts';
 
 export interface AuditServiceDeps {
   auditStore: AuditStore;
@@ -59,11 +60,12 @@ export function createAuditService({ auditStore, clock }: AuditServiceDeps) {
     async list(
       filter: AuditFilter = {},
     ): Promise<{ data: AuditEntry[]; nextCursor: string | null }> {
-      const limit = Math.min(Math.max(filter.limit ?? 50, 1), 1000);
-      const rows = await auditStore.list({ ...filter, limit: limit + 1 });
-      const page = rows.slice(0, limit).map(toEntry);
-      const last = page[page.length - 1];
-      return { data: page, nextCursor: rows.length > limit && last ? String(last.seq) : null };
+      return readPage(
+        filter,
+        (limit) => auditStore.list({ ...filter, limit }),
+        (rows) => rows.map(toEntry),
+        (entry) => String(entry.seq),
+      );
     },
 
     /** Walks the whole chain; names the first entry that was edited, removed or reordered. */

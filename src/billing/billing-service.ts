@@ -39,6 +39,7 @@ import type {
 } from './billing-types.ts';
 import { renderInvoiceEmail, type OperatorDetails } from './invoice-html.ts';
 import type { EmitEvent } from '../webhooks/webhooks-service.ts';
+import { byId, readPage } from '../lib/page.ts';
 
 /** What billing needs to know about a client (the clients module owns them). */
 export interface BillingClient {
@@ -782,10 +783,12 @@ export function createBillingService(deps: BillingServiceDeps) {
       clientId: string,
       f: { limit?: number; cursor?: string; period?: string; status?: InvoiceStatus },
     ): Promise<{ data: Invoice[]; nextCursor: string | null }> {
-      const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
-      const rows = await billingStore.list(clientId, { ...f, limit: limit + 1 });
-      const data = rows.slice(0, limit).map((r) => toInvoice(r));
-      return { data, nextCursor: rows.length > limit ? data[data.length - 1]!.id : null };
+      return readPage(
+        f,
+        (limit) => billingStore.list(clientId, { ...f, limit }),
+        (rows) => rows.map((r) => toInvoice(r)),
+        byId,
+      );
     },
 
     async getForClient(clientId: string, id: string): Promise<Invoice> {
@@ -802,13 +805,15 @@ export function createBillingService(deps: BillingServiceDeps) {
       period?: string;
       status?: InvoiceStatus;
     }): Promise<{ data: Invoice[]; nextCursor: string | null }> {
-      const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
-      const q = { period: f.period, status: f.status, cursor: f.cursor, limit: limit + 1 };
-      const rows = f.clientId
-        ? await billingStore.list(f.clientId, q)
-        : await billingStore.listAnyClient(q);
-      const data = rows.slice(0, limit).map((r) => toInvoice(r));
-      return { data, nextCursor: rows.length > limit ? data[data.length - 1]!.id : null };
+      return readPage(
+        f,
+        (limit) => {
+          const q = { period: f.period, status: f.status, cursor: f.cursor, limit };
+          return f.clientId ? billingStore.list(f.clientId, q) : billingStore.listAnyClient(q);
+        },
+        (rows) => rows.map((r) => toInvoice(r)),
+        byId,
+      );
     },
 
     async get(id: string): Promise<Invoice> {

@@ -6,6 +6,7 @@ import type { Clock } from '../lib/clock.ts';
 import { isEmailAddress } from '../lib/email.ts';
 import { AppError } from '../lib/errors.ts';
 import { isIdOf, newId } from '../lib/ids.ts';
+import { byId, readPage } from '../lib/page.ts';
 import type { EmitEvent } from '../webhooks/webhooks-service.ts';
 import type { ClientsStore } from './clients-store.ts';
 import type { Client, ClientStatus, ClientsTable, RateLimitSetting } from './clients-types.ts';
@@ -263,22 +264,19 @@ export function createClientsService({
       return toClient(await mustFind(clientId));
     },
 
-    /** For verification: null when missing. */
     /** What verification needs of a client (see `clientSnapshots`). */
     snapshot,
 
     async list(
       opts: { limit?: number; cursor?: string; status?: ClientStatus; search?: string } = {},
     ) {
-      const limit = Math.min(Math.max(opts.limit ?? 50, 1), 1000);
-      const rows = await clientsStore.list({
-        limit: limit + 1,
-        cursor: opts.cursor,
-        status: opts.status,
-        search: opts.search?.trim() || undefined,
-      });
-      const data = rows.slice(0, limit).map(toClient);
-      return { data, nextCursor: rows.length > limit ? data[data.length - 1]!.id : null };
+      const search = opts.search?.trim() || undefined;
+      return readPage(
+        opts,
+        (limit) => clientsStore.list({ limit, cursor: opts.cursor, status: opts.status, search }),
+        (rows) => rows.map(toClient),
+        byId,
+      );
     },
 
     async update(clientId: string, input: UpdateClientInput, actor: Actor): Promise<Client> {

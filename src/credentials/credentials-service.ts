@@ -42,6 +42,7 @@ import {
   type UpdateCredentialInput,
 } from './credentials-types.ts';
 import { providerSpec, secretFromEnvironment, validateSecret } from './providers/index.ts';
+import { byId, readPage } from '../lib/page.ts';
 
 export type { ProviderSettings } from './credentials-verifier.ts';
 
@@ -461,13 +462,12 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
       owner: string,
       opts: { provider?: string; includeDeleted?: boolean; limit?: number; cursor?: string } = {},
     ): Promise<{ data: Credential[]; nextCursor: string | null }> {
-      const limit = Math.min(Math.max(opts.limit ?? 50, 1), 1000);
-      const rows = await store.list(owner, { ...opts, limit: limit + 1 });
-      const page = rows.slice(0, limit);
-      return {
-        data: page.map(view),
-        nextCursor: rows.length > limit ? page[page.length - 1]!.id : null,
-      };
+      return readPage(
+        opts,
+        (limit) => store.list(owner, { ...opts, limit }),
+        (rows) => rows.map(view),
+        byId,
+      );
     },
 
     async update(

@@ -37,6 +37,7 @@ import type {
   VerifyCode,
   VerifyResult,
 } from './keys-types.ts';
+import { byId, readPage } from '../lib/page.ts';
 
 export type { CreateKeyInput } from './key-rows.ts';
 export { toApiKey } from './key-rows.ts';
@@ -876,10 +877,12 @@ export function createKeysService(deps: KeysServiceDeps) {
     reportFailure,
 
     async list(clientId: string, opts: { limit?: number; cursor?: string } = {}) {
-      const limit = Math.min(Math.max(opts.limit ?? 100, 1), 1000);
-      const rows = await keysStore.list(clientId, { limit: limit + 1, cursor: opts.cursor });
-      const data = rows.slice(0, limit).map(toApiKey);
-      return { data, nextCursor: rows.length > limit ? data[data.length - 1]!.id : null };
+      return readPage(
+        { ...opts, defaultLimit: 100 },
+        (limit) => keysStore.list(clientId, { limit, cursor: opts.cursor }),
+        (rows) => rows.map(toApiKey),
+        byId,
+      );
     },
 
     /** All keys of each of these clients (at most 1000 clients: one page of the client list). */

@@ -31,6 +31,7 @@ import type {
   ReportedToken,
 } from './leaks-types.ts';
 import { parseGithubReport, parseGitlabReport } from './leaks-wire.ts';
+import { byId, readPage } from '../lib/page.ts';
 
 export interface LeaksServiceDeps {
   leaksStore: LeaksStore;
@@ -363,10 +364,12 @@ export function createLeaksService(deps: LeaksServiceDeps) {
     },
 
     async listReports(opts: { clientId?: string; limit?: number; cursor?: string } = {}) {
-      const limit = Math.min(Math.max(opts.limit ?? 50, 1), 1000);
-      const rows = await leaksStore.listReports({ ...opts, limit: limit + 1 });
-      const data = rows.slice(0, limit).map(toReport);
-      return { data, nextCursor: rows.length > limit ? data[data.length - 1]!.id : null };
+      return readPage(
+        opts,
+        (limit) => leaksStore.listReports({ ...opts, limit }),
+        (rows) => rows.map(toReport),
+        byId,
+      );
     },
 
     /**
