@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { requireAdmin } from '../auth.ts';
-import { errorResponses } from '../schemas.ts';
+import { LIMITS, errorResponses } from '../schemas.ts';
 
 export const auditEntrySchema = z.object({
   seq: z.number().int(),
@@ -33,7 +33,7 @@ export async function auditRoutes(app: App, services: Services) {
           clientId: z.string().max(100).optional(),
           action: z.string().max(100).optional(),
           targetId: z.string().max(100).optional(),
-          limit: z.coerce.number().int().min(1).max(1000).default(50),
+          limit: z.coerce.number().int().min(1).max(LIMITS.maxPageSize).default(50),
           // At most 15 digits: a bigint column refuses anything larger (PostgreSQL errors).
           cursor: z
             .string()

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { LIMITS } from '../schemas.ts';
 
 export const rateLimitSchema = z.object({
-  limit: z.number().int().min(1).describe('calls allowed per window'),
-  windowSeconds: z.number().int().min(1).max(31_536_000),
+  limit: z.number().int().min(1).max(LIMITS.maxRateLimit).describe('calls allowed per window'),
+  windowSeconds: z.number().int().min(1).max(LIMITS.maxWindowSeconds),
 });
 
 export const apiKeySchema = z
@@ -54,11 +55,26 @@ export const createKeyBody = z
       .optional()
       .describe('IPv4/IPv6 CIDRs or addresses'),
     expiresAt: z.string().max(40).optional().describe('ISO-8601'),
-    expiresInSeconds: z.number().int().min(1).optional(),
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(LIMITS.maxSeconds)
+      .optional()
+      .describe('expiry from now (at most 100 years)'),
     rateLimit: rateLimitSchema.optional(),
-    credits: z.number().int().min(0).optional().describe('calls this key may make'),
+    credits: z
+      .number()
+      .int()
+      .min(0)
+      .max(LIMITS.maxCredits)
+      .optional()
+      .describe('calls this key may make'),
     refill: z
-      .object({ interval: z.enum(['daily', 'monthly']), amount: z.number().int().min(1) })
+      .object({
+        interval: z.enum(['daily', 'monthly']),
+        amount: z.number().int().min(1).max(LIMITS.maxCredits),
+      })
       .optional(),
     meta: z.record(z.string(), z.unknown()).optional(),
   })
@@ -75,7 +91,7 @@ export const rollBody = z
       .number()
       .int()
       .min(0)
-      .max(31_536_000)
+      .max(LIMITS.maxWindowSeconds)
       .optional()
       .describe('default 86400'),
   })
