@@ -13,7 +13,6 @@ import Fastify, {
 } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
@@ -24,6 +23,7 @@ import { accessLogOf } from '../infra/logger.ts';
 import { methodLabel } from '../infra/metrics.ts';
 import type { Services } from '../services.ts';
 import { registerAuth } from './auth.ts';
+import { swaggerOptions } from './openapi.ts';
 import { serializerCompiler } from './serializer.ts';
 import {
   clientErrorHandler,
@@ -217,6 +217,9 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>() as unknown as App;
 
+  // JSON bodies only (the proxy and the leak partners' routes take theirs raw, in their own
+  // scopes): a text/plain body is 415 unsupported_media_type, not a string the schema refuses.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
@@ -257,45 +260,7 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     done();
   });
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Keyplane API',
-        description:
-          'Multi-tenant API keys, rate limits, metering, billing and a credentials vault.',
-        version: '0.1.0',
-      },
-      components: {
-        securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
-          bearer: { type: 'http', scheme: 'bearer' },
-          githubSignature: {
-            type: 'apiKey',
-            in: 'header',
-            name: 'Github-Public-Key-Signature',
-            description:
-              'GitHub secret scanning: an ECDSA P-256 signature of the raw body by the key named in Github-Public-Key-Identifier (POST /v1/leaks/github only).',
-          },
-          gitlabToken: {
-            type: 'apiKey',
-            in: 'header',
-            name: 'Authorization',
-            description:
-              "GitLab's token revocation API: the shared secret leaks.gitlab.token (/v1/leaks/gitlab only).",
-          },
-          dashboardSession: {
-            type: 'apiKey',
-            in: 'cookie',
-            name: 'kp_session',
-            description:
-              "The web dashboard's session (POST /dashboard/api/session): accepted on /admin/v1 (operator session) and /v1 (client session) in place of the header credential, only with the header X-Keyplane-Dashboard: 1.",
-          },
-        },
-      },
-    },
-    transform: withSessionSecurity,
-  });
+  await app.register(fastifySwagger, swaggerOptions());
   if (docs) await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   registerAuth(app);
@@ -351,27 +316,3 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   await app.register(async (scope) => dashboardStaticRoutes(scope as App, services));
   return app;
 }
-
-type SchemaTransform = typeof jsonSchemaTransform;
-
-const PARTNER_SCHEMES = ['githubSignature', 'gitlabToken'];
-
-/**
- * The API routes' OpenAPI security, completed: every /admin/v1 operation takes an admin token
- * (bearer), and every authenticated /admin/v1 and /v1 operation also takes the dashboard's
- * session cookie, as requireAdmin and requireClient do.
- */
-const withSessionSecurity: SchemaTransform = (input) => {
-  const out = jsonSchemaTransform(input);
-  const url = out.url;
-  if (!url.startsWith('/admin/v1/') && !url.startsWith('/v1/')) return out;
-  const schema = out.schema as { security?: Array<Record<string, string[]>> } | undefined;
-  if (!schema) return out;
-  let security = schema.security ?? [];
-  if (url.startsWith('/admin/v1/') && !security.some((s) => 'bearer' in s))
-    security = [{ bearer: [] }, ...security];
-  if (!security.length || security.some((s) => 'dashboardSession' in s)) return out;
-  // A secret scanning partner's signature or shared secret: no dashboard session stands in.
-  if (security.some((s) => PARTNER_SCHEMES.some((name) => name in s))) return out;
-  return { ...out, schema: { ...schema, security: [...security, { dashboardSession: [] }] } };
-};

@@ -4,7 +4,7 @@ import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
 import { requireClient } from '../client-auth.ts';
-import { errorResponses, idParams } from '../schemas.ts';
+import { LIMITS, errorResponses, idParams } from '../schemas.ts';
 
 const period = z
   .string()
@@ -78,7 +78,7 @@ export const invoiceSchema = z
   .describe('One client’s invoice for one period');
 
 const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  limit: z.coerce.number().int().min(1).max(LIMITS.maxPageSize).default(50),
   cursor: z.string().max(200).optional(),
   period: period.optional(),
   status: z.enum(INVOICE_STATUSES as [string, ...string[]]).optional(),
@@ -86,7 +86,10 @@ const listQuery = z.object({
 
 const invoicePage = z.object({ data: z.array(invoiceSchema), nextCursor: z.string().nullable() });
 
-const htmlResponse = z.string().describe('the printable invoice page (text/html)');
+const htmlResponse = {
+  description: 'the printable invoice page',
+  content: { 'text/html': { schema: z.string() } },
+};
 
 /** Client API: own invoices only; another client's invoice answers 404 like a missing one. */
 export async function invoiceRoutes(app: App, services: Services) {

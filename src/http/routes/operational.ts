@@ -71,8 +71,12 @@ export async function operationalRoutes(app: App, services: Services) {
       schema: {
         tags: ['operational'],
         summary: 'Prometheus metrics (admin token unless KEYPLANE_METRICS_PUBLIC=true)',
+        security: services.config.metricsPublic ? [] : [{ bearer: [] }],
         response: {
-          200: z.string().describe('Prometheus text format'),
+          200: {
+            description: 'Prometheus text format (version 0.0.4)',
+            content: { 'text/plain': { schema: z.string() } },
+          },
           401: errorEnvelope,
           403: errorEnvelope,
         },
