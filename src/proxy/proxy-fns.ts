@@ -80,6 +80,16 @@ export function splitProxyUrl(
   return { provider: rest.slice(0, slash), path: rest.slice(slash + 1), query };
 }
 
+/**
+ * The upstream path as the checks see it: a client that fills in the path parameter sends its
+ * slashes percent-encoded (`v1beta%2Fmodels`, as generated OpenAPI clients do), and that is the
+ * same path as `v1beta/models`. Only `%2F` is decoded here; checkUpstreamPath then sees every
+ * segment (and decodes each for its own checks), so `..%2F..%2Fadmin` is refused as `../../admin`.
+ */
+export function decodeSlashes(path: string): string {
+  return path.replace(/%2f/gi, '/');
+}
+
 function hasControl(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Actor } from '../../audit/audit-types.ts';
 import { AppError } from '../../lib/errors.ts';
-import { splitProxyUrl } from '../../proxy/proxy-fns.ts';
+import { decodeSlashes, splitProxyUrl } from '../../proxy/proxy-fns.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { requireClient } from '../client-auth.ts';
@@ -57,7 +57,7 @@ export async function proxyRoutes(app: App, services: Services) {
         clientId: request.client!.clientId,
         provider,
         method: request.method,
-        path: parts.path,
+        path: decodeSlashes(parts.path),
         query: parts.query,
         headers: request.headers,
         body: request.raw,
