@@ -43,6 +43,7 @@ export const TAGS: Array<{ name: string; description: string }> = [
   },
   { name: 'admin: leaks', description: 'Leaked-key reports by operators, and leak policies' },
   { name: 'dashboard', description: "The web dashboard's sign-in session" },
+  { name: 'admin: budgets', description: 'Spending budgets on a client or one of its keys' },
 ];
 
 const CREDENTIAL_OPS = (base: string, one: string, prefix: string, noun: string) => ({
@@ -83,6 +84,7 @@ export const OPERATION_IDS: Record<string, string> = {
   'POST /admin/v1/clients/{id}/keys/{keyId}/revoke': 'adminRevokeKey',
   'POST /admin/v1/clients/{id}/keys/{keyId}/reactivate': 'adminReactivateKey',
   'POST /admin/v1/clients/{id}/keys/{keyId}/roll': 'adminRollKey',
+  'GET /admin/v1/keys/legacy': 'getLegacyKeySummary',
   'POST /admin/v1/verify': 'verifyKey',
 
   'GET /v1/health': 'checkKey',
@@ -109,6 +111,15 @@ export const OPERATION_IDS: Record<string, string> = {
     'admin',
     'Credential',
   ),
+
+  'GET /v1/budgets': 'listBudgets',
+  'GET /admin/v1/clients/{id}/budgets': 'adminListBudgets',
+  'POST /admin/v1/clients/{id}/budgets': 'adminSetClientBudget',
+  'GET /admin/v1/clients/{id}/keys/{keyId}/budgets': 'adminListKeyBudgets',
+  'POST /admin/v1/clients/{id}/keys/{keyId}/budgets': 'adminSetKeyBudget',
+  'GET /admin/v1/clients/{id}/budgets/{budgetId}': 'adminGetBudget',
+  'PATCH /admin/v1/clients/{id}/budgets/{budgetId}': 'adminUpdateBudget',
+  'DELETE /admin/v1/clients/{id}/budgets/{budgetId}': 'adminDeleteBudget',
 
   'GET /v1/usage': 'getUsage',
   'GET /v1/keys/{id}/usage': 'getKeyUsage',
