@@ -135,6 +135,20 @@ export function checkUpstreamPath(path: string): PathCheck {
   return { ok: true };
 }
 
+/** Base URLs come from the config: each is parsed once (a few per process). */
+const bases = new Map<string, { origin: string; path: string } | null>();
+
+function parsedBase(baseUrl: string): { origin: string; path: string } | null {
+  let base = bases.get(baseUrl);
+  if (base === undefined) {
+    const url = new URL(baseUrl);
+    const web = url.protocol === 'http:' || url.protocol === 'https:';
+    base = web ? { origin: url.origin, path: url.pathname.replace(/\/+$/, '') } : null;
+    bases.set(baseUrl, base);
+  }
+  return base;
+}
+
 /**
  * The upstream origin and request target for a checked path: always the base URL's origin,
  * always below its path. Returns null when the result would leave the base URL.
@@ -144,10 +158,9 @@ export function upstreamTarget(
   path: string,
   query: string,
 ): { origin: string; path: string } | null {
-  const base = new URL(baseUrl);
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') return null;
-  const basePath = base.pathname.replace(/\/+$/, '');
-  const target = `${basePath}/${path}`;
+  const base = parsedBase(baseUrl);
+  if (!base) return null;
+  const target = `${base.path}/${path}`;
   // Parsing normalizes what a server would (dot segments, `%2e`): it must not move anything.
   const parsed = new URL(target, base.origin);
   if (parsed.origin !== base.origin) return null;
@@ -197,7 +210,11 @@ const REQUEST_DROP = new Set([
  */
 const RESPONSE_DROP = new Set(['set-cookie', 'set-cookie2', 'alt-svc', 'x-request-id']);
 
-function connectionTokens(value: string | string[] | undefined): Set<string> {
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  // The usual values name no other header (and keep-alive is hop-by-hop anyway).
+  if (value === undefined || value === 'keep-alive' || value === 'close') return NO_TOKENS;
   const text = Array.isArray(value) ? value.join(',') : (value ?? '');
   return new Set(
     text
@@ -238,14 +255,13 @@ export function clientResponseHeaders(
   decoded: boolean,
 ): Record<string, string | string[]> {
   const listed = connectionTokens(upstream.connection);
+  const texts = needles.map((n) => n.toString('utf8'));
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(upstream)) {
     const n = name.toLowerCase();
     if (value === undefined || HOP_BY_HOP.has(n) || listed.has(n) || RESPONSE_DROP.has(n)) continue;
     if (decoded && (n === 'content-length' || n === 'content-encoding')) continue;
-    out[n] = Array.isArray(value)
-      ? value.map((v) => maskText(v, needles))
-      : maskText(value, needles);
+    out[n] = Array.isArray(value) ? value.map((v) => maskText(v, texts)) : maskText(value, texts);
   }
   return out;
 }
@@ -258,6 +274,15 @@ export const MIN_MASKED_LENGTH = 8;
  * Each needle is masked by as many `*` as it has bytes, so Content-Length stays right.
  */
 export function secretNeedles(fields: SecretFields): Buffer[] {
+  // The vault hands out one frozen object per cached secret: its needles live exactly as long.
+  let needles = needlesOf.get(fields);
+  if (!needles) needlesOf.set(fields, (needles = needlesFor(fields)));
+  return needles;
+}
+
+const needlesOf = new WeakMap<SecretFields, Buffer[]>();
+
+function needlesFor(fields: SecretFields): Buffer[] {
   const forms = new Set<string>();
   for (const value of Object.values(fields)) {
     if (value.length < MIN_MASKED_LENGTH) continue;
@@ -268,11 +293,11 @@ export function secretNeedles(fields: SecretFields): Buffer[] {
   return [...forms].map((f) => Buffer.from(f, 'utf8')).sort((a, b) => b.length - a.length);
 }
 
-function maskText(text: string, needles: Buffer[]): string {
+/** `needles` as text: each is masked by as many `*` as it has UTF-8 bytes. */
+function maskText(text: string, needles: string[]): string {
   let out = text;
-  for (const n of needles) {
-    const s = n.toString('utf8');
-    if (out.includes(s)) out = out.split(s).join('*'.repeat(n.length));
+  for (const s of needles) {
+    if (out.includes(s)) out = out.split(s).join('*'.repeat(Buffer.byteLength(s)));
   }
   return out;
 }
@@ -296,7 +321,8 @@ function partialTail(buf: Buffer, needles: Buffer[], from: number, longest: numb
   for (let k = Math.min(longest - 1, buf.length - from); k > 0; k--) {
     const tail = buf.length - k;
     for (const n of needles) {
-      if (n.length > k && n.compare(buf, tail, buf.length, 0, k) === 0) return k;
+      if (n.length <= k || n[0] !== buf[tail]) continue;
+      if (n.compare(buf, tail, buf.length, 0, k) === 0) return k;
     }
   }
   return 0;

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { pipeline, type Readable, type Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Dispatcher } from 'undici';
 import type { Actor } from '../audit/audit-types.ts';
@@ -93,6 +93,31 @@ function decoderFor(encoding: string): Transform | null | 'unknown' {
   if (e === 'deflate') return createInflate();
   if (e === 'br') return createBrotliDecompress();
   return 'unknown';
+}
+
+/**
+ * `pipeline()` without its per-call cost: in Node 20 pipeline allocates an AbortController and
+ * aborts it on every finish, a DOMException with a stack trace (~5% of the proxy's CPU in a
+ * profile). An error or an early close anywhere destroys every stage, so the upstream
+ * connection is released when the client goes away; `onError` hears the first error once.
+ */
+function chain(source: Readable, transforms: Transform[], onError: (err: Error) => void): void {
+  const stages = [source, ...transforms];
+  let failed = false;
+  const fail = (err: Error | null) => {
+    if (failed) return;
+    failed = true;
+    if (err) onError(err);
+    for (const s of stages) s.destroy();
+  };
+  let tail = source;
+  for (const s of stages) {
+    s.on('error', fail);
+    s.on('close', () => {
+      if (!s.readableEnded) fail(null);
+    });
+    if (s !== source) tail = tail.pipe(s as Transform);
+  }
 }
 
 /**
@@ -246,8 +271,7 @@ export function createProxyService(deps: ProxyServiceDeps) {
       throw refuse('answered in a content encoding the proxy cannot inspect');
     }
     const scrubber = createScrubber(needles, PROXY_ANSWER_LIMIT);
-    const onStreamError = (err: NodeJS.ErrnoException | null) => {
-      if (!err) return;
+    const onStreamError = (err: Error) => {
       // Headers are out by now: the client's connection is cut, its answer visibly incomplete.
       const cut = err instanceof AnswerTooLargeError;
       logger.warn(
@@ -261,8 +285,7 @@ export function createProxyService(deps: ProxyServiceDeps) {
           : 'proxy response stream ended early',
       );
     };
-    if (decoder) pipeline(res.body, decoder, scrubber, onStreamError);
-    else pipeline(res.body, scrubber, onStreamError);
+    chain(res.body, decoder ? [decoder, scrubber] : [scrubber], onStreamError);
     return {
       status: res.statusCode,
       headers: clientResponseHeaders(res.headers, needles, decoder !== null),
