@@ -37,6 +37,7 @@ import { createWebhookDispatcher } from './webhooks/webhooks-dispatcher.ts';
 import type { WebhookEndpoint } from './webhooks/webhooks-types.ts';
 import { createImportService } from './import/import-service.ts';
 import { createImportStore } from './import/import-store.ts';
+import { createUnitOfWork, scopedDb } from './store/unit-of-work.ts';
 import { createBudgetsService, type BudgetsService } from './budgets/budgets-service.ts';
 import { createBudgetsStore } from './budgets/budgets-store.ts';
 
@@ -78,7 +79,8 @@ export function createServices({
   clock = systemClock,
   keysCache,
 }: ServicesDeps) {
-  const db = store.db;
+  // Every store's queries join a unit of work while one is open (the import's rows).
+  const db = scopedDb(store.db);
   /** Shared command connection when KEYPLANE_REDIS_URL is set (pub/sub uses `redis.duplicate()`). */
   const redis: Redis | null = config.redisUrl ? createRedis(config.redisUrl, logger) : null;
   const metaStore = createMetaStore(db);
@@ -303,6 +305,7 @@ export function createServices({
     credentials,
     audit,
     clock,
+    inUnit: createUnitOfWork(store.db),
   });
 
   /** Web dashboard sessions (cookie → admin token or client key, re-checked every request). */

@@ -1,6 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Sqlite from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../src/audit/audit-types.ts';
 import { runKeyplaneInProcess } from './support/cli.ts';
@@ -187,6 +189,72 @@ describe.each(ENGINES)('import of seed 05 (permas key store) on %s', (engine) =>
     expect(await h.services.keys.verify(dup, {})).toMatchObject({ code: 'MALFORMED' });
     expect(JSON.stringify(report)).not.toContain(bad.tokens.test);
     bad.db.close();
+  });
+
+  /** Runs SQL on Keyplane's own database beside the server (a trigger the test installs). */
+  async function onKeyplaneDb(statements: { sqlite: string; postgres: string }) {
+    if (engine === 'sqlite') {
+      const raw = new Sqlite(h.database.url.slice('sqlite:'.length));
+      raw.exec(statements.sqlite);
+      raw.close();
+      return;
+    }
+    const c = new pg.Client({ connectionString: h.database.url });
+    await c.connect();
+    await c.query(statements.postgres);
+    await c.end();
+  }
+
+  it('a row whose bookkeeping fails leaves nothing behind (one transaction per row)', async () => {
+    const one = buildPermasSource(dir, `boom-${engine}.db`);
+    const boom = permasToken('live');
+    one.db
+      .prepare(
+        "INSERT INTO api_keys (token_id, provider_id, environment, token_hash, scopes) VALUES ('tok_boom', 'provider123', 'live', ?, '[]')",
+      )
+      .run(sha256(boom));
+    await onKeyplaneDb({
+      sqlite: `CREATE TRIGGER boom BEFORE INSERT ON import_records WHEN NEW.source_id = 'tok_boom'
+               BEGIN SELECT RAISE(ABORT, 'boom'); END;`,
+      postgres: `CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN
+                   IF NEW.source_id = 'tok_boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW;
+                 END $$ LANGUAGE plpgsql;
+                 CREATE TRIGGER boom BEFORE INSERT ON import_records FOR EACH ROW EXECUTE FUNCTION boom();`,
+    });
+    const keysBefore = (await h.services.keys.list(acme)).data.length;
+    const first = await h.services.imports.permasKeys(one.path, mapping(), {
+      actor,
+      source: 'permas-boom',
+    });
+    expect(first.imported).toEqual({ key: 5 });
+    expect(first.failed).toEqual([
+      {
+        entity: 'key',
+        sourceId: 'tok_boom',
+        message: expect.stringMatching(/^could not be stored/),
+      },
+    ]);
+    // The key's insert and its audit entry were rolled back with the bookkeeping.
+    expect((await h.services.keys.list(acme)).data).toHaveLength(keysBefore + 4);
+    const audit = await h.services.audit.list({ action: 'key.imported', limit: 1000 });
+    expect(audit.data.filter((e) => e.data.start === 'permas_live_tok_boom')).toHaveLength(0);
+    expect(await h.services.audit.verify()).toMatchObject({ ok: true });
+    expect(await h.services.keys.verify(boom, {})).toMatchObject({ valid: false });
+
+    await onKeyplaneDb({
+      sqlite: 'DROP TRIGGER boom;',
+      postgres: 'DROP TRIGGER boom ON import_records; DROP FUNCTION boom();',
+    });
+    const again = await h.services.imports.permasKeys(one.path, mapping(), {
+      actor,
+      source: 'permas-boom',
+    });
+    expect(again).toMatchObject({ imported: { key: 1 }, skipped: { key: 5 }, failed: [] });
+    await waitFor(
+      async () => (await h.services.keys.verify(boom, {})).valid,
+      'the re-imported key to verify',
+    );
+    one.db.close();
   });
 
   it('a table with unknown columns is refused row by row', async () => {

@@ -7,6 +7,7 @@ import type { CredentialsService } from '../credentials/credentials-service.ts';
 import type { KeysService } from '../keys/keys-service.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
+import type { UnitOfWork } from '../store/unit-of-work.ts';
 import type { UsageService } from '../usage/usage-service.ts';
 import { RowError } from './import-fns.ts';
 import type { ImportStore } from './import-store.ts';
@@ -21,6 +22,8 @@ export interface ImportDeps {
   credentials: CredentialsService;
   audit: AuditService;
   clock: Clock;
+  /** One transaction for a row's writes and its bookkeeping: all of it or none. */
+  inUnit: UnitOfWork;
 }
 
 export interface ImportOptions {
@@ -42,7 +45,8 @@ function messageOf(err: unknown): string {
 /**
  * One import run: counts, row problems, progress, and the bookkeeping that makes each source
  * row imported at most once. Each row is mapped first (nothing written when it is bad), then
- * written by the owning service in one step, then recorded.
+ * written by the owning services and recorded, in one transaction (a unit of work): a row that
+ * fails half-way leaves nothing behind. Metered usage (`defer`) is recorded after its flush.
  */
 export function createImportRun(deps: ImportDeps, kind: ImportKind, opts: ImportOptions) {
   const source = opts.source ?? kind;
@@ -102,10 +106,16 @@ export function createImportRun(deps: ImportDeps, kind: ImportKind, opts: Import
         return `dry-run:${entity}:${sourceId}`;
       }
       try {
-        const targetId = await write(value);
-        if (options.defer) deferred.push({ entity, sourceId, targetId });
-        else {
-          await deps.importStore.insert(source, entity, [{ sourceId, targetId }], now());
+        let targetId: string;
+        if (options.defer) {
+          targetId = await write(value);
+          deferred.push({ entity, sourceId, targetId });
+        } else {
+          targetId = await deps.inUnit(async () => {
+            const id = await write(value);
+            await deps.importStore.insert(source, entity, [{ sourceId, targetId: id }], now());
+            return id;
+          });
         }
         bump(report.imported, entity);
         tick();

@@ -5,6 +5,7 @@ import { createRedisTransport } from './change-feed-redis.ts';
 import { createSqliteTransport } from './change-feed-sqlite.ts';
 import type { Logger } from './logger.ts';
 import type { Redis } from './redis.ts';
+import { afterCommit } from '../store/unit-of-work.ts';
 
 /**
  * Something a cache may hold went stale: evict it. `credential`: a vault credential of owner
@@ -138,8 +139,10 @@ export function createChangeFeed(deps: {
     for (const t of transports) t.start();
   };
 
-  return {
+  const feed: ChangeFeed = {
     async publish(event) {
+      // Inside a unit of work the write has not committed yet: announce it once it has.
+      if (afterCommit(() => feed.publish(event))) return;
       fanOut(event);
       if (closed) return;
       const wire: WireEvent = {
@@ -182,4 +185,5 @@ export function createChangeFeed(deps: {
       await Promise.allSettled(transports.map((t) => t.close()));
     },
   };
+  return feed;
 }
