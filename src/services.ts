@@ -193,6 +193,7 @@ export function createServices({
     environment: config.mode === 'development' ? process.env : null,
     getClient: clientSnapshot,
     changes,
+    emit: webhooks.emit,
   });
   closers.push(() => credentials.close());
   // A permanently deleted client loses its credentials: soft-deleted, data keys shredded.

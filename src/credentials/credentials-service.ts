@@ -2,6 +2,7 @@ import type { AuditService } from '../audit/audit-service.ts';
 import type { Actor } from '../audit/audit-types.ts';
 import type { ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
+import type { EmitEvent } from '../webhooks/webhooks-service.ts';
 import type { Keyring } from '../infra/master-key.ts';
 import type { Clock } from '../lib/clock.ts';
 import { isoOf } from '../lib/clock.ts';
@@ -70,6 +71,8 @@ export interface CredentialsServiceDeps {
   /** Opened-secret cache: lifetime and size (0 turns it off). */
   secretCacheTtlMs?: number;
   secretCacheMax?: number;
+  /** The webhooks outbox: credential.verification_failed commits with the verification's result. */
+  emit?: EmitEvent;
 }
 
 /** A resolve request: whose secret, for which provider; `requestId` names the call in the audit entry. */
@@ -610,7 +613,32 @@ export function createCredentialsService(deps: CredentialsServiceDeps) {
         patch.is_verified = verification.status === 'verified' ? 1 : 0;
         patch.last_verified_at = verification.checkedAt;
       }
-      await store.update(owner, id, patch);
+      const failed = verification.status === 'rejected' || verification.status === 'unreachable';
+      const emit = deps.emit;
+      await store.update(
+        owner,
+        id,
+        patch,
+        failed && emit
+          ? (trx) =>
+              emit(trx, {
+                type: 'credential.verification_failed',
+                clientId: auditClientId(owner),
+                data: {
+                  credential: {
+                    id,
+                    clientId: auditClientId(owner),
+                    name: row.name,
+                    provider: row.provider,
+                  },
+                  status: verification.status,
+                  message: verification.message,
+                  attempts: verification.attempts,
+                  checkedAt: verification.checkedAt,
+                },
+              })
+          : undefined,
+      );
       // Verified credentials win resolution: the choice may have changed.
       await announce(owner, id);
       const ok = verification.status === 'verified';

@@ -65,15 +65,21 @@ export function createCredentialsStore(db: Kysely<Database>) {
       ownerId: string,
       id: string,
       patch: Partial<Omit<CredentialsTable, 'id' | 'client_id'>>,
+      /** Another module's writes that commit with this change, or not at all (webhooks). */
+      inTx?: (trx: Kysely<Database>) => Promise<unknown>,
     ): Promise<boolean> {
-      const res = await db
-        .updateTable('credentials')
-        .set(patch)
-        .where('client_id', '=', ownerId)
-        .where('id', '=', id)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst();
-      return Number(res.numUpdatedRows) === 1;
+      const run = async (tx: Kysely<Database>) => {
+        const res = await tx
+          .updateTable('credentials')
+          .set(patch)
+          .where('client_id', '=', ownerId)
+          .where('id', '=', id)
+          .where('deleted_at', 'is', null)
+          .executeTakeFirst();
+        return Number(res.numUpdatedRows) === 1;
+      };
+      if (!inTx) return run(db);
+      return db.transaction().execute(async (tx) => (await run(tx)) && (await inTx(tx), true));
     },
 
     /** Soft delete: inactive, name freed, data key shredded. False when already deleted. */
