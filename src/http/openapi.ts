@@ -17,6 +17,7 @@ import { usageSummarySchema } from './routes/usage.ts';
 import { webhookEndpointSchema } from './routes/webhooks.ts';
 import { errorEnvelope } from './schemas.ts';
 import { OPERATION_IDS, TAGS } from './openapi-names.ts';
+import { webhookDocs } from './webhook-docs.ts';
 
 /**
  * The served OpenAPI document (`GET /openapi.json`): fastify-swagger builds it from each
@@ -264,6 +265,7 @@ export function swaggerOptions(): SwaggerOptions {
       },
       servers: [{ url: '/', description: 'This Keyplane server' }],
       components: { securitySchemes: SECURITY_SCHEMES },
+      webhooks: webhookDocs(),
     },
     transform,
     transformObject,
