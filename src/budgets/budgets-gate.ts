@@ -141,12 +141,11 @@ export function createBudgetGate(deps: BudgetGateDeps) {
       limit: r.mode === 'hard' ? r.amountMicros : null,
     }));
     return track(budgetsStore.reserve(auth.clientId, items)).then((r): BudgetDecision => {
-      if (!r.ok)
-        return {
-          allowed: false,
-          budgetId: items[r.refused]!.budgetId,
-          resetAt: periods[r.refused]!.end,
-        };
+      if (!r.ok) {
+        const i = r.refused;
+        refusedFull(auth.clientId, applicable[i]!, items[i]!.periodStart, periods[i]!.end);
+        return { allowed: false, budgetId: items[i]!.budgetId, resetAt: periods[i]!.end };
+      }
       applicable.forEach((rule, i) =>
         checkAlerts(auth.clientId, rule, items[i]!.periodStart, periods[i]!.end, r.spent[i]!),
       );
@@ -159,14 +158,31 @@ export function createBudgetGate(deps: BudgetGateDeps) {
     });
   }
 
+  /**
+   * A hard budget that refused a call is full for it, even a few micro-units short of its
+   * amount: its thresholds up to 100 % fire now (with the spend read back), once.
+   */
+  function refusedFull(clientId: string, rule: BudgetRule, periodStart: string, periodEnd: number) {
+    const due = rule.thresholds.filter(
+      (t) => t <= 100 && !claimed.has(`${rule.id}|${periodStart}|${t}`),
+    );
+    if (!due.length) return;
+    void track(budgetsStore.spent(clientId, rule.id, periodStart)).then(
+      (spent) => checkAlerts(clientId, rule, periodStart, periodEnd, spent, due),
+      (err: unknown) => logger.warn({ err, budgetId: rule.id }, 'could not read a full budget'),
+    );
+  }
+
   function checkAlerts(
     clientId: string,
     rule: BudgetRule,
     periodStart: string,
     periodEnd: number,
     spent: number,
+    full: number[] = [],
   ) {
-    for (const threshold of reachedThresholds(rule.thresholds, rule.amountMicros, spent)) {
+    const reached = reachedThresholds(rule.thresholds, rule.amountMicros, spent);
+    for (const threshold of new Set([...reached, ...full])) {
       const id = `${rule.id}|${periodStart}|${threshold}`;
       if (claimed.has(id)) continue;
       claimed.add(id);
