@@ -6,7 +6,9 @@ import { haveChromium, launchChromium } from './support/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDashboardBuilt } from './support/dashboard-build.ts';
 import { startFakeProviders, type FakeProviders } from './support/fake-providers.ts';
+import { runKeyplaneInProcess } from './support/cli.ts';
 import { TEST_MASTER_KEY } from './support/harness.ts';
+import { buildPermasSource } from './support/import-sources.ts';
 import { startKeyplane, tempDir, type ServeProcess } from './support/keyplane-process.ts';
 
 /**
@@ -32,11 +34,12 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
   let fake: FakeProviders;
   let browser: Browser;
   let adminToken: string;
+  let cwd: string;
 
   beforeAll(async () => {
     await ensureDashboardBuilt();
     fake = await startFakeProviders();
-    const cwd = tempDir('kp-dash-');
+    cwd = tempDir('kp-dash-');
     const configFile = join(cwd, 'keyplane.config.json');
     writeFileSync(
       configFile,
@@ -415,6 +418,53 @@ describe.skipIf(!haveChromium)('web dashboard in Chromium', () => {
     expect(await alert.textContent()).toMatch(/request req_/);
     // The refused key is not kept in the form.
     expect(await page.getByLabel('API key').inputValue()).toBe('');
+    await page.close();
+  });
+
+  it('marks imported legacy keys and says how many are still active', async () => {
+    const admin = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
+    const made = await fetch(`${server.url}/admin/v1/clients`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ name: 'Legacy Co', email: 'legacy@example.com' }),
+    });
+    const clientId = ((await made.json()) as { client: { id: string } }).client.id;
+    const src = buildPermasSource(tempDir('kp-dash-permas-'));
+    const imported = await runKeyplaneInProcess(
+      ['import', 'permas-keys', src.path, '--client', `provider123=${clientId}`],
+      {
+        cwd,
+        env: {
+          KEYPLANE_DATABASE_URL: `sqlite:${join(cwd, 'data', 'keyplane.db')}`,
+          KEYPLANE_MASTER_KEY: TEST_MASTER_KEY,
+        },
+      },
+    );
+    src.db.close();
+    expect(imported.code).toBe(1); // provider456's key has no client here
+    await expect
+      .poll(
+        async () =>
+          (await fetch(`${server.url}/v1/health`, { headers: { 'x-api-key': src.tokens.test } }))
+            .status,
+      )
+      .toBe(200);
+
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    await page.getByRole('tab', { name: 'Operator — admin token' }).click();
+    await page.getByLabel('Admin token').fill(adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Clients' }).waitFor();
+    const notice = page.getByTestId('legacy-keys');
+    await expect.poll(() => notice.textContent()).toContain('3 imported legacy keys still active');
+    expect(await notice.textContent()).toContain('4 imported in all');
+    await page.getByRole('link', { name: 'Legacy Co' }).click();
+    await page.getByRole('heading', { name: /Legacy Co/ }).waitFor();
+    const legacyRows = page.getByRole('row').filter({ has: page.locator('.badge-legacy') });
+    await expect.poll(() => legacyRows.count()).toBe(4);
+    // The client's own first key is not legacy.
+    expect(await page.getByRole('row').filter({ hasText: 'kp_live_' }).count()).toBe(1);
     await page.close();
   });
 });
