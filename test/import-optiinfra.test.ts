@@ -204,6 +204,18 @@ describe.skipIf(!pgAdmin)('import of seed 03 (OptiInfra PostgreSQL credentials)'
            ($9, $5, $10, 'used', '2025-03-05'), ($1, $5, $7, 'used', '2025-03-06')`,
           [id(11), id(12), id(13), id(14), id(1), id(2), c1, id(99), id(15), c2],
         );
+        // A dry run opens each secret too: it already names the rows that do not open.
+        const dry = await h.services.imports.optiinfraPostgres(db.url, key, {
+          actor,
+          source: `bad-${engine}`,
+          dryRun: true,
+        });
+        expect(dry.failed.filter((f) => f.entity === 'credential').map((f) => f.sourceId)).toEqual([
+          id(1),
+          id(2),
+          id(4),
+          id(7),
+        ]);
         const report = await h.services.imports.optiinfraPostgres(db.url, key, {
           actor,
           source: `bad-${engine}`,

@@ -72,6 +72,10 @@ export function createImportRun(deps: ImportDeps, kind: ImportKind, opts: Import
       total += n;
       opts.onProgress?.(done, total);
     },
+    /** Was this source row imported by an earlier run? */
+    async importedBefore(entity: ImportEntity, sourceId: string): Promise<boolean> {
+      return (await deps.importStore.find(source, entity, sourceId)) !== null;
+    },
     fail(entity: ImportEntity, sourceId: string, message: string): void {
       report.failed.push({ entity, sourceId, message });
       tick();

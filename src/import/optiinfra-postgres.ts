@@ -166,6 +166,20 @@ async function importCredentials(
 ) {
   const out = new Map<string, ImportedCredential | null>();
   for (const r of candidates(run, 'credential', table, idOf)) {
+    if (run.dryRun && !(await run.importedBefore('credential', idOf(r)))) {
+      // A dry run opens each secret too (and forgets it), so it reports what would be refused.
+      let problem: string | null = null;
+      try {
+        parseSecret(await decrypt(c, r._rowid, key));
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+      if (problem) {
+        run.fail('credential', idOf(r), problem);
+        out.set(idOf(r), null);
+        continue;
+      }
+    }
     const clientId = await run.row(
       'credential',
       idOf(r),
