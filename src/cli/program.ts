@@ -13,6 +13,7 @@ import { serveCommand } from './commands/serve.ts';
 import { scanCommand } from './commands/scan.ts';
 import { importCommand } from './commands/import.ts';
 import { budgetsCommand } from './commands/budgets.ts';
+import { webhooksCommand } from './commands/webhooks.ts';
 
 /**
  * The whole CLI as one commander program. Output and exit go through `io` and `exitOverride`, so
@@ -51,6 +52,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   scanCommand(program);
   importCommand(program);
   budgetsCommand(program);
+  webhooksCommand(program);
   return program;
 }
 
