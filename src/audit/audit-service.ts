@@ -68,22 +68,33 @@ export function createAuditService({ auditStore, clock }: AuditServiceDeps) {
       );
     },
 
-    /** Walks the whole chain; names the first entry that was edited, removed or reordered. */
+    /**
+     * Walks the whole chain; names the first entry that was edited, removed or reordered. An
+     * entry and the head move in one transaction, so a walk that ends past the head it read
+     * first met entries appended meanwhile (a running server audits every change): it reads
+     * the head again and walks on to it. Only entries past the latest head are a break.
+     */
     async verify(onProgress?: (checked: number, total: number) => void): Promise<ChainVerdict> {
-      const head = await auditStore.head();
+      let head = await auditStore.head();
       let prev = { seq: 0, hash: GENESIS_HASH };
       let entries = 0;
       for (;;) {
-        const rows = await auditStore.page(prev.seq, 1000);
-        for (const row of rows) {
-          const check = checkLink({ ...row, seq: Number(row.seq) }, prev);
-          if (!check.ok)
-            return { ok: false, entries, firstBadSeq: check.seq, reason: check.reason };
-          prev = { seq: Number(row.seq), hash: row.hash };
-          entries++;
+        for (;;) {
+          const rows = await auditStore.page(prev.seq, 1000);
+          for (const row of rows) {
+            const check = checkLink({ ...row, seq: Number(row.seq) }, prev);
+            if (!check.ok)
+              return { ok: false, entries, firstBadSeq: check.seq, reason: check.reason };
+            prev = { seq: Number(row.seq), hash: row.hash };
+            entries++;
+          }
+          onProgress?.(entries, head.seq);
+          if (rows.length < 1000) break;
         }
-        onProgress?.(entries, head.seq);
-        if (rows.length < 1000) break;
+        if (prev.seq <= head.seq) break;
+        const later = await auditStore.head();
+        if (later.seq === head.seq) break; // nothing was appended: the extra entries are forged
+        head = later;
       }
       if (prev.seq !== head.seq) {
         return {
