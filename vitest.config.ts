@@ -21,6 +21,8 @@ export default defineConfig({
       include: ['src/**/*.ts', 'sdk/src/**/*.ts'],
       exclude: ['**/*.test.ts'],
       reporter: ['text-summary', 'json-summary'],
+      // A single failing test still prints the table.
+      reportOnFailure: true,
     },
   },
 });
