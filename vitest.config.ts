@@ -1,6 +1,10 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // The repository's own code imports @keyplane/sdk from its TypeScript sources (the package's
+  // `@keyplane/source` export condition); the published package resolves to its built dist/.
+  ssr: { resolve: { conditions: ['@keyplane/source', ...defaultServerConditions] } },
   test: {
     include: [
       'src/**/*.test.ts',
