@@ -228,7 +228,7 @@ export function createServices({
   );
   /** Budgets (issue 16): money limits per period, reserved on every priced call, alerts once. */
   budgets = createBudgetsService({
-    budgetsStore: createBudgetsStore(db),
+    budgetsStore: createBudgetsStore(db, store.sqlite),
     audit,
     clock,
     logger,

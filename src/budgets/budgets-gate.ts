@@ -140,7 +140,7 @@ export function createBudgetGate(deps: BudgetGateDeps) {
       micros: price,
       limit: r.mode === 'hard' ? r.amountMicros : null,
     }));
-    return track(budgetsStore.reserve(auth.clientId, items)).then((r): BudgetDecision => {
+    const decide = (r: Awaited<ReturnType<BudgetsStore['reserve']>>): BudgetDecision => {
       if (!r.ok) {
         const i = r.refused;
         refusedFull(auth.clientId, applicable[i]!, items[i]!.periodStart, periods[i]!.end);
@@ -155,7 +155,10 @@ export function createBudgetGate(deps: BudgetGateDeps) {
         items: items.map((it) => ({ budgetId: it.budgetId, periodStart: it.periodStart })),
       };
       return { allowed: true, hold };
-    });
+    };
+    const now = budgetsStore.reserveNow(auth.clientId, items);
+    if (now) return decide({ ok: true, spent: now });
+    return track(budgetsStore.reserve(auth.clientId, items)).then(decide);
   }
 
   /**
