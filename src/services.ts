@@ -102,13 +102,6 @@ export function createServices({
    */
   const allowPrivateWebhooks = config.mode === 'development';
   const webhooksStore = createWebhooksStore(db, store.engine);
-  const webhooks = createWebhooksService({
-    webhooksStore,
-    keyring,
-    clock,
-    audit,
-    allowPrivate: allowPrivateWebhooks,
-  });
   // Set once the mailer and clients exist (below): who to tell about a disabled endpoint.
   let tellDisabled: (endpoint: WebhookEndpoint) => Promise<void> = async () => undefined;
   const webhookDispatcher = createWebhookDispatcher({
@@ -119,6 +112,14 @@ export function createServices({
     registry: metrics.registry,
     allowPrivate: allowPrivateWebhooks,
     onDisabled: (endpoint) => tellDisabled(endpoint),
+  });
+  const webhooks = createWebhooksService({
+    webhooksStore,
+    keyring,
+    clock,
+    audit,
+    allowPrivate: allowPrivateWebhooks,
+    onEmit: () => webhookDispatcher.wake(),
   });
   closers.push(() => webhookDispatcher.stop());
 

@@ -1,6 +1,12 @@
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWebhookDispatcher } from '../src/webhooks/webhooks-dispatcher.ts';
+import { createWebhooksService } from '../src/webhooks/webhooks-service.ts';
 import { createWebhooksStore, type WebhooksStore } from '../src/webhooks/webhooks-store.ts';
+import { createHarness } from './support/harness.ts';
 import { createTestStore, ENGINES } from './support/stores.ts';
+import { waitFor } from './support/wait.ts';
+import { startReceiver } from './support/webhook-receiver.ts';
 
 /**
  * The dispatcher's lease query on both engines: only each enabled endpoint's oldest pending
@@ -109,5 +115,46 @@ describe.each(ENGINES)('webhook delivery claims on %s', (engine) => {
     expect(await claim('n2')).toEqual([a2]);
     expect(await finish(a2, 'n2')).toBe(true);
     expect(await claim('n1')).toEqual([]);
+  });
+});
+
+describe.each(ENGINES)('an emit wakes the dispatcher on %s', (engine) => {
+  it('a new message goes out at once, not after the idle poll', async () => {
+    const h = await createHarness(engine, { env: { KEYPLANE_MODE: 'development' } });
+    const rx = await startReceiver();
+    const webhooksStore = createWebhooksStore(h.services.store.db, engine);
+    // Idle rounds an hour apart: only the wake can explain a delivery within the test.
+    const dispatcher = createWebhookDispatcher({
+      webhooksStore,
+      keyring: h.services.keyring,
+      clock: h.services.clock,
+      logger: h.services.logger,
+      registry: new Registry(),
+      allowPrivate: true,
+      pollMs: 3_600_000,
+    });
+    const deps = {
+      webhooksStore,
+      keyring: h.services.keyring,
+      clock: h.services.clock,
+      audit: h.services.audit,
+      allowPrivate: true,
+    };
+    const hooks = createWebhooksService({ ...deps, onEmit: () => dispatcher.wake() });
+    try {
+      await hooks.createEndpoint(null, { url: rx.url }, { type: 'system', id: 'test' });
+      dispatcher.start();
+      // The first round found nothing: the loop now waits an hour.
+      await waitFor(() => dispatcher.idle(), 'the dispatcher idle');
+      await h.services.store.db
+        .transaction()
+        .execute((trx) => hooks.emit(trx, { type: 'key.exposed', clientId: null, data: { n: 1 } }));
+      await rx.waitFor(() => rx.delivered().length === 1, 15_000);
+      expect(JSON.parse(rx.delivered()[0]!.body).data).toEqual({ n: 1 });
+    } finally {
+      await dispatcher.stop();
+      await rx.close();
+      await h.close();
+    }
   });
 });

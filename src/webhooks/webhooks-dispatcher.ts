@@ -31,6 +31,13 @@ export interface DispatcherDeps {
 export const SEND_TIMEOUT_MS = 15_000;
 
 /**
+ * After a wake (an emit on this node), the waits between empty rounds before falling back to
+ * `pollMs`: the emit's transaction commits a moment after `emit` returns, so the first rounds
+ * may not see it yet.
+ */
+const EAGER_WAITS_MS = [0, 5, 15, 40, 100] as const;
+
+/**
  * Delivers the outbox: leases due deliveries (see store.claim), signs and sends them, records
  * each attempt and schedules the next one. Any number of nodes may run it at once.
  */
@@ -166,6 +173,8 @@ export function createWebhookDispatcher(deps: DispatcherDeps) {
   let timer: NodeJS.Timeout | null = null;
   let loop: Promise<void> | null = null;
   let wakeUp: (() => void) | null = null;
+  /** Index into EAGER_WAITS_MS; at its end, empty rounds wait `pollMs`. */
+  let eager: number = EAGER_WAITS_MS.length;
 
   async function run(): Promise<void> {
     while (running) {
@@ -176,11 +185,13 @@ export function createWebhookDispatcher(deps: DispatcherDeps) {
         logger.error({ err }, 'webhook dispatcher round failed');
       }
       if (n > 0 || !running) continue;
+      const wait = EAGER_WAITS_MS[eager++] ?? pollMs;
       await new Promise<void>((resolve) => {
         wakeUp = resolve;
-        timer = setTimeout(resolve, pollMs);
+        timer = setTimeout(resolve, wait);
       });
       wakeUp = null;
+      timer = null;
     }
   }
 
@@ -192,8 +203,11 @@ export function createWebhookDispatcher(deps: DispatcherDeps) {
       running = true;
       loop = run();
     },
-    /** Ends the poll wait early: an emit has just committed. */
+    /** Whether the loop is waiting between rounds (nothing was due in the last one). */
+    idle: (): boolean => wakeUp !== null,
+    /** An emit on this node: the next rounds come quickly instead of after `pollMs`. */
     wake(): void {
+      eager = 0;
       if (timer) clearTimeout(timer);
       wakeUp?.();
     },

@@ -27,6 +27,8 @@ export interface WebhooksServiceDeps {
   audit: AuditService;
   /** Development mode: http and private addresses allowed. */
   allowPrivate: boolean;
+  /** Told after each emit (the dispatcher's wake), so a new message goes out at once. */
+  onEmit?: () => void;
 }
 
 export interface EndpointInput {
@@ -147,6 +149,7 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       })),
       trx,
     );
+    if (endpoints.length) deps.onEmit?.();
     return true;
   }
   const emit: EmitEvent = async (trx, event) => {
