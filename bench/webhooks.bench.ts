@@ -37,8 +37,8 @@ async function startReceiver() {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const at = performance.now();
-      const body = JSON.parse(Buffer.concat(chunks).toString()) as { data: { seq: number } };
-      arrivals.push({ seq: body.data.seq, path: req.url ?? '', at });
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { data: { limit: number } };
+      arrivals.push({ seq: body.data.limit, path: req.url ?? '', at });
       res.writeHead(204).end();
       waiter?.();
     });
@@ -76,12 +76,25 @@ const percentile = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 };
 
+/** A rate-limit event whose `limit` carries the message's sequence number. */
+const event = (seq: number) => ({
+  key: { id: 'key_bench', clientId: 'client_bench', environment: 'live' },
+  limit: seq,
+  windowSeconds: 60,
+  resetAt: new Date().toISOString(),
+  endpoint: null,
+});
+
 /** One message in the outbox, committed in its own transaction; answers the commit time. */
 async function emitOne(kp: RunningKeyplane, seq: number): Promise<number> {
   await kp.services.store.db
     .transaction()
     .execute((trx) =>
-      kp.services.webhooks.emit(trx, { type: 'key.exposed', clientId: null, data: { seq } }),
+      kp.services.webhooks.emit(trx, {
+        type: 'ratelimit.exceeded',
+        clientId: null,
+        data: event(seq),
+      }),
     );
   return performance.now();
 }
@@ -119,10 +132,10 @@ async function benchOn(label: string, databaseUrl?: string): Promise<BenchResult
       );
     const sample = (seq: number) =>
       JSON.stringify({
-        type: 'key.exposed',
+        type: 'ratelimit.exceeded',
         version: 1,
         timestamp: new Date().toISOString(),
-        data: { seq },
+        data: event(seq),
       });
     const baseline = await direct(rx, BURST, sample);
     rx.arrivals.length = 0;

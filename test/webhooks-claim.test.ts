@@ -146,11 +146,21 @@ describe.each(ENGINES)('an emit wakes the dispatcher on %s', (engine) => {
       dispatcher.start();
       // The first round found nothing: the loop now waits an hour.
       await waitFor(() => dispatcher.idle(), 'the dispatcher idle');
-      await h.services.store.db
-        .transaction()
-        .execute((trx) => hooks.emit(trx, { type: 'key.exposed', clientId: null, data: { n: 1 } }));
+      await h.services.store.db.transaction().execute((trx) =>
+        hooks.emit(trx, {
+          type: 'ratelimit.exceeded',
+          clientId: null,
+          data: {
+            key: { id: 'key_1', clientId: 'client_1', environment: 'live' },
+            limit: 1,
+            windowSeconds: 60,
+            resetAt: '2026-03-02T10:01:00.000Z',
+            endpoint: null,
+          },
+        }),
+      );
       await rx.waitFor(() => rx.delivered().length === 1, 15_000);
-      expect(JSON.parse(rx.delivered()[0]!.body).data).toEqual({ n: 1 });
+      expect(JSON.parse(rx.delivered()[0]!.body).type).toBe('ratelimit.exceeded');
     } finally {
       await dispatcher.stop();
       await rx.close();
