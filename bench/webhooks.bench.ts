@@ -87,15 +87,13 @@ const event = (seq: number) => ({
 
 /** One message in the outbox, committed in its own transaction; answers the commit time. */
 async function emitOne(kp: RunningKeyplane, seq: number): Promise<number> {
-  await kp.services.store.db
-    .transaction()
-    .execute((trx) =>
-      kp.services.webhooks.emit(trx, {
-        type: 'ratelimit.exceeded',
-        clientId: null,
-        data: event(seq),
-      }),
-    );
+  await kp.services.store.db.transaction().execute((trx) =>
+    kp.services.webhooks.emit(trx, {
+      type: 'ratelimit.exceeded',
+      clientId: null,
+      data: event(seq),
+    }),
+  );
   return performance.now();
 }
 
