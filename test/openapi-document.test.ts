@@ -44,6 +44,37 @@ describe('the served OpenAPI document', () => {
     await h?.close();
   });
 
+  it('bounds every number a request may carry (body, query, path) with a maximum', () => {
+    const unbounded: string[] = [];
+    const walk = (schema: unknown, where: string): void => {
+      if (!schema || typeof schema !== 'object') return;
+      const s = schema as Json & { $ref?: string };
+      if (typeof s.$ref === 'string') {
+        const name = s.$ref.split('/').pop()!;
+        return walk(doc.components.schemas[name], where);
+      }
+      const type = s.type;
+      const numeric = type === 'number' || type === 'integer';
+      // zod's int() alone says 2^53 - 1: not a bound the code can hold (a date, a sum).
+      const max = (s.maximum ?? s.exclusiveMaximum) as number | undefined;
+      if (numeric && (max === undefined || max >= Number.MAX_SAFE_INTEGER)) {
+        unbounded.push(where);
+      }
+      for (const [k, v] of Object.entries(s)) {
+        if (k === 'properties' && v && typeof v === 'object') {
+          for (const [name, sub] of Object.entries(v)) walk(sub, `${where}.${name}`);
+        } else if (Array.isArray(v)) v.forEach((sub, i) => walk(sub, `${where}[${i}]`));
+        else if (k === 'items' || k === 'additionalProperties' || k === 'not') walk(v, where);
+      }
+    };
+    for (const { key, op } of ops) {
+      for (const p of op.parameters ?? []) walk((p as Json).schema, `${key} ${p.in}:${p.name}`);
+      const content = (op.requestBody?.content ?? {}) as Record<string, { schema?: unknown }>;
+      for (const media of Object.values(content)) walk(media.schema, `${key} body`);
+    }
+    expect(unbounded).toEqual([]);
+  });
+
   it('names every operation with a unique operationId and a described tag', () => {
     expect(ops.length).toBeGreaterThan(80);
     expect(ops.filter((o) => !o.op.operationId).map((o) => o.key)).toEqual([]);

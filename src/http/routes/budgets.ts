@@ -4,7 +4,7 @@ import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
 import { requireClient } from '../client-auth.ts';
-import { errorResponses } from '../schemas.ts';
+import { LIMITS, errorResponses } from '../schemas.ts';
 
 export const budgetSchema = z.object({
   id: z.string(),
@@ -30,11 +30,23 @@ export const budgetSchema = z.object({
 
 const amountFields = {
   amount: z
-    .union([z.number(), z.string().max(40)])
+    .union([
+      z
+        .number()
+        .min(0)
+        .max(LIMITS.maxMoneyMicros / 1_000_000),
+      z.string().max(40),
+    ])
     .optional()
     .describe("in the client's currency, at most 6 decimals")
     .meta({ example: '100.00' }),
-  amountMicros: z.number().int().positive().optional().describe('or the amount in micro-units'),
+  amountMicros: z
+    .number()
+    .int()
+    .positive()
+    .max(LIMITS.maxMoneyMicros)
+    .optional()
+    .describe('or the amount in micro-units'),
   thresholds: z
     .array(z.number().int().min(1).max(1000))
     .max(10)
