@@ -1,3 +1,4 @@
+import { createUsageStore } from '../src/usage/usage-store.ts';
 import {
   benchSeconds,
   compare,
@@ -49,7 +50,7 @@ export async function run(): Promise<BenchResult[]> {
     for (const i of [0, 3]) {
       const kp = servers[i]!;
       await kp.services.usage.flush();
-      metered += (await kp.services.usage.rawTotals(kp.clientId)).calls;
+      metered += (await createUsageStore(kp.services.store.db).countEvents(kp.clientId)).calls;
     }
     const onValue = (on1.value + on2.value) / 2;
     const offValue = (off1.value + off2.value) / 2;

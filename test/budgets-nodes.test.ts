@@ -6,6 +6,7 @@ import { startKeyplane, type ServeProcess } from './support/keyplane-process.ts'
 import { startRedis, type RunningServer } from './support/servers.ts';
 import { createTestDatabase, ENGINES, redisUrl, type TestDatabase } from './support/stores.ts';
 import { waitFor } from './support/wait.ts';
+import { storedUsage } from './support/usage.ts';
 
 /**
  * The proof of issue 16: three `keyplane serve` processes on one PostgreSQL and one Redis,
@@ -135,7 +136,7 @@ describe.skipIf(!available)('hard budget on three keyplane processes (PostgreSQL
     return (await h.services.budgets.get(clientId, budgetId)).current.spentMicros;
   }
   async function meteredOf(clientId: string) {
-    return (await h.services.usage.rawTotals(clientId)).costMicros;
+    return (await storedUsage(h.services.store.db, clientId)).costMicros;
   }
   async function alertsOf(clientId: string) {
     const rows = await h.services.store.db

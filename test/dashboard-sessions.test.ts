@@ -9,6 +9,7 @@ import { startServer } from '../src/server.ts';
 import { createHarness, logCapture, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
 import { tempDir } from './support/keyplane-process.ts';
 import { ENGINES } from './support/stores.ts';
+import { storedUsage } from './support/usage.ts';
 
 /**
  * The web dashboard's sessions (SPEC §8, the dashboard contract) over real loopback HTTP:
@@ -399,7 +400,10 @@ describe.each(ENGINES)('dashboard sessions on %s', (engine) => {
     await new Promise((r) => setImmediate(r));
     await h.services.usage.flush();
     // The three client calls, each at the price book's 0.01; sign-in and "who am I" are no calls.
-    expect(await h.services.usage.rawTotals(c.clientId)).toEqual({ calls: 3, costMicros: 30_000 });
+    expect(await storedUsage(h.services.store.db, c.clientId)).toEqual({
+      calls: 3,
+      costMicros: 30_000,
+    });
 
     // Credits: sign-in is a use of the key (3 → 2), then two calls, then none left.
     const credited = await keyOf(c, [], { credits: 3 });

@@ -11,6 +11,7 @@ import {
   type VigintSource,
 } from './support/import-sources.ts';
 import { ENGINES } from './support/stores.ts';
+import { storedUsage } from './support/usage.ts';
 
 const actor: Actor = { type: 'system', id: 'import-test' };
 
@@ -88,7 +89,7 @@ describe.each(ENGINES)('import of seed 01/02 (Vigint SQLite) on %s', (engine) =>
 
   it('a second run imports nothing new', async () => {
     await h.services.usage.flush();
-    const before = await h.services.usage.rawTotals();
+    const before = await storedUsage(h.services.store.db);
     const report = await h.services.imports.vigintSqlite(src.path, { actor });
     expect(report).toMatchObject({
       imported: {},
@@ -97,7 +98,7 @@ describe.each(ENGINES)('import of seed 01/02 (Vigint SQLite) on %s', (engine) =>
     });
     expect((await h.services.clients.list({})).data).toHaveLength(3);
     await h.services.usage.flush();
-    expect(await h.services.usage.rawTotals()).toEqual(before);
+    expect(await storedUsage(h.services.store.db)).toEqual(before);
   });
 
   it('legacy keys are marked, revocable, and rolling one issues a Keyplane key', async () => {

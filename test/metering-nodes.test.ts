@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
 import { freePort } from './support/servers.ts';
 import { createTestDatabase, ENGINES, redisUrl, type TestDatabase } from './support/stores.ts';
+import { storedUsage } from './support/usage.ts';
 
 /**
  * Real `keyplane serve` processes on one database (and one Redis): the limit and the meter
@@ -107,7 +108,7 @@ describe.skipIf(!ENGINES.includes('postgres') || !redis)(
       expect(statuses.filter((s) => s === 429).length).toBe(140);
       const codes = await Promise.all(nodes.map((n) => n.stop()));
       expect(codes).toEqual([0, 0]);
-      const totals = await h.services.usage.rawTotals(client.id);
+      const totals = await storedUsage(h.services.store.db, client.id);
       expect(totals).toEqual({ calls: 100, costMicros: 100 * 10_000 });
       const summary = await h.services.usage.summary({
         clientIds: [client.id],
@@ -154,7 +155,7 @@ describe.each(ENGINES)('SIGTERM during a load on %s', (engine) => {
     await Promise.all(workers);
     expect(code).toBe(0);
     expect(accepted).toBeGreaterThanOrEqual(400);
-    const totals = await h.services.usage.rawTotals(client.id);
+    const totals = await storedUsage(h.services.store.db, client.id);
     expect(totals.calls).toBe(accepted);
     expect(totals.costMicros).toBe(accepted * 10_000);
   });

@@ -12,6 +12,7 @@ import {
   type ProxyUpstream,
 } from './support/proxy-upstream.ts';
 import { ENGINES } from './support/stores.ts';
+import { storedUsage } from './support/usage.ts';
 
 const SYSTEM = { type: 'system' as const, id: 'test' };
 
@@ -518,7 +519,7 @@ describe.each(ENGINES)('upstream proxy on %s', (engine) => {
     expect(answers.every((r) => r.statusCode === 200)).toBe(true);
     await settle();
     const gets = Math.ceil(N / 5);
-    expect(await h.services.usage.rawTotals(m.client.id)).toEqual({
+    expect(await storedUsage(h.services.store.db, m.client.id)).toEqual({
       calls: N,
       costMicros: (N - gets) * 2000 + gets * 1000,
     });

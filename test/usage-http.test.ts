@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../src/lib/clock.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 import { ENGINES } from './support/stores.ts';
+import { storedUsage } from './support/usage.ts';
 
 const PRICING = {
   'GET /v1/health': 0.01,
@@ -69,7 +70,7 @@ describe.each(ENGINES)('usage metering and rate limits over HTTP on %s', (engine
     // No limit applies to this key: no RateLimit headers.
     expect(answers[0]!.headers['ratelimit-limit']).toBeUndefined();
     await settle();
-    expect(await h.services.usage.rawTotals(c.client.id)).toEqual({
+    expect(await storedUsage(h.services.store.db, c.client.id)).toEqual({
       calls: N,
       costMicros: N * 10_000,
     });
@@ -158,7 +159,7 @@ describe.each(ENGINES)('usage metering and rate limits over HTTP on %s', (engine
     });
     expect(res.statusCode).toBe(200);
     const body = res.json();
-    const raw = await h.services.usage.rawTotals();
+    const raw = await storedUsage(h.services.store.db);
     expect(body.totals.calls).toBe(raw.calls);
     expect(body.totals.costMicros).toBe(raw.costMicros);
     expect(body.totals).toMatchObject({ calls: 4, costMicros: 3 * 10_000 + 50_000 });
@@ -207,7 +208,7 @@ describe.each(ENGINES)('usage metering and rate limits over HTTP on %s', (engine
     clock.advance(1000);
     expect((await get('/v1/health', k.apiKey)).statusCode).toBe(200);
     await settle();
-    expect((await h.services.usage.rawTotals(c.client.id)).calls).toBe(7);
+    expect((await storedUsage(h.services.store.db, c.client.id)).calls).toBe(7);
   });
 
   it('applies the tier default when the key and client have none, and endpoint limits on top', async () => {

@@ -9,6 +9,7 @@ import { createUsageStore } from '../src/usage/usage-store.ts';
 import { logCapture } from './support/harness.ts';
 import { createTestStore, ENGINES } from './support/stores.ts';
 import { waitFor } from './support/wait.ts';
+import { storedUsage } from './support/usage.ts';
 
 describe.each(ENGINES)('usage store and flush on %s', (engine) => {
   let t: Awaited<ReturnType<typeof createTestStore>>;
@@ -69,7 +70,7 @@ describe.each(ENGINES)('usage store and flush on %s', (engine) => {
     await usage.flush();
     usage.record(c);
     await usage.flush();
-    expect(await usage.rawTotals('client_dup')).toEqual({ calls: 1, costMicros: 10_000 });
+    expect(await storedUsage(store.db, 'client_dup')).toEqual({ calls: 1, costMicros: 10_000 });
     const s = await usage.summary({
       clientIds: ['client_dup'],
       from: '2025-10-02T00:00:00.000Z',
@@ -99,7 +100,7 @@ describe.each(ENGINES)('usage store and flush on %s', (engine) => {
       if (i % 11 !== 0 && i % 50 !== 0) expected += alert ? 100_000 : 10_000;
     }
     await usage.close();
-    const raw = await usage.rawTotals('client_roll');
+    const raw = await storedUsage(store.db, 'client_roll');
     expect(raw).toEqual({ calls: 1000, costMicros: expected });
     for (const [from, to] of [
       ['2025-10-05T00:00:00.000Z', '2025-10-06T00:00:00.000Z'], // aligned: rollups only
@@ -136,7 +137,7 @@ describe.each(ENGINES)('usage store and flush on %s', (engine) => {
     }
     await usage.flush();
     expect(usage.queueDepth()).toBe(0);
-    expect(await usage.rawTotals('client_methods')).toEqual({ calls: 4, costMicros: 40_000 });
+    expect(await storedUsage(store.db, 'client_methods')).toEqual({ calls: 4, costMicros: 40_000 });
     const range = { from: '2025-10-02T00:00:00.000Z', to: '2025-10-03T00:00:00.000Z' };
     const s = await usage.summary({ clientIds: ['client_methods'], ...range, groupBy: 'endpoint' });
     expect(s.totals).toMatchObject({ calls: 4, costMicros: 40_000 });
@@ -152,8 +153,11 @@ describe.each(ENGINES)('usage store and flush on %s', (engine) => {
     const usage = service({ flushIntervalMs: 20 });
     usage.record(call({ clientId: 'client_timer' }));
     expect(usage.queueDepth()).toBe(1);
-    await waitFor(async () => (await usage.rawTotals('client_timer')).calls > 0, 'the timer flush');
-    expect((await usage.rawTotals('client_timer')).calls).toBe(1);
+    await waitFor(
+      async () => (await storedUsage(store.db, 'client_timer')).calls > 0,
+      'the timer flush',
+    );
+    expect((await storedUsage(store.db, 'client_timer')).calls).toBe(1);
     await usage.close();
   });
 
@@ -170,7 +174,7 @@ describe.each(ENGINES)('usage store and flush on %s', (engine) => {
     });
     await usage.close();
     expect(usage.queueDepth()).toBe(0);
-    expect(await usage.rawTotals('client_flaky')).toEqual({ calls: 25, costMicros: 250_000 });
+    expect(await storedUsage(store.db, 'client_flaky')).toEqual({ calls: 25, costMicros: 250_000 });
     expect(logs.text()).toContain('usage flush failed; will retry');
   });
 

@@ -389,9 +389,6 @@ export function createUsageService(deps: UsageServiceDeps) {
             a.unitPriceMicros - b.unitPriceMicros,
         );
     },
-
-    /** Exact totals from the raw events (used by tests to check the rollups). */
-    rawTotals: (clientId?: string) => usageStore.countEvents(clientId),
   };
 }
 
