@@ -288,3 +288,26 @@ export interface WebhookAttempt {
   error: string | null;
   responseExcerpt: string | null;
 }
+
+/** A spend budget on a client (keyId null) or one key, with its current period's spend. */
+export interface Budget {
+  id: string;
+  clientId: string;
+  keyId: string | null;
+  amountMicros: number;
+  amount: string;
+  currency: string;
+  period: 'day' | 'week' | 'month' | 'billing';
+  mode: 'hard' | 'soft';
+  thresholds: number[];
+  current: {
+    periodStart: string;
+    periodEnd: string;
+    spentMicros: number;
+    spent: string;
+    remainingMicros: number;
+    alerted: number[];
+  };
+  createdAt: string;
+  updatedAt: string;
+}

@@ -11,6 +11,7 @@ import {
   type UsageSummary,
 } from './api.ts';
 import { BillingDetailsPanel } from './billing-details-panel.tsx';
+import { BudgetsPanel } from './budgets-panel.tsx';
 import { ClientEditForm } from './client-edit-form.tsx';
 import { InvoicesPanel } from './invoices-panel.tsx';
 import { KeysPanel } from './keys-panel.tsx';
@@ -373,6 +374,11 @@ export function ClientPage({ session, id }: { session: Session; id: string }) {
           {hasScope(s, 'clients:read') && client.status !== 'deleted' && (
             <BillingDetailsPanel clientId={client.id} canWrite={hasScope(s, 'clients:write')} />
           )}
+          {hasScope(s, 'clients:read') &&
+            hasScope(s, 'keys:read') &&
+            client.status !== 'deleted' && (
+              <BudgetsPanel clientId={client.id} canWrite={hasScope(s, 'clients:write')} />
+            )}
           {hasScope(s, 'usage:read') && <ClientUsage clientId={client.id} />}
           {hasScope(s, 'invoices:read') && (
             <InvoicesPanel

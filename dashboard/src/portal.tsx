@@ -1,5 +1,14 @@
 import { useState } from 'react';
-import { api, hasScope, type ApiKey, type Client, type Session, type UsageSummary } from './api.ts';
+import {
+  api,
+  hasScope,
+  type ApiKey,
+  type Budget,
+  type Client,
+  type Session,
+  type UsageSummary,
+} from './api.ts';
+import { BudgetsTable } from './budgets-panel.tsx';
 import { CredentialsPage } from './credentials-page.tsx';
 import { InvoicesPanel } from './invoices-panel.tsx';
 import { KeysPanel } from './keys-panel.tsx';
@@ -8,9 +17,12 @@ import { ErrorBox, StatusBadge, useLoad } from './ui.tsx';
 import { UsageChart } from './usage-chart.tsx';
 import { WebhooksPage } from './webhooks-page.tsx';
 
-/** The client portal's home: who is signed in, and the last 30 days of calls and cost. */
+/** The client portal's home: who is signed in, its budgets, and the last 30 days of calls and cost. */
 export function PortalUsage() {
-  const me = useLoad(() => api<{ client: Client; key: ApiKey }>('GET', '/v1/me'), []);
+  const me = useLoad(
+    () => api<{ client: Client; key: ApiKey; budgets: Budget[] }>('GET', '/v1/me'),
+    [],
+  );
   const usage = useLoad(() => api<UsageSummary>('GET', '/v1/usage?groupBy=day'), []);
   return (
     <div>
@@ -34,6 +46,17 @@ export function PortalUsage() {
         <p className="muted">
           Signed in with key <code>{me.data.key.start}…</code> ({me.data.key.environment})
         </p>
+      )}
+      {me.data && me.data.budgets.length > 0 && (
+        <section className="panel" aria-label="Budgets">
+          <div className="panel-head">
+            <h2>Budgets</h2>
+          </div>
+          <BudgetsTable
+            budgets={me.data.budgets}
+            keyLabel={(id) => (id === me.data!.key.id ? `${me.data!.key.start}… (this key)` : id)}
+          />
+        </section>
       )}
       <section className="panel">
         <div className="panel-head">
