@@ -9,9 +9,10 @@ import { startKeyplane, tempDir, type ServeProcess } from './support/keyplane-pr
 
 /**
  * The dashboard's budget pages end to end: a real `keyplane serve` with a priced endpoint and
- * Chromium. The operator adds a hard budget on a client's page, the client's calls spend part
- * of it (the next one that would pass it is refused), the operator's page and the client
- * portal show the spend and what remains, the operator changes the amount, then deletes it.
+ * Chromium. The operator adds a hard client budget and a soft key budget on the client's page,
+ * the client's calls spend part of them (the next one that would pass the hard one is refused),
+ * the operator's page and the client portal show the spend and what remains, the operator
+ * changes the amount, then deletes both.
  */
 
 const BOOTSTRAP = /bootstrap admin token[\s\S]*?\n\s+(kpadm_live_[0-9A-Za-z]{49})\s*\n/;
@@ -79,7 +80,7 @@ describe.skipIf(!haveChromium)('budget pages in Chromium', () => {
       .toBe(`${spent} / ${remaining}`);
   }
 
-  it('the operator adds a hard budget, spend shows on both sides, then it is deleted', async () => {
+  it('the operator adds budgets, spend shows on both sides, then they are deleted', async () => {
     const created = await fetch(`${server.url}/admin/v1/clients`, {
       method: 'POST',
       headers: admin,
@@ -114,10 +115,25 @@ describe.skipIf(!haveChromium)('budget pages in Chromium', () => {
     const row = panel.getByTestId(`budget-${budget!.id}`);
     expect(await row.textContent()).toContain('all keys');
 
+    // And a soft daily budget of 5.00 on the client's one key.
+    await panel.getByRole('button', { name: 'Add budget' }).click();
+    await form.getByLabel('Amount').fill('5');
+    await form.getByLabel('Period').selectOption('day');
+    await form.getByLabel('Mode').selectOption('soft');
+    await form.getByLabel('Key').selectOption({ index: 1 });
+    await form.getByRole('button', { name: 'Create budget' }).click();
+    await expect.poll(() => form.count()).toBe(0);
+    const keyBudget = (await budgets(client.id)).find((b) => b.keyId !== null)!;
+    expect(keyBudget).toMatchObject({ amount: '5.00', mode: 'soft', period: 'day' });
+    await showsSpend(panel, keyBudget.id, '0.00', '5.00');
+    expect(await panel.getByTestId(`budget-${keyBudget.id}`).textContent()).toMatch(/key kp_/);
+
     // Three calls at 0.30 fit; the fourth would pass 1.00 and is refused.
     for (let i = 0; i < 3; i++) expect(await health(apiKey)).toBe(200);
     expect(await health(apiKey)).toBe(429);
     await showsSpend(panel, budget!.id, '0.90', '0.10');
+    // The refused call took nothing from the key's budget either.
+    await showsSpend(panel, keyBudget.id, '0.90', '4.10');
 
     // The client sees the same in its portal.
     const portal = await browser.newPage();
@@ -140,13 +156,12 @@ describe.skipIf(!haveChromium)('budget pages in Chromium', () => {
     expect(await health(apiKey)).toBe(200);
 
     // Deleted after a confirmation: gone from the page and the API, calls no longer held to it.
-    await row.getByRole('button', { name: 'Delete' }).click();
-    await ops
-      .getByRole('dialog', { name: 'Delete budget' })
-      .getByRole('button', {
-        name: 'Delete budget',
-      })
-      .click();
+    for (const id of [budget!.id, keyBudget.id]) {
+      await panel.getByTestId(`budget-${id}`).getByRole('button', { name: 'Delete' }).click();
+      const dialog = ops.getByRole('dialog', { name: 'Delete budget' });
+      await dialog.getByRole('button', { name: 'Delete budget' }).click();
+      await expect.poll(() => panel.getByTestId(`budget-${id}`).count()).toBe(0);
+    }
     await panel.getByText('No budgets.').waitFor();
     expect(await budgets(client.id)).toEqual([]);
     for (let i = 0; i < 6; i++) expect(await health(apiKey)).toBe(200);

@@ -67,8 +67,8 @@ export function BudgetsPanel({ clientId, canWrite }: { clientId: string; canWrit
   const base = `/admin/v1/clients/${clientId}`;
   const list = useLoad(() => api<{ data: Budget[] }>('GET', `${base}/budgets`), [base]);
   const keys = useLoad(() => api<Page<ApiKey>>('GET', `${base}/keys?limit=200`), [base]);
-  const [adding, setAdding] = useState(false);
-  const [editing, setEditing] = useState<Budget | null>(null);
+  /** The form shown: a new budget's, or one budget's to change. */
+  const [form, setForm] = useState<Budget | 'new' | null>(null);
   const [deleting, setDeleting] = useState<Budget | null>(null);
   const action = useAction();
   const keyLabel = (id: string) => {
@@ -84,32 +84,23 @@ export function BudgetsPanel({ clientId, canWrite }: { clientId: string; canWrit
           <button type="button" onClick={list.reload}>
             Refresh
           </button>
-          {canWrite && !adding && (
-            <button type="button" onClick={() => setAdding(true)}>
+          {canWrite && !form && (
+            <button type="button" onClick={() => setForm('new')}>
               Add budget
             </button>
           )}
         </div>
       </div>
       <ErrorBox error={list.error ?? action.error} />
-      {adding && (
+      {form && (
         <BudgetForm
+          key={form === 'new' ? 'new' : form.id}
           base={base}
+          current={form === 'new' ? undefined : form}
           keys={(keys.data?.data ?? []).filter((k) => k.status === 'active')}
-          onCancel={() => setAdding(false)}
+          onCancel={() => setForm(null)}
           onSaved={() => {
-            setAdding(false);
-            list.reload();
-          }}
-        />
-      )}
-      {editing && (
-        <BudgetForm
-          base={base}
-          current={editing}
-          onCancel={() => setEditing(null)}
-          onSaved={() => {
-            setEditing(null);
+            setForm(null);
             list.reload();
           }}
         />
@@ -122,7 +113,7 @@ export function BudgetsPanel({ clientId, canWrite }: { clientId: string; canWrit
             canWrite
               ? (b) => (
                   <div className="row-actions">
-                    <button type="button" onClick={() => setEditing(b)}>
+                    <button type="button" onClick={() => setForm(b)}>
                       Change
                     </button>
                     <button type="button" className="danger" onClick={() => setDeleting(b)}>
@@ -135,26 +126,46 @@ export function BudgetsPanel({ clientId, canWrite }: { clientId: string; canWrit
         />
       )}
       {deleting && (
-        <ConfirmDialog
-          title="Delete budget"
-          confirmLabel="Delete budget"
-          danger
+        <DeleteBudgetDialog
+          budget={deleting}
           busy={action.busy}
           onCancel={() => setDeleting(null)}
           onConfirm={async () => {
-            const b = deleting;
             setDeleting(null);
-            await action.run(() => api<void>('DELETE', `${base}/budgets/${b.id}`));
+            await action.run(() => api<void>('DELETE', `${base}/budgets/${deleting.id}`));
             list.reload();
           }}
-        >
-          <p>
-            The {deleting.period} {deleting.mode} budget of {deleting.amount} {deleting.currency} is
-            removed with its spend and alerts; calls are no longer held to it.
-          </p>
-        </ConfirmDialog>
+        />
       )}
     </section>
+  );
+}
+
+function DeleteBudgetDialog({
+  budget: b,
+  busy,
+  onConfirm,
+  onCancel,
+}: {
+  budget: Budget;
+  busy: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  return (
+    <ConfirmDialog
+      title="Delete budget"
+      confirmLabel="Delete budget"
+      danger
+      busy={busy}
+      onCancel={onCancel}
+      onConfirm={onConfirm}
+    >
+      <p>
+        The {b.period} {b.mode} budget of {b.amount} {b.currency} is removed with its spend and
+        alerts; calls are no longer held to it.
+      </p>
+    </ConfirmDialog>
   );
 }
 
