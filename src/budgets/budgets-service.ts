@@ -21,6 +21,7 @@ import {
   type BudgetPatch,
   type BudgetsTable,
 } from './budgets-types.ts';
+import { checkEnum } from '../lib/check.ts';
 
 /** What budgets need to know of a client (asked of the clients and billing services). */
 export interface BudgetClientInfo {
@@ -173,13 +174,6 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
     }
   }
 
-  function checkEnum<T extends string>(value: string, allowed: readonly T[], what: string): T {
-    if (!allowed.includes(value as T)) {
-      throw new AppError('validation_failed', `${what} must be one of ${allowed.join(', ')}`);
-    }
-    return value as T;
-  }
-
   return {
     gate,
 
@@ -195,8 +189,8 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
         client_id: clientId,
         key_id: keyId,
         amount_micros: amountOf(input),
-        period: checkEnum(input.period, BUDGET_PERIODS, 'period'),
-        mode: checkEnum(input.mode, BUDGET_MODES, 'mode'),
+        period: checkEnum('period', input.period, BUDGET_PERIODS),
+        mode: checkEnum('mode', input.mode, BUDGET_MODES),
         thresholds: JSON.stringify(normalizeThresholds(input.thresholds)),
         created_at: iso,
         updated_at: iso,
@@ -240,7 +234,7 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
       if (patch.amount !== undefined || patch.amountMicros !== undefined) {
         set.amount_micros = amountOf(patch);
       }
-      if (patch.mode !== undefined) set.mode = checkEnum(patch.mode, BUDGET_MODES, 'mode');
+      if (patch.mode !== undefined) set.mode = checkEnum('mode', patch.mode, BUDGET_MODES);
       if (patch.thresholds !== undefined) {
         set.thresholds = JSON.stringify(normalizeThresholds(patch.thresholds));
       }

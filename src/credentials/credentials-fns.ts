@@ -24,21 +24,6 @@ export function checkName(name: unknown): string {
   return n;
 }
 
-export function checkEnum<T extends string>(
-  field: string,
-  value: unknown,
-  allowed: readonly T[],
-  fallback: string,
-): T {
-  const v = value ?? fallback;
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    throw new AppError('validation_failed', `${field}: must be one of ${allowed.join(', ')}`, {
-      context: { field },
-    });
-  }
-  return v as T;
-}
-
 /** A row as the API shows it, plus use counts not yet flushed to the store. */
 export function toCredential(
   r: CredentialsTable,

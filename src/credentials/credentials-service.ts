@@ -20,7 +20,6 @@ import {
   type Verification,
 } from './credentials-verifier.ts';
 import {
-  checkEnum,
   checkName,
   clientViewOfTrailEntry,
   toCredential,
@@ -44,6 +43,7 @@ import {
 } from './credentials-types.ts';
 import { providerSpec, secretFromEnvironment, validateSecret } from './providers/index.ts';
 import { byId, readPage } from '../lib/page.ts';
+import { checkEnum } from '../lib/check.ts';
 
 export type { ProviderSettings } from './credentials-verifier.ts';
 

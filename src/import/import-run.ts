@@ -12,6 +12,7 @@ import type { UsageService } from '../usage/usage-service.ts';
 import { RowError } from './import-fns.ts';
 import type { ImportStore } from './import-store.ts';
 import type { ImportEntity, ImportKind, ImportProgress, ImportReport } from './import-types.ts';
+import { isUniqueViolation } from '../store/store-errors.ts';
 
 export interface ImportDeps {
   importStore: ImportStore;
@@ -37,8 +38,7 @@ export interface ImportOptions {
 /** A message fit for the report: ours as they are, anything else without its details. */
 function messageOf(err: unknown): string {
   if (err instanceof RowError || err instanceof AppError) return err.message;
-  const code = (err as { code?: string })?.code;
-  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505') return 'a duplicate of a stored row';
+  if (isUniqueViolation(err)) return 'a duplicate of a stored row';
   return `could not be stored (${(err as Error)?.name ?? 'error'})`;
 }
 

@@ -19,6 +19,7 @@ import {
   type WebhookMessage,
   type WebhookMessagesTable,
 } from './webhooks-types.ts';
+import { byId, readPage } from '../lib/page.ts';
 
 export interface WebhooksServiceDeps {
   webhooksStore: WebhooksStore;
@@ -275,15 +276,13 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
       owner: Owner,
       opts: { limit?: number; cursor?: string; eventType?: string } = {},
     ) {
-      const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
       const scope = scopeOf(owner);
-      const rows = await store.listMessages({
-        ...opts,
-        clientId: scope.clientId,
-        limit: limit + 1,
-      });
-      const data = await toMessages(rows.slice(0, limit), scope.deliveries);
-      return { data, nextCursor: rows.length > limit ? data[data.length - 1]!.id : null };
+      return readPage(
+        { ...opts, maxLimit: 500 },
+        (limit) => store.listMessages({ ...opts, clientId: scope.clientId, limit }),
+        (rows) => toMessages(rows, scope.deliveries),
+        byId,
+      );
     },
 
     async getMessage(
