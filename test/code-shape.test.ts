@@ -36,9 +36,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'dashboard/src/webhook-messages-panel.tsx MessageAttempts',
   'src/admin-tokens/admin-tokens-service.ts createAdminTokensService',
   'src/billing/billing-scheduler.ts createBillingScheduler',
-  'src/billing/billing-service.ts createBillingService',
-  'src/billing/billing-service.ts deliver',
-  'src/billing/billing-service.ts run',
   'src/billing/billing-store.ts createBillingStore',
   'src/budgets/budgets-gate.ts createBudgetGate',
   'src/budgets/budgets-service.ts createBudgetsService',
@@ -99,7 +96,6 @@ const FUNCTIONS_STILL_LONG = new Set([
 
 const FILES_STILL_LONG = new Set([
   'dashboard/src/operator.tsx',
-  'src/billing/billing-service.ts',
   'src/credentials/credentials-service.ts',
   'src/keys/keys-service.ts',
   'src/usage/usage-fns.ts',
