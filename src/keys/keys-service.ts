@@ -24,6 +24,7 @@ import {
 import { KeyCache } from './key-cache.ts';
 import type { EmitAlone, EmitEvent } from '../webhooks/webhooks-service.ts';
 import { createKeyEvents, keySummary } from './key-events.ts';
+import { createKeyFailures } from './keys-failures.ts';
 import type { InTx, KeysStore, TakenCredits } from './keys-store.ts';
 import { isLegacyCandidate, legacyKeyRow, type LegacyKeyInput } from './legacy-keys-fns.ts';
 import type {
@@ -133,6 +134,7 @@ export function createKeysService(deps: KeysServiceDeps) {
   const negativeTtlMs = deps.negativeTtlMs ?? 2_000;
   const cache = new KeyCache<CachedKey>(deps.cacheSize ?? 50_000);
   const events = createKeyEvents(deps);
+  const failures = createKeyFailures(deps);
   const negative = new Lru<string, number>(100_000);
   /** Bumped on every change event: a lookup that raced a change is not cached. */
   let generation = 0;
@@ -528,64 +530,6 @@ export function createKeysService(deps: KeysServiceDeps) {
     return { key: toApiKey(withPool(row, pool)), apiKey };
   }
 
-  // Failed authentications are audited, sampled: at most one entry per (ip, outcome) a minute
-  // and 20 a second overall, so a flood of bad keys cannot flood the log. Never the key itself.
-  const failureSeen = new Lru<string, number>(10_000);
-  let failureWindow = { second: 0, count: 0 };
-  const authFailures = deps.registry
-    ? new Counter({
-        name: 'keyplane_auth_failures_total',
-        help: 'Failed client authentications by outcome code',
-        labelNames: ['outcome'] as const,
-        registers: [deps.registry],
-      })
-    : null;
-
-  /** Failure reports still writing: callers do not await them (a 401 never waits), close does. */
-  const reportsInFlight = new Set<Promise<void>>();
-  function reportFailure(input: Parameters<typeof writeFailure>[0]): Promise<void> {
-    const p = writeFailure(input).finally(() => reportsInFlight.delete(p));
-    reportsInFlight.add(p);
-    return p;
-  }
-
-  async function writeFailure(input: {
-    code: VerifyCode | 'MISSING';
-    ip?: string;
-    endpoint?: string;
-    rawKey?: unknown;
-    keyId?: string | null;
-    clientId?: string | null;
-  }): Promise<void> {
-    authFailures?.inc({ outcome: input.code });
-    const nowMs = clock.now().getTime();
-    const sampleKey = `${input.ip ?? '-'}|${input.code}`;
-    const last = failureSeen.get(sampleKey);
-    if (last !== undefined && nowMs - last < 60_000) return;
-    const second = Math.floor(nowMs / 1000);
-    if (failureWindow.second !== second) failureWindow = { second, count: 0 };
-    if (++failureWindow.count > 20) return;
-    failureSeen.set(sampleKey, nowMs);
-    const parsed = parseKey(input.rawKey);
-    try {
-      await audit.record({
-        actor: { type: 'anonymous', id: 'anonymous', ip: input.ip ?? null },
-        action: 'auth.failed',
-        targetType: 'key',
-        targetId: input.keyId ?? null,
-        clientId: input.clientId ?? null,
-        data: {
-          outcome: input.code,
-          endpoint: input.endpoint ?? null,
-          keyStart: parsed?.start ?? null,
-          sampled: true,
-        },
-      });
-    } catch (err) {
-      logger.warn({ err }, 'could not audit a failed authentication');
-    }
-  }
-
   function isoOrNull(text: string | null | undefined): string | null {
     if (!text) return null;
     const t = Date.parse(text);
@@ -874,7 +818,7 @@ export function createKeysService(deps: KeysServiceDeps) {
       return roll(auth.clientId, keyId, actor, gracePeriodSeconds);
     },
     assertMayRoll,
-    reportFailure,
+    reportFailure: failures.reportFailure,
 
     async list(clientId: string, opts: { limit?: number; cursor?: string } = {}) {
       return readPage(
@@ -959,7 +903,7 @@ export function createKeysService(deps: KeysServiceDeps) {
       unsubscribeLegacy?.();
       unresyncLegacy?.();
       await flushTouches();
-      await Promise.allSettled([...reportsInFlight]);
+      await failures.close();
     },
   };
 }
