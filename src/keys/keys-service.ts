@@ -1,20 +1,15 @@
 import type { BlockList } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AuditService } from '../audit/audit-service.ts';
-import type { Actor } from '../audit/audit-types.ts';
 import type { BudgetDecision, BudgetHold } from '../budgets/budgets-types.ts';
-import type { ClientStatus, RateLimitSetting } from '../clients/clients-types.ts';
+import type { RateLimitSetting } from '../clients/clients-types.ts';
 import type { ChangeEvent, ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Clock } from '../lib/clock.ts';
-import { AppError } from '../lib/errors.ts';
-import { isIdOf } from '../lib/ids.ts';
 import { hashKey, keyPrefixOf, parseKey, type KeyEnvironment } from '../lib/key-format.ts';
-import { buildKeyRow, parseJson, toApiKey, withPool, type CreateKeyInput } from './key-rows.ts';
+import { parseJson } from './key-rows.ts';
 import {
-  type KeyPowers,
   compileAllowlist,
-  excessPowers,
   hasScopes,
   ipAllowed,
   Lru,
@@ -23,34 +18,27 @@ import {
 } from './keys-fns.ts';
 import { KeyCache } from './key-cache.ts';
 import type { EmitAlone, EmitEvent } from '../webhooks/webhooks-service.ts';
-import { createKeyEvents, keySummary } from './key-events.ts';
+import { createKeyEvents } from './key-events.ts';
 import { createKeyFailures } from './keys-failures.ts';
-import type { InTx, KeysStore, TakenCredits } from './keys-store.ts';
-import { isLegacyCandidate, legacyKeyRow, type LegacyKeyInput } from './legacy-keys-fns.ts';
+import { KEY_HASH, type KeysContext } from './keys-context.ts';
+import { createLegacyKeys } from './keys-legacy.ts';
+import { createKeyAdmin } from './keys-manage.ts';
+import { createKeySelfService } from './keys-self-service.ts';
+import type { KeysStore, TakenCredits } from './keys-store.ts';
+import { isLegacyCandidate } from './legacy-keys-fns.ts';
 import type {
-  ApiKey,
   AuthContext,
   BudgetStep,
-  KeyRow,
-  KeysTable,
+  ClientSnapshot,
   MaybePromise,
   RateLimitGate,
   VerifyCode,
   VerifyResult,
 } from './keys-types.ts';
-import { byId, readPage } from '../lib/page.ts';
 
 export type { CreateKeyInput } from './key-rows.ts';
+export type { ClientSnapshot } from './keys-types.ts';
 export { toApiKey } from './key-rows.ts';
-
-/** What verification needs to know about a key's client (asked of the clients service). */
-export interface ClientSnapshot {
-  id: string;
-  name: string;
-  tier: string;
-  status: ClientStatus;
-  defaultRateLimit: RateLimitSetting | null;
-}
 
 export interface KeysServiceDeps {
   keysStore: KeysStore;
@@ -98,9 +86,6 @@ interface CachedKey {
    */
   creditsOutUntil?: number;
 }
-
-/** A key's at-rest hash: SHA-256, lowercase hex. */
-const KEY_HASH = /^[0-9a-f]{64}$/;
 
 type VerifyOptions = { scopes?: string[]; ip?: string; endpoint?: string };
 
@@ -470,423 +455,14 @@ export function createKeysService(deps: KeysServiceDeps) {
     };
   }
 
-  async function mustFind(clientId: string, keyId: string): Promise<KeyRow> {
-    // A malformed id names no key: answered without a query, exactly like a missing one.
-    if (!isIdOf('key', keyId) || !isIdOf('client', clientId)) {
-      throw new AppError('not_found', 'key not found');
-    }
-    const row = await keysStore.find(clientId, keyId);
-    if (!row) throw new AppError('not_found', 'key not found');
-    return row;
-  }
-
-  /** Moves a key between active and revoked only from the expected status; audits a real change. */
-  async function setStatus(
-    clientId: string,
-    keyId: string,
-    from: KeysTable['status'],
-    patch: Partial<KeysTable>,
-    event: { actor: Actor; action: string; data?: Record<string, unknown> },
-    inTx?: (row: KeyRow) => InTx | undefined,
-  ): Promise<ApiKey> {
-    const row = await mustFind(clientId, keyId);
-    const updated_at = clock.now().toISOString();
-    const changed = await keysStore.update(
-      clientId,
-      keyId,
-      { ...patch, updated_at },
-      { status: from },
-      inTx?.({ ...row, ...patch, updated_at }),
-    );
-    if (changed) {
-      await publish('key', keyId, clientId);
-      await audit.record({ ...event, targetType: 'key', targetId: keyId, clientId });
-    }
-    return toApiKey(await mustFind(clientId, keyId));
-  }
-
-  async function create(
-    clientId: string,
-    input: CreateKeyInput,
-    actor: Actor,
-  ): Promise<{ key: ApiKey; apiKey: string }> {
-    if (!isIdOf('client', clientId)) throw new AppError('not_found', 'client not found');
-    const client = await getClient(clientId);
-    if (!client || client.status === 'deleted') throw new AppError('not_found', 'client not found');
-    const { row, pool, apiKey } = buildKeyRow(keyPrefix, clientId, input, clock.now());
-    await keysStore.insert(
-      row,
-      pool,
-      events.inTx({ type: 'key.created', clientId, data: { key: keySummary(row) } }),
-    );
-    await audit.record({
-      actor,
-      action: 'key.created',
-      targetType: 'key',
-      targetId: row.id,
-      clientId,
-      data: { start: row.start, environment: row.environment, scopes: JSON.parse(row.scopes) },
-    });
-    return { key: toApiKey(withPool(row, pool)), apiKey };
-  }
-
-  function isoOrNull(text: string | null | undefined): string | null {
-    if (!text) return null;
-    const t = Date.parse(text);
-    if (Number.isNaN(t))
-      throw new AppError('validation_failed', 'expiresAt must be an ISO-8601 time');
-    return new Date(t).toISOString();
-  }
-
-  function powersOf(k: ApiKey): KeyPowers {
-    return {
-      scopes: k.scopes,
-      ipAllowlist: k.ipAllowlist,
-      expiresAt: k.expiresAt,
-      rateLimit: k.rateLimit,
-      limitedCredits: k.credits !== null,
-    };
-  }
-
-  /** The calling key's own record: what it may hand on (self-service). */
-  async function mustNotExceed(auth: AuthContext, child: KeyPowers): Promise<void> {
-    const parent = powersOf(await get(auth.clientId, auth.keyId));
-    const excess = excessPowers(parent, child);
-    if (excess.length) {
-      throw new AppError('insufficient_scope', `this key cannot hand out ${excess.join('; ')}`);
-    }
-  }
-
-  /** The calling key may be handed keyId's secret (a roll, a leak's replacement): not worth more. */
-  async function assertMayRoll(auth: AuthContext, keyId: string): Promise<void> {
-    await mustNotExceed(auth, powersOf(await get(auth.clientId, keyId)));
-  }
-
-  async function get(clientId: string, keyId: string): Promise<ApiKey> {
-    return toApiKey(await mustFind(clientId, keyId));
-  }
-
-  /**
-   * Revokes a key. `retire: true` revokes it for good: it is marked retired, so `reactivate`
-   * refuses it, and an already revoked key is retired too. The leak scanner revokes a leaked
-   * key this way, with a reason such as `leaked: <url>`.
-   */
-  async function revoke(
-    clientId: string,
-    keyId: string,
-    actor: Actor,
-    reason?: string | null,
-    opts: { retire?: boolean } = {},
-  ): Promise<ApiKey> {
-    const at = clock.now().toISOString();
-    const why = reason?.slice(0, 500) ?? null;
-    if (!opts.retire) {
-      return setStatus(
-        clientId,
-        keyId,
-        'active',
-        { status: 'revoked', revoked_at: at, revoked_reason: why },
-        { actor, action: 'key.revoked', data: { reason: reason ?? null } },
-        (after) => revokedEvent(after, reason ?? null, false),
-      );
-    }
-    const before = await mustFind(clientId, keyId);
-    const after: KeysTable = { ...before, status: 'revoked', retired_at: before.retired_at ?? at };
-    const inTx = revokedEvent(after, reason ?? null, true);
-    if (await keysStore.retire(clientId, keyId, at, why ?? 'retired', inTx)) {
-      await publish('key', keyId, clientId);
-      await audit.record({
-        actor,
-        action: 'key.revoked',
-        targetType: 'key',
-        targetId: keyId,
-        clientId,
-        data: { reason: reason ?? null, retired: true },
-      });
-    }
-    return toApiKey(await mustFind(clientId, keyId));
-  }
-
-  function revokedEvent(row: KeysTable, reason: string | null, retired: boolean) {
-    return events.inTx({
-      type: 'key.revoked',
-      clientId: row.client_id,
-      data: { key: keySummary(row), reason, retired },
-    });
-  }
-
-  /** Brings a revoked key back, unless it was retired (rolled or leaked): that is for good. */
-  async function reactivate(clientId: string, keyId: string, actor: Actor): Promise<ApiKey> {
-    const row = await mustFind(clientId, keyId);
-    if (row.retired_at) {
-      const why = row.rolled_to
-        ? `it was rolled (replaced by ${row.rolled_to})`
-        : `it was revoked for good${row.revoked_reason ? ` (${row.revoked_reason})` : ''}`;
-      throw new AppError('conflict', `key ${keyId} cannot be reactivated: ${why}`, {
-        context: { keyId, retiredAt: row.retired_at },
-      });
-    }
-    return setStatus(
-      clientId,
-      keyId,
-      'revoked',
-      { status: 'active', revoked_at: null, revoked_reason: null },
-      { actor, action: 'key.reactivated' },
-    );
-  }
-
-  /**
-   * Stripe-style roll: a new key with the same settings and the same credit pool; the old one
-   * keeps working (and spending from that pool) until the grace deadline (0 = revoked at once),
-   * and is retired: it can never be reactivated. Atomic: of two concurrent rolls of a key, one
-   * wins and the other gets a conflict.
-   */
-  async function roll(
-    clientId: string,
-    keyId: string,
-    actor: Actor,
-    gracePeriodSeconds = 86_400,
-  ): Promise<{ key: ApiKey; apiKey: string; rolled: ApiKey }> {
-    if (!Number.isInteger(gracePeriodSeconds) || gracePeriodSeconds < 0) {
-      throw new AppError('validation_failed', 'gracePeriodSeconds must be a whole number ≥ 0');
-    }
-    const old = await mustFind(clientId, keyId);
-    const now = clock.now();
-    assertRollable(old, now);
-    const s = toApiKey(old);
-    const { row, apiKey } = buildKeyRow(
-      keyPrefix,
-      clientId,
-      {
-        name: s.name,
-        description: s.description,
-        environment: s.environment,
-        scopes: s.scopes,
-        ipAllowlist: s.ipAllowlist,
-        expiresAt: s.expiresAt,
-        rateLimit: s.rateLimit,
-        meta: s.meta,
-      },
-      now,
-      old.credit_pool_id,
-    );
-    const iso = now.toISOString();
-    const graceEnd = new Date(now.getTime() + gracePeriodSeconds * 1000).toISOString();
-    const retired = { rolled_to: row.id, retired_at: iso, updated_at: iso };
-    const oldPatch: Partial<KeysTable> =
-      gracePeriodSeconds === 0
-        ? { ...retired, status: 'revoked', revoked_at: iso, revoked_reason: 'rolled' }
-        : {
-            ...retired,
-            expires_at: old.expires_at && old.expires_at < graceEnd ? old.expires_at : graceEnd,
-          };
-    const rolledRow: KeysTable = { ...old, ...oldPatch };
-    const claimed = await keysStore.roll(
-      clientId,
-      keyId,
-      oldPatch,
-      row,
-      events.inTx({
-        type: 'key.rolled',
-        clientId,
-        data: {
-          key: keySummary(rolledRow),
-          newKey: keySummary(row),
-          gracePeriodSeconds,
-          oldKeyExpiresAt: rolledRow.status === 'revoked' ? iso : rolledRow.expires_at,
-        },
-      }),
-    );
-    if (!claimed) {
-      throw new AppError(
-        'conflict',
-        `key ${keyId} changed meanwhile (rolled or revoked): not rolled`,
-      );
-    }
-    await publish('key', keyId, clientId);
-    await audit.record({
-      actor,
-      action: 'key.rolled',
-      targetType: 'key',
-      targetId: keyId,
-      clientId,
-      data: { newKeyId: row.id, gracePeriodSeconds },
-    });
-    return {
-      key: toApiKey(await mustFind(clientId, row.id)),
-      apiKey,
-      rolled: toApiKey(await mustFind(clientId, keyId)),
-    };
-  }
-
-  /** Only a live key that was not rolled yet can be rolled: one successor per key. */
-  function assertRollable(old: KeyRow, now: Date): void {
-    if (old.rolled_to) {
-      throw new AppError('conflict', `key ${old.id} was already rolled (to ${old.rolled_to})`);
-    }
-    if (old.status !== 'active' || old.retired_at) {
-      throw new AppError('conflict', 'only an active key can be rolled');
-    }
-    if (old.expires_at && Date.parse(old.expires_at) <= now.getTime()) {
-      throw new AppError('conflict', 'an expired key cannot be rolled');
-    }
-  }
-
+  const ctx: KeysContext = { keysStore, audit, clock, keyPrefix, getClient, events, publish };
   return {
     verify,
     verifyHash,
-    create,
-
-    /**
-     * Stores a key another system issued, by its hash (src/import/). It verifies like any key;
-     * a conflict when a key with this hash exists already (the import's idempotency).
-     */
-    /**
-     * The operator's view of imported legacy keys: how many exist, how many are still active,
-     * and how many of those were used in the last 30 days (the ones to retire by rolling).
-     */
-    async legacySummary(): Promise<{ total: number; active: number; usedLast30Days: number }> {
-      const since = new Date(clock.nowMs() - 30 * 24 * 3600_000).toISOString();
-      const [counts, used] = await Promise.all([
-        keysStore.countLegacy(),
-        keysStore.countLegacyUsedSince(since),
-      ]);
-      return { ...counts, usedLast30Days: used };
-    },
-
-    async importLegacy(clientId: string, input: LegacyKeyInput, actor: Actor): Promise<ApiKey> {
-      const client = await getClient(clientId);
-      if (!client || client.status === 'deleted')
-        throw new AppError('not_found', 'client not found');
-      const row = legacyKeyRow(clientId, input, clock.now());
-      if (await keysStore.findByHash(row.key_hash)) {
-        throw new AppError('conflict', 'a key with this hash exists already');
-      }
-      await keysStore.insert(row);
-      await publish('key', row.id, clientId);
-      await audit.record({
-        actor,
-        action: 'key.imported',
-        targetType: 'key',
-        targetId: row.id,
-        clientId,
-        data: { start: row.start, environment: row.environment, status: row.status },
-      });
-      return toApiKey({
-        ...row,
-        credits_remaining: null,
-        refill_interval: null,
-        refill_amount: null,
-        refilled_at: null,
-      });
-    },
-
-    /**
-     * Self-service creation (POST /v1/keys): what the body leaves out is inherited from the
-     * calling key (rate limit, expiry, IP allowlist), and nothing may exceed it.
-     */
-    async createOwn(auth: AuthContext, input: CreateKeyInput, actor: Actor) {
-      const parent = await get(auth.clientId, auth.keyId);
-      const expiresAt =
-        input.expiresAt ??
-        (input.expiresInSeconds
-          ? new Date(clock.now().getTime() + input.expiresInSeconds * 1000).toISOString()
-          : parent.expiresAt);
-      const filled: CreateKeyInput = {
-        ...input,
-        expiresInSeconds: undefined,
-        expiresAt,
-        rateLimit: input.rateLimit ?? parent.rateLimit,
-        ipAllowlist: input.ipAllowlist?.length ? input.ipAllowlist : parent.ipAllowlist,
-      };
-      await mustNotExceed(auth, {
-        scopes: filled.scopes ?? [],
-        ipAllowlist: filled.ipAllowlist ?? [],
-        expiresAt: isoOrNull(filled.expiresAt),
-        rateLimit: filled.rateLimit ?? null,
-        limitedCredits: filled.credits !== undefined && filled.credits !== null,
-      });
-      return create(auth.clientId, filled, actor);
-    },
-
-    /**
-     * Self-service roll (POST /v1/keys/:id/roll): rolling hands the caller the rolled key's new
-     * secret, so the rolled key's powers may not exceed the caller's.
-     */
-    async rollOwn(auth: AuthContext, keyId: string, actor: Actor, gracePeriodSeconds?: number) {
-      await assertMayRoll(auth, keyId);
-      return roll(auth.clientId, keyId, actor, gracePeriodSeconds);
-    },
-    assertMayRoll,
+    ...createKeyAdmin(ctx),
+    ...createLegacyKeys(ctx),
+    ...createKeySelfService(ctx),
     reportFailure: failures.reportFailure,
-
-    async list(clientId: string, opts: { limit?: number; cursor?: string } = {}) {
-      return readPage(
-        { ...opts, defaultLimit: 100 },
-        (limit) => keysStore.list(clientId, { limit, cursor: opts.cursor }),
-        (rows) => rows.map(toApiKey),
-        byId,
-      );
-    },
-
-    /** All keys of each of these clients (at most 1000 clients: one page of the client list). */
-    async listForClients(clientIds: readonly string[]): Promise<Map<string, ApiKey[]>> {
-      const out = new Map<string, ApiKey[]>(clientIds.map((id) => [id, []]));
-      for (let i = 0; i < clientIds.length; i += 500) {
-        for (const row of await keysStore.listForClients(clientIds.slice(i, i + 500))) {
-          out.get(row.client_id)?.push(toApiKey(row));
-        }
-      }
-      return out;
-    },
-
-    get,
-
-    revoke,
-    reactivate,
-    roll,
-
-    async delete(clientId: string, keyId: string, actor: Actor): Promise<void> {
-      await mustFind(clientId, keyId);
-      if (await keysStore.delete(clientId, keyId)) {
-        await publish('key', keyId, clientId);
-        await audit.record({
-          actor,
-          action: 'key.deleted',
-          targetType: 'key',
-          targetId: keyId,
-          clientId,
-        });
-      }
-    },
-
-    /** Destroys every key of a client (client deletion). */
-    async destroyAllForClient(clientId: string): Promise<number> {
-      const ids = await keysStore.deleteAllForClient(clientId);
-      await publish('client', clientId, clientId);
-      return ids.length;
-    },
-
-    /** Tells every node that a client changed (status, name, tier, default limit). */
-    clientChanged: (clientId: string) => publish('client', clientId, clientId),
-
-    /**
-     * Which key has this at-rest hash, for leak reports and `keyplane scan --check` (operator
-     * paths: the reporter is not a client). Storage, not the cache: a report must see a
-     * revocation made on another node a moment ago.
-     */
-    async lookupByHash(hash: string): Promise<ApiKey | null> {
-      if (!KEY_HASH.test(hash)) return null;
-      const row = await keysStore.findByHash(hash);
-      return row ? toApiKey(row) : null;
-    },
-
-    /** Operator paths only (the CLI names keys by id alone). */
-    async ownerOf(keyId: string): Promise<string> {
-      const owner = isIdOf('key', keyId) ? await keysStore.ownerOf(keyId) : null;
-      if (!owner) throw new AppError('not_found', 'key not found');
-      return owner;
-    },
 
     /**
      * key.expiring notices due and credits.low left unwritten: `serve` runs this every minute

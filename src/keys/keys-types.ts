@@ -1,6 +1,7 @@
 import type { RateLimitSetting } from '../clients/clients-types.ts';
 import type { BudgetDecision, BudgetHold } from '../budgets/budgets-types.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
+import type { ClientStatus } from '../clients/clients-types.ts';
 
 export type KeyStatus = 'active' | 'revoked';
 
@@ -191,3 +192,12 @@ export interface BudgetStep {
 
 /** A value, or a promise of it when it had to wait (callers `await` either). */
 export type MaybePromise<T> = T | Promise<T>;
+
+/** What verification needs to know about a key's client (asked of the clients service). */
+export interface ClientSnapshot {
+  id: string;
+  name: string;
+  tier: string;
+  status: ClientStatus;
+  defaultRateLimit: RateLimitSetting | null;
+}
