@@ -76,7 +76,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/infra/change-feed.ts createChangeFeed',
   'src/keys/key-events.ts createKeyEvents',
   'src/keys/key-notices-store.ts createKeyNoticesStore',
-  'src/keys/keys-service.ts createKeysService',
   'src/keys/keys-store.ts createKeysStore',
   'src/leaks/leaks-service.ts createLeaksService',
   'src/leaks/leaks-store.ts createLeaksStore',
