@@ -5,152 +5,29 @@
  * credential is ever kept in the page: not in state, not in browser storage.
  */
 
-export interface Session {
-  kind: 'operator' | 'client';
-  name: string;
-  scopes: string[];
-  clientId: string | null;
-  keyId: string | null;
-  expiresAt: string;
-}
+import type { Answer, Schemas } from '../../sdk/src/api-shapes.ts';
 
-export interface RateLimit {
-  limit: number;
-  windowSeconds: number;
-}
+/*
+ * The API's shapes, derived from the types generated from the server's OpenAPI document
+ * (sdk/src/generated/openapi.ts, by `npm run gen:api`; a test fails when it and the server
+ * disagree), so the dashboard cannot drift from the server.
+ */
 
-export interface Client {
-  id: string;
-  name: string;
-  email: string | null;
-  tier: string;
-  status: 'active' | 'suspended' | 'deleted';
-  metadata: Record<string, unknown>;
-  defaultRateLimit: RateLimit | null;
-  createdAt: string;
-  updatedAt: string;
-  suspendedAt: string | null;
-  deletedAt: string | null;
-}
-
-export interface ApiKey {
-  id: string;
-  clientId: string;
-  start: string;
-  name: string | null;
-  description: string | null;
-  environment: 'live' | 'test';
-  scopes: string[];
-  ipAllowlist: string[];
-  expiresAt: string | null;
-  rateLimit: RateLimit | null;
-  status: 'active' | 'revoked';
-  revokedAt: string | null;
-  revokedReason: string | null;
-  lastUsedAt: string | null;
-  createdAt: string;
-  /** Imported by hash from another system (`keyplane import`); rolling it issues a Keyplane key. */
-  legacy: boolean;
-}
-
-export interface CreatedKey {
-  key: ApiKey;
-  apiKey: string;
-}
-
-export interface UsageGroup {
-  group: string;
-  calls: number;
-  testCalls: number;
-  costMicros: number;
-  cost: string;
-}
-
-export interface UsageSummary {
-  from: string;
-  to: string;
-  currency: string;
-  totals: Omit<UsageGroup, 'group'>;
-  groups: UsageGroup[];
-}
-
-export interface Invoice {
-  id: string;
-  number: string;
-  clientId: string;
-  period: string;
-  periodStart: string;
-  periodEnd: string;
-  currency: string;
-  status: string;
-  totalMicros: number;
-  total: string;
-  createdAt: string;
-  issuedAt: string;
-  sentAt: string | null;
-  paidAt: string | null;
-  voidedAt: string | null;
-  billTo: { name: string; email: string | null };
-}
-
+export type Session = Answer<'getDashboardSession'>['session'];
+export type RateLimit = Schemas['RateLimit'];
+export type Client = Schemas['Client'];
+/** `legacy`: imported by hash from another system (`keyplane import`); rolling it issues a Keyplane key. */
+export type ApiKey = Schemas['ApiKey'];
+export type CreatedKey = Schemas['CreatedKey'];
+export type UsageSummary = Schemas['UsageSummary'];
+export type UsageGroup = UsageSummary['groups'][number];
+export type Invoice = Schemas['Invoice'];
 /** An admin token as listed (never the token itself). */
-export interface AdminToken {
-  id: string;
-  name: string;
-  start: string;
-  scopes: string[];
-  createdAt: string;
-  createdBy: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-  status: 'active' | 'revoked';
-}
-
+export type AdminToken = Schemas['AdminToken'];
 /** A client's payment details (GET/PUT /admin/v1/clients/{id}/payment-details). */
-export interface PaymentDetails {
-  clientId: string;
-  method: string;
-  frequency: 'weekly' | 'monthly';
-  /** null: invoices go to the client's email. */
-  billingEmail: string | null;
-  currency: string;
-  company: { name: string | null; address: string | null; vatId: string | null };
-  /** null: the config's default. */
-  invoiceWhenEmpty: boolean | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface Credential {
-  id: string;
-  name: string;
-  provider: string;
-  type: string;
-  permissions: string;
-  fields: string[];
-  isActive: boolean;
-  isVerified: boolean;
-  lastVerifiedAt: string | null;
-  verification: { status: string; message: string } | null;
-  lastUsedAt: string | null;
-  usageCount: number;
-  createdAt: string;
-  deletedAt: string | null;
-}
-
-export interface AuditEntry {
-  seq: number;
-  id: string;
-  createdAt: string;
-  actorType: string;
-  actorId: string;
-  action: string;
-  targetType: string;
-  targetId: string | null;
-  clientId: string | null;
-  ip: string | null;
-  data: Record<string, unknown>;
-}
+export type PaymentDetails = NonNullable<Answer<'getPaymentDetails'>['paymentDetails']>;
+export type Credential = Schemas['Credential'];
+export type AuditEntry = Schemas['AuditEntry'];
 
 export interface Page<T> {
   data: T[];
@@ -238,76 +115,11 @@ export function hasScope(scopes: string[], scope: string): boolean {
 }
 
 /** A webhook endpoint (never its signing secret: that is shown once, on create and roll). */
-export interface WebhookEndpoint {
-  id: string;
-  /** null: the operator's (every client's events). */
-  clientId: string | null;
-  url: string;
-  description: string;
-  /** Empty: every event type. */
-  eventTypes: string[];
-  enabled: boolean;
-  disabledReason: string | null;
-  failingSince: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface CreatedWebhookEndpoint {
-  endpoint: WebhookEndpoint;
-  secret: string;
-}
-
-export interface WebhookDelivery {
-  id: string;
-  endpointId: string;
-  status: 'pending' | 'delivered' | 'failed';
-  attempts: number;
-  nextAttemptAt: string | null;
-  finishedAt: string | null;
-}
-
-export interface WebhookMessage {
-  id: string;
-  eventType: string;
-  clientId: string | null;
-  payload: unknown;
-  createdAt: string;
-  deliveries: WebhookDelivery[];
-}
-
-export interface WebhookAttempt {
-  id: string;
-  deliveryId: string;
-  endpointId: string;
-  attempt: number;
-  startedAt: string;
-  durationMs: number;
-  statusCode: number | null;
-  outcome: 'delivered' | 'failed';
-  error: string | null;
-  responseExcerpt: string | null;
-}
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+export type CreatedWebhookEndpoint = Answer<'adminCreateWebhookEndpoint', 201>;
+export type WebhookMessage = Answer<'listWebhookMessages'>['data'][number];
+export type WebhookDelivery = WebhookMessage['deliveries'][number];
+export type WebhookAttempt = Answer<'adminGetWebhookMessage'>['message']['attempts'][number];
 
 /** A spend budget on a client (keyId null) or one key, with its current period's spend. */
-export interface Budget {
-  id: string;
-  clientId: string;
-  keyId: string | null;
-  amountMicros: number;
-  amount: string;
-  currency: string;
-  period: 'day' | 'week' | 'month' | 'billing';
-  mode: 'hard' | 'soft';
-  thresholds: number[];
-  current: {
-    periodStart: string;
-    periodEnd: string;
-    spentMicros: number;
-    spent: string;
-    remainingMicros: number;
-    alerted: number[];
-  };
-  createdAt: string;
-  updatedAt: string;
-}
+export type Budget = Answer<'adminGetBudget'>['budget'];

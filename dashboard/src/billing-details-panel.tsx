@@ -95,7 +95,7 @@ function BillingDetailsForm({
   onCancel: () => void;
   onSaved: () => void;
 }) {
-  const [method, setMethod] = useState(current?.method ?? 'bank_transfer');
+  const [method, setMethod] = useState<string>(current?.method ?? 'bank_transfer');
   const [frequency, setFrequency] = useState(current?.frequency ?? 'weekly');
   const [billingEmail, setBillingEmail] = useState(current?.billingEmail ?? '');
   const [currency, setCurrency] = useState(current?.currency ?? '');

@@ -11,14 +11,17 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 export const MAX_FUNCTION_LINES = 80;
 export const MAX_FILE_LINES = 500;
 const SOURCE_DIRS = ['src', 'sdk/src', 'dashboard/src'];
+/** Generated code (`npm run gen:api`) is the generator's shape, not ours. */
+const GENERATED_DIRS = new Set(['sdk/src/generated']);
 
 export function sourceFiles(): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (/\.tsx?$/.test(name) && !/\.test\.tsx?$/.test(name) && !name.endsWith('.d.ts'))
+      if (statSync(path).isDirectory()) {
+        if (!GENERATED_DIRS.has(relative(ROOT, path))) walk(path);
+      } else if (/\.tsx?$/.test(name) && !/\.test\.tsx?$/.test(name) && !name.endsWith('.d.ts'))
         out.push(relative(ROOT, path));
     }
   };
