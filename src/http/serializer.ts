@@ -15,7 +15,27 @@ import { z } from 'zod';
  * writes (see the README's Benchmarks). A schema JSON Schema cannot express (a transform, a
  * custom check) keeps zod's serializer.
  */
+type Serialize = (data: unknown) => string;
+
+/**
+ * Compiled serializers, by zod schema and by the JSON Schema it converts to. fast-json-stringify
+ * writes and compiles a function per schema (most of the cost of `app.ready()`): the shared error
+ * schemas appear on every route, and every app built in one process (each test's own server, say)
+ * declares the same responses again. The compiled function depends on the JSON Schema alone, so
+ * one schema compiles once.
+ */
+const bySchema = new WeakMap<z.ZodType, Serialize>();
+const byJsonSchema = new Map<string, Serialize>();
+
 export const serializerCompiler: FastifySerializerCompiler<z.ZodType> = (route) => {
+  const known = bySchema.get(route.schema);
+  if (known) return known;
+  const serialize = compile(route);
+  bySchema.set(route.schema, serialize);
+  return serialize;
+};
+
+function compile(route: Parameters<FastifySerializerCompiler<z.ZodType>>[0]): Serialize {
   let json: unknown;
   try {
     json = z.toJSONSchema(route.schema, {
@@ -26,6 +46,12 @@ export const serializerCompiler: FastifySerializerCompiler<z.ZodType> = (route) 
   } catch {
     return zodSerializerCompiler(route as Parameters<typeof zodSerializerCompiler>[0]);
   }
-  const stringify = fastJson(json as fastJson.AnySchema);
-  return (data: unknown) => stringify(data);
-};
+  const key = JSON.stringify(json);
+  let serialize = byJsonSchema.get(key);
+  if (!serialize) {
+    const stringify = fastJson(json as fastJson.AnySchema);
+    serialize = (data: unknown) => stringify(data);
+    byJsonSchema.set(key, serialize);
+  }
+  return serialize;
+}
