@@ -1,21 +1,32 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchSeconds, compare, startKeyplane, type BenchResult } from './lib.ts';
+import { startRedis } from '../test/support/servers.ts';
+import {
+  benchSeconds,
+  compare,
+  NO_POSTGRES_NOTE,
+  startKeyplane,
+  withBenchPostgres,
+  type BenchResult,
+} from './lib.ts';
 
 export const description =
-  'Cost of a hard budget on the hot path: GET /v1/health for a client with a client budget vs one without (same server, SQLite)';
+  'Cost of a hard budget on the hot path: GET /v1/health for a client with a client budget vs one without (same server; SQLite, then PostgreSQL + Redis)';
 
 /**
- * One real Keyplane, two clients: one with a hard monthly budget it never reaches (each call
- * reserves its price with a conditional UPDATE), one without (the budget step is one Set
+ * One real Keyplane, two clients: one with a hard monthly budget it never reaches (its calls
+ * take their price out of the node's budget lease), one without (the budget step is one Set
  * lookup). Alternating rounds against the same server, so the ratio is the budget's own cost.
  */
-export async function run(): Promise<BenchResult[]> {
+async function measureOn(label: string, env: Record<string, string>): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'kp-bench-budgets-'));
   const configFile = join(dir, 'keyplane.config.json');
   writeFileSync(configFile, JSON.stringify({ pricing: { 'GET /v1/health': '0.000001', '*': 0 } }));
-  const kp = await startKeyplane({ env: { KEYPLANE_CONFIG: configFile } });
+  const kp = await startKeyplane({
+    databaseUrl: env.KEYPLANE_DATABASE_URL,
+    env: { ...env, KEYPLANE_CONFIG: configFile },
+  });
   try {
     const actor = { type: 'system' as const, id: 'bench' };
     const plain = await kp.services.clients.create(
@@ -32,7 +43,7 @@ export async function run(): Promise<BenchResult[]> {
       actor,
     );
     const target = (name: string, apiKey: string) => ({
-      name,
+      name: `${name} (${label})`,
       url: `${kp.url}/v1/health`,
       options: { headers: { 'x-api-key': apiKey } },
     });
@@ -50,11 +61,30 @@ export async function run(): Promise<BenchResult[]> {
       {
         ...withBudget!,
         target: '≥ 0.9× without',
-        note: `${spent.toLocaleString('en-US')} calls reserved on the budget (1 micro each)`,
+        note: `${spent.toLocaleString('en-US')} calls counted on the budget (1 micro each)`,
       },
     ];
   } finally {
     await kp.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const results = await measureOn('SQLite', {});
+  const redis = await startRedis();
+  try {
+    const pg = await withBenchPostgres('kp_bench_budgets', (url) =>
+      measureOn('PostgreSQL + Redis', {
+        KEYPLANE_DATABASE_URL: url,
+        ...(redis ? { KEYPLANE_REDIS_URL: redis.url } : {}),
+      }),
+    );
+    results.push(
+      ...(pg ?? [{ name: 'PostgreSQL + Redis', value: 0, unit: '', note: NO_POSTGRES_NOTE }]),
+    );
+  } finally {
+    await redis?.stop();
+  }
+  return results;
 }

@@ -229,7 +229,7 @@ export function createServices({
   );
   /** Budgets (issue 16): money limits per period, reserved on every priced call, alerts once. */
   budgets = createBudgetsService({
-    budgetsStore: createBudgetsStore(db, store.sqlite),
+    budgetsStore: createBudgetsStore(db),
     audit,
     clock,
     logger,

@@ -7,6 +7,7 @@ import { startRedis, type RunningServer } from './support/servers.ts';
 import { createTestDatabase, ENGINES, redisUrl, type TestDatabase } from './support/stores.ts';
 import { waitFor } from './support/wait.ts';
 import { storedUsage } from './support/usage.ts';
+import { LEASE_SHARE } from '../src/budgets/budgets-leases.ts';
 
 /**
  * The proof of issue 16: three `keyplane serve` processes on one PostgreSQL and one Redis,
@@ -132,6 +133,31 @@ describe.skipIf(!available)('hard budget on three keyplane processes (PostgreSQL
     return calls;
   }
 
+  /** The nodes holding a lease on the budget, sampled every 20 ms until `stop` resolves. */
+  async function leaseHolders(budgetId: string, stop: Promise<unknown>) {
+    const seen = new Set<string>();
+    let done = false;
+    void stop.finally(() => (done = true));
+    while (!done) {
+      const rows = await h.services.store.db
+        .selectFrom('budget_leases')
+        .select('node_id')
+        .where('budget_id', '=', budgetId)
+        .execute();
+      for (const r of rows) seen.add(r.node_id);
+      // a sampling period, not a wait for a condition
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return seen;
+  }
+  async function leaseRows(budgetId: string) {
+    return h.services.store.db
+      .selectFrom('budget_leases')
+      .selectAll()
+      .where('budget_id', '=', budgetId)
+      .execute();
+  }
+
   async function spendOf(clientId: string, budgetId: string) {
     return (await h.services.budgets.get(clientId, budgetId)).current.spentMicros;
   }
@@ -180,7 +206,12 @@ describe.skipIf(!available)('hard budget on three keyplane processes (PostgreSQL
     const before = await spendOf(b.clientId, b.budgetId);
     expect(before).toBe(10 * PRICES['/v1/health']!);
     await Promise.all([0, 1, 2].map((i) => startNode(i)));
-    const calls = await traffic(b.apiKey);
+    const run = traffic(b.apiKey);
+    const holders = await leaseHolders(b.budgetId, run);
+    const calls = await run;
+    // The nodes took leases (most calls were decided without a query), and gave them all back.
+    expect(holders.size).toBeGreaterThanOrEqual(2);
+    expect(await leaseRows(b.budgetId)).toEqual([]);
     const served = calls.filter((c) => c.status === 200).reduce((s, c) => s + c.price, 0);
     const spent = await spendOf(b.clientId, b.budgetId);
     expect(calls.some((c) => c.status === 0)).toBe(false);
@@ -215,9 +246,14 @@ describe.skipIf(!available)('hard budget on three keyplane processes (PostgreSQL
     const served = calls.filter((c) => c.status === 200).reduce((s, c) => s + c.price, 0);
     const unanswered = calls.filter((c) => c.status === 0).reduce((s, c) => s + c.price, 0);
     checkRefusals(calls, spent);
-    // Every served call is counted; a call cut by the kill may have been reserved, never more.
+    // Every served call is counted. Beyond them: calls cut by the kill (reserved, maybe not
+    // served) and the unused part of the killed node's lease, which stays spent once it is
+    // stale: at most 1/LEASE_SHARE of the budget.
     expect(spent).toBeGreaterThanOrEqual(served);
-    expect(spent).toBeLessThanOrEqual(served + unanswered);
+    expect(spent).toBeLessThanOrEqual(served + unanswered + BUDGET / LEASE_SHARE);
+    // Every lease of the live nodes came back; the killed node's was dropped once stale (the
+    // last refusal waited for that).
+    expect(await leaseRows(b.budgetId)).toEqual([]);
     // Metering lost at most what the killed process had not flushed: never more than the spend.
     const fromLive = calls
       .filter((c) => c.status === 200 && !(c.node === 1 && c.incarnation === incarnations[1]! - 1))
@@ -231,7 +267,7 @@ describe.skipIf(!available)('hard budget on three keyplane processes (PostgreSQL
     expect(await alertsOf(b.clientId)).toEqual([50, 80, 100]);
   }, 120_000);
 
-  it('Redis restarted mid-run: still exact (budgets are decided in PostgreSQL)', async () => {
+  it('Redis restarted mid-run: still exact (budgets and their leases are in PostgreSQL)', async () => {
     const b = await newBudget('RedisRestart');
     const calls = await traffic(b.apiKey, {
       at: 0.3,
@@ -244,6 +280,7 @@ describe.skipIf(!available)('hard budget on three keyplane processes (PostgreSQL
     const served = calls.filter((c) => c.status === 200).reduce((s, c) => s + c.price, 0);
     expect(calls.some((c) => c.status === 0)).toBe(false);
     expect(spent).toBe(served);
+    expect(await leaseRows(b.budgetId)).toEqual([]);
     checkRefusals(calls, spent);
     await waitFor(
       async () => (await meteredOf(b.clientId)) === spent,

@@ -4,9 +4,24 @@ import type { Logger } from '../infra/logger.ts';
 import type { AuthContext, MaybePromise } from '../keys/keys-types.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
-import { periodBounds, reachedThresholds } from './budgets-fns.ts';
+import { createAlertWatch, type ReachedAlert } from './budgets-alert-watch.ts';
+import { periodBounds } from './budgets-fns.ts';
+import {
+  newNodeId,
+  refund,
+  reserveAll,
+  reserveOne,
+  retireAll,
+  unspent,
+  type LeaseCtx,
+  type Reserved,
+} from './budgets-leases.ts';
+import { createBudgetRules, type ClientRules } from './budgets-rules.ts';
 import type { BudgetsStore, ReserveItem } from './budgets-store.ts';
-import type { BudgetDecision, BudgetHold, BudgetRule, BudgetsTable } from './budgets-types.ts';
+import type { BudgetDecision, BudgetHold, BudgetLease, BudgetRule } from './budgets-types.ts';
+
+export { toRule } from './budgets-rules.ts';
+export type { ReachedAlert } from './budgets-alert-watch.ts';
 
 export interface BudgetGateDeps {
   budgetsStore: BudgetsStore;
@@ -23,224 +38,179 @@ export interface BudgetGateDeps {
   rulesTtlMs?: number;
 }
 
-export interface ReachedAlert {
+interface GateCtx {
+  deps: BudgetGateDeps;
+  rules: ReturnType<typeof createBudgetRules>;
+  alerts: ReturnType<typeof createAlertWatch>;
+  leases: LeaseCtx;
+  track: <T>(p: Promise<T>) => Promise<T>;
+  /** The current period of each kind, by `period|frequency` */
+  periods: Map<string, Period>;
+}
+
+interface Period {
+  startMs: number;
+  /** ISO */
+  start: string;
+  /** epoch ms, exclusive */
+  end: number;
+}
+
+/** One call's reservation: the budgets that apply, their periods and what is reserved. */
+interface Call {
   clientId: string;
-  rule: BudgetRule;
-  periodStart: string;
-  periodEnd: string;
-  threshold: number;
-  spentMicros: number;
+  price: number;
+  applicable: BudgetRule[];
+  periods: Array<{ start: string; end: number }>;
+  items: ReserveItem[];
 }
 
-interface ClientRules {
-  rules: BudgetRule[];
-  frequency: BillingFrequency;
-  loadedAtMs: number;
+/** The period containing nowMs, computed once per period (a handful: one per kind in use). */
+function periodOf(
+  ctx: GateCtx,
+  period: BudgetRule['period'],
+  frequency: BillingFrequency,
+  nowMs: number,
+): Period {
+  const key = `${period}|${frequency}`;
+  const hit = ctx.periods.get(key);
+  if (hit && nowMs >= hit.startMs && nowMs < hit.end) return hit;
+  const p = periodBounds(period, frequency, nowMs);
+  const fresh = { startMs: p.start, start: new Date(p.start).toISOString(), end: p.end };
+  ctx.periods.set(key, fresh);
+  return fresh;
 }
 
-export function toRule(row: BudgetsTable): BudgetRule {
-  return {
-    id: row.id,
-    keyId: row.key_id,
-    amountMicros: Number(row.amount_micros),
-    period: row.period,
-    mode: row.mode,
-    thresholds: JSON.parse(row.thresholds) as number[],
+function reserve(
+  ctx: GateCtx,
+  auth: AuthContext,
+  endpoint: string | undefined,
+): MaybePromise<BudgetDecision | null> {
+  if (auth.environment === 'test' || endpoint === undefined) return null;
+  const entry = ctx.rules.rulesFor(auth.clientId);
+  if (entry === null) return null;
+  if (entry instanceof Promise) {
+    return entry.then((e) => (e ? reserveWith(ctx, e, auth, endpoint) : null));
+  }
+  return reserveWith(ctx, entry, auth, endpoint);
+}
+
+function reserveWith(
+  ctx: GateCtx,
+  entry: ClientRules,
+  auth: AuthContext,
+  endpoint: string,
+): MaybePromise<BudgetDecision | null> {
+  const applicable = entry.rules.filter((r) => r.keyId === null || r.keyId === auth.keyId);
+  if (!applicable.length) return null;
+  const price = ctx.deps.priceOf(endpoint, auth.environment);
+  // A free call cannot exceed anything: nothing to reserve.
+  if (price === 0) return null;
+  const nowMs = ctx.deps.clock.nowMs();
+  const periods = applicable.map((r) => periodOf(ctx, r.period, entry.frequency, nowMs));
+  const items: ReserveItem[] = applicable.map((r, i) => ({
+    budgetId: r.id,
+    periodStart: periods[i]!.start,
+    micros: price,
+    limit: r.mode === 'hard' ? r.amountMicros : null,
+  }));
+  const call: Call = { clientId: auth.clientId, price, applicable, periods, items };
+  if (items.length === 1) {
+    const r = reserveOne(ctx.leases, auth.clientId, items[0]!);
+    return r instanceof Promise ? r.then((x) => decideOne(ctx, call, x)) : decideOne(ctx, call, r);
+  }
+  return ctx.track(reserveAll(ctx.leases, auth.clientId, items)).then((r) =>
+    r.ok
+      ? allowed(
+          ctx,
+          call,
+          r.spent,
+          items.map(() => null),
+        )
+      : refused(ctx, call, r.refused),
+  );
+}
+
+function decideOne(ctx: GateCtx, call: Call, r: Reserved): BudgetDecision {
+  return r.ok ? allowed(ctx, call, [r.spent], [r.lease]) : refused(ctx, call, 0);
+}
+
+function refused(ctx: GateCtx, call: Call, i: number): BudgetDecision {
+  ctx.alerts.refusedFull(call.clientId, call.applicable[i]!, call.periods[i]!);
+  return { allowed: false, budgetId: call.items[i]!.budgetId, resetAt: call.periods[i]!.end };
+}
+
+function allowed(
+  ctx: GateCtx,
+  call: Call,
+  spent: number[],
+  leases: Array<BudgetLease | null>,
+): BudgetDecision {
+  call.applicable.forEach((rule, i) =>
+    ctx.alerts.check(call.clientId, rule, call.periods[i]!, spent[i]!),
+  );
+  const hold: BudgetHold = {
+    clientId: call.clientId,
+    priceMicros: call.price,
+    items: call.items.map((it, i) => ({
+      budgetId: it.budgetId,
+      periodStart: it.periodStart,
+      lease: leases[i] ?? null,
+    })),
   };
+  return { allowed: true, hold };
+}
+
+/**
+ * After the call: a server error (5xx) is not priced, so its reservation is given back; any
+ * other status costs what was reserved (the same price book entry).
+ */
+function settle(ctx: GateCtx, hold: BudgetHold, status: number): void {
+  if (status < 500) return;
+  for (const item of hold.items) refund(ctx.leases, hold.clientId, item, hold.priceMicros);
 }
 
 /**
  * The budget step of verification: reserve the call's price before it runs, settle after it.
- * A client without budgets costs one Set lookup (the set of clients with budgets is loaded at
- * start and kept current by the change feed); with budgets, one conditional UPDATE per budget.
+ * A client without budgets costs one Set lookup; with budgets, most calls take their price out
+ * of this node's lease without a query (see budgets-leases.ts for the bound).
  */
 export function createBudgetGate(deps: BudgetGateDeps) {
-  const { budgetsStore, clock, logger, priceOf } = deps;
-  const ttl = deps.rulesTtlMs ?? 60_000;
-  let withBudgets: Set<string> | null = null;
-  let ready: Promise<void> = Promise.resolve();
-  const rules = new Map<string, ClientRules>();
-  /** Bumped on every change: a load that raced a change is not cached. */
-  let generation = 0;
-  /** Alerts this node has seen claimed (by anyone): not claimed again. Pruned per period. */
-  const claimed = new Set<string>();
   const pending = new Set<Promise<unknown>>();
-
-  function reloadAll(): void {
-    generation++;
-    rules.clear();
-    withBudgets = null;
-    const gen = generation;
-    ready = budgetsStore.clientsWithBudgets().then(
-      (ids) => {
-        if (gen === generation) withBudgets = new Set(ids);
-      },
-      (err: unknown) => {
-        logger.warn({ err }, 'could not load the clients with budgets; retrying');
-        if (gen === generation) setTimeout(reloadAll, 1000).unref();
-      },
-    );
-  }
-  reloadAll();
-  const unsubscribe = deps.changes?.subscribe((e) => {
-    if (e.kind !== 'budget' && e.kind !== 'client') return;
-    generation++;
-    rules.delete(e.clientId);
-    if (e.kind === 'budget') withBudgets?.add(e.clientId);
-  });
-  const unresync = deps.changes?.onResync(reloadAll);
-
-  async function loadRules(clientId: string): Promise<ClientRules> {
-    const gen = generation;
-    const list = (await budgetsStore.list(clientId)).map(toRule);
-    const frequency = list.some((r) => r.period === 'billing')
-      ? await deps.frequencyOf(clientId)
-      : 'weekly';
-    const entry = { rules: list, frequency, loadedAtMs: clock.nowMs() };
-    if (gen === generation) rules.set(clientId, entry);
-    return entry;
-  }
-
-  function track<T>(p: Promise<T>): Promise<T> {
+  const track = <T>(p: Promise<T>): Promise<T> => {
     pending.add(p);
     void p.finally(() => pending.delete(p)).catch(() => undefined);
     return p;
-  }
-
-  function reserve(
-    auth: AuthContext,
-    endpoint: string | undefined,
-  ): MaybePromise<BudgetDecision | null> {
-    if (auth.environment === 'test' || endpoint === undefined) return null;
-    if (withBudgets === null) return ready.then(() => reserve(auth, endpoint));
-    if (!withBudgets.has(auth.clientId)) return null;
-    const nowMs = clock.nowMs();
-    const entry = rules.get(auth.clientId);
-    if (!entry || nowMs - entry.loadedAtMs > ttl) {
-      return loadRules(auth.clientId).then((e) => reserveWith(e, auth, endpoint, nowMs));
-    }
-    return reserveWith(entry, auth, endpoint, nowMs);
-  }
-
-  function reserveWith(
-    entry: ClientRules,
-    auth: AuthContext,
-    endpoint: string,
-    nowMs: number,
-  ): MaybePromise<BudgetDecision | null> {
-    const applicable = entry.rules.filter((r) => r.keyId === null || r.keyId === auth.keyId);
-    if (!applicable.length) return null;
-    const price = priceOf(endpoint, auth.environment);
-    // A free call cannot exceed anything: nothing to reserve.
-    if (price === 0) return null;
-    const periods = applicable.map((r) => periodBounds(r.period, entry.frequency, nowMs));
-    const items: ReserveItem[] = applicable.map((r, i) => ({
-      budgetId: r.id,
-      periodStart: new Date(periods[i]!.start).toISOString(),
-      micros: price,
-      limit: r.mode === 'hard' ? r.amountMicros : null,
-    }));
-    const decide = (r: Awaited<ReturnType<BudgetsStore['reserve']>>): BudgetDecision => {
-      if (!r.ok) {
-        const i = r.refused;
-        refusedFull(auth.clientId, applicable[i]!, items[i]!.periodStart, periods[i]!.end);
-        return { allowed: false, budgetId: items[i]!.budgetId, resetAt: periods[i]!.end };
-      }
-      applicable.forEach((rule, i) =>
-        checkAlerts(auth.clientId, rule, items[i]!.periodStart, periods[i]!.end, r.spent[i]!),
-      );
-      const hold: BudgetHold = {
-        clientId: auth.clientId,
-        priceMicros: price,
-        items: items.map((it) => ({ budgetId: it.budgetId, periodStart: it.periodStart })),
-      };
-      return { allowed: true, hold };
-    };
-    const now = budgetsStore.reserveNow(auth.clientId, items);
-    if (now) return decide({ ok: true, spent: now });
-    return track(budgetsStore.reserve(auth.clientId, items)).then(decide);
-  }
-
-  /**
-   * A hard budget that refused a call is full for it, even a few micro-units short of its
-   * amount: its thresholds up to 100 % fire now (with the spend read back), once.
-   */
-  function refusedFull(clientId: string, rule: BudgetRule, periodStart: string, periodEnd: number) {
-    const due = rule.thresholds.filter(
-      (t) => t <= 100 && !claimed.has(`${rule.id}|${periodStart}|${t}`),
-    );
-    if (!due.length) return;
-    void track(budgetsStore.spent(clientId, rule.id, periodStart)).then(
-      (spent) => checkAlerts(clientId, rule, periodStart, periodEnd, spent, due),
-      (err: unknown) => logger.warn({ err, budgetId: rule.id }, 'could not read a full budget'),
-    );
-  }
-
-  function checkAlerts(
-    clientId: string,
-    rule: BudgetRule,
-    periodStart: string,
-    periodEnd: number,
-    spent: number,
-    full: number[] = [],
-  ) {
-    const reached = reachedThresholds(rule.thresholds, rule.amountMicros, spent);
-    for (const threshold of new Set([...reached, ...full])) {
-      const id = `${rule.id}|${periodStart}|${threshold}`;
-      if (claimed.has(id)) continue;
-      claimed.add(id);
-      if (claimed.size > 100_000) claimed.clear();
-      const alert = {
-        clientId,
-        rule,
-        periodStart,
-        periodEnd: new Date(periodEnd).toISOString(),
-        threshold,
-        spentMicros: spent,
-      };
-      void track(deps.onReached(alert)).catch((err: unknown) => {
-        // Not claimed after all (storage away): the next reservation above it tries again.
-        claimed.delete(id);
-        logger.error({ err, budgetId: rule.id, threshold }, 'could not fire a budget alert');
-      });
-    }
-  }
-
-  /**
-   * After the call: a server error (5xx) is not priced, so its reservation is given back; any
-   * other status costs what was reserved (the same price book entry).
-   */
-  function settle(hold: BudgetHold, status: number): void {
-    if (status < 500) return;
-    for (const item of hold.items) {
-      void track(
-        budgetsStore.release(hold.clientId, item.budgetId, item.periodStart, hold.priceMicros),
-      ).catch((err: unknown) =>
-        logger.error({ err, budgetId: item.budgetId }, 'could not give back a budget reservation'),
-      );
-    }
-  }
-
-  /** Gives a whole reservation back (a later step of verification refused the call). */
-  function cancel(hold: BudgetHold): void {
-    settle(hold, 599);
-  }
-
+  };
+  const leases: LeaseCtx = {
+    ...deps,
+    store: deps.budgetsStore,
+    nodeId: newNodeId(),
+    states: new Map(),
+    track,
+  };
+  const rules = createBudgetRules({
+    ...deps,
+    onChange: (clientId) => void retireAll(leases, clientId),
+  });
+  const alerts = createAlertWatch({ ...deps, track });
+  const ctx: GateCtx = { deps, rules, alerts, leases, track, periods: new Map() };
   return {
-    reserve,
-    settle,
-    cancel,
+    reserve: (auth: AuthContext, endpoint: string | undefined) => reserve(ctx, auth, endpoint),
+    settle: (hold: BudgetHold, status: number) => settle(ctx, hold, status),
+    /** Gives a whole reservation back (a later step of verification refused the call). */
+    cancel: (hold: BudgetHold) => settle(ctx, hold, 599),
+    /** What this node has reserved on a budget's period and not spent yet (its lease). */
+    unspent: (budgetId: string, periodStart: string) => unspent(leases, budgetId, periodStart),
     /** Waits for reservations, refunds and alerts under way (graceful stop, tests). */
     async drain(): Promise<void> {
       while (pending.size) await Promise.allSettled([...pending]);
     },
-    ready: () => ready,
-    /** Whether this node knows the client has budgets (a change reaches every node within 1 s). */
-    watches: (clientId: string) => withBudgets?.has(clientId) ?? false,
-    close(): void {
-      unsubscribe?.();
-      unresync?.();
-    },
+    /** Gives every lease of this node back (graceful stop). */
+    releaseLeases: () => retireAll(leases, null),
+    ready: () => rules.ready(),
+    watches: (clientId: string) => rules.watches(clientId),
+    close: () => rules.close(),
   };
 }
 

@@ -83,10 +83,12 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
     const rule = toRule(row);
     const p = periodBounds(rule.period, info.frequency, clock.nowMs());
     const periodStart = new Date(p.start).toISOString();
-    const [spent, alerted] = await Promise.all([
+    const [reserved, alerted] = await Promise.all([
       budgetsStore.spent(row.client_id, row.id, periodStart),
       budgetsStore.alerted(row.client_id, row.id, periodStart),
     ]);
+    // This node's lease is reserved, not spent: what it still holds is not shown as spend.
+    const spent = Math.max(0, reserved - gate.unspent(row.id, periodStart));
     return {
       id: row.id,
       clientId: row.client_id,
@@ -274,6 +276,7 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
     async close(): Promise<void> {
       gate.close();
       await gate.drain();
+      await gate.releaseLeases();
     },
   };
 }

@@ -1,6 +1,6 @@
-import type SQLite from 'better-sqlite3';
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../store/database.ts';
+import { createBudgetLeaseStore } from './budgets-lease-store.ts';
 import type { BudgetsTable } from './budgets-types.ts';
 
 /** One reservation of `micros` on a budget's period; `limit` null = soft (never refused). */
@@ -15,38 +15,7 @@ export interface ReserveItem {
  * Budgets' tables only. Every method takes the client id: a budget of another client is never
  * read or changed, whatever id is passed.
  */
-export function createBudgetsStore(db: Kysely<Database>, sqlite: SQLite.Database | null = null) {
-  /**
-   * SQLite: the single-budget reservation as one prepared statement run synchronously (the
-   * same conditional UPDATE, without an async query per call). Only outside a transaction of
-   * the shared connection: inside one, it would commit or roll back with someone else's work.
-   */
-  const fast = sqlite
-    ? {
-        update: sqlite.prepare<[number, string, string, string, number | null, number, number]>(
-          `update budget_spend set spent_micros = spent_micros + ?
-           where budget_id = ? and period_start = ? and client_id = ?
-             and (? is null or spent_micros + ? <= ?)
-           returning spent_micros`,
-        ),
-      }
-    : null;
-  function reserveSync(clientId: string, item: ReserveItem): number | null | undefined {
-    if (!fast || sqlite!.inTransaction) return undefined;
-    const limit = item.limit ?? 0;
-    const row = fast.update.get(
-      item.micros,
-      item.budgetId,
-      item.periodStart,
-      clientId,
-      item.limit,
-      item.micros,
-      limit,
-    ) as { spent_micros: number } | undefined;
-    // No row yet, or refused: the async path creates the row and decides.
-    return row ? Number(row.spent_micros) : undefined;
-  }
-
+export function createBudgetsStore(db: Kysely<Database>) {
   /**
    * Adds `micros` to one period's spend; for a hard budget only while it stays within `limit`
    * (one conditional UPDATE: atomic on SQLite and PostgreSQL, whatever the number of nodes).
@@ -87,15 +56,7 @@ export function createBudgetsStore(db: Kysely<Database>, sqlite: SQLite.Database
   }
 
   return {
-    /**
-     * The reservation decided at once, without waiting (SQLite, one budget, its period's row
-     * present and room left): the spend after, else undefined (then `reserve` decides).
-     */
-    reserveNow(clientId: string, items: ReserveItem[]): number[] | undefined {
-      if (items.length !== 1) return undefined;
-      const spent = reserveSync(clientId, items[0]!);
-      return spent === undefined || spent === null ? undefined : [spent];
-    },
+    ...createBudgetLeaseStore(db),
     async insert(row: BudgetsTable): Promise<void> {
       await db.insertInto('budgets').values(row).execute();
     },
@@ -143,6 +104,11 @@ export function createBudgetsStore(db: Kysely<Database>, sqlite: SQLite.Database
           .execute();
         await trx
           .deleteFrom('budget_alerts')
+          .where('client_id', '=', clientId)
+          .where('budget_id', '=', id)
+          .execute();
+        await trx
+          .deleteFrom('budget_leases')
           .where('client_id', '=', clientId)
           .where('budget_id', '=', id)
           .execute();
@@ -268,6 +234,7 @@ export function createBudgetsStore(db: Kysely<Database>, sqlite: SQLite.Database
     async deleteAllForClient(clientId: string): Promise<void> {
       await db.transaction().execute(async (trx) => {
         await trx.deleteFrom('budget_alerts').where('client_id', '=', clientId).execute();
+        await trx.deleteFrom('budget_leases').where('client_id', '=', clientId).execute();
         await trx.deleteFrom('budget_spend').where('client_id', '=', clientId).execute();
         await trx.deleteFrom('budgets').where('client_id', '=', clientId).execute();
       });

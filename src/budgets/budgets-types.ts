@@ -47,10 +47,26 @@ export interface BudgetAlertsTable {
   fired_at: string;
 }
 
+/**
+ * A slice of a budget's period reserved by one node (counted in `budget_spend` from the moment
+ * it is granted) and spent by it without a query; what it did not spend goes back.
+ */
+export interface BudgetLeasesTable {
+  lease_id: string;
+  budget_id: string;
+  period_start: string;
+  client_id: string;
+  node_id: string;
+  micros: number;
+  /** ISO: the node stops using it then and gives the rest back */
+  expires_at: string;
+}
+
 export interface BudgetsTables {
   budgets: BudgetsTable;
   budget_spend: BudgetSpendTable;
   budget_alerts: BudgetAlertsTable;
+  budget_leases: BudgetLeasesTable;
 }
 
 /** A budget as the API shows it, with the current period's spend. */
@@ -111,7 +127,21 @@ export interface BudgetRule {
 export interface BudgetHold {
   clientId: string;
   priceMicros: number;
-  items: Array<{ budgetId: string; periodStart: string }>;
+  /** `lease`: the reservation came out of this node's lease (a refund goes back into it) */
+  items: Array<{ budgetId: string; periodStart: string; lease?: BudgetLease | null }>;
+}
+
+/** This node's lease on one budget's period (see BudgetLeasesTable). */
+export interface BudgetLease {
+  id: string;
+  granted: number;
+  /** not spent yet */
+  left: number;
+  /** the period's spend before this lease, when it was granted */
+  base: number;
+  expiresAtMs: number;
+  /** false once it is being given back: nothing more is taken from it */
+  open: boolean;
 }
 
 /** What the verification step answers: a hold, or a refusal naming the budget. */

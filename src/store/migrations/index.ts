@@ -13,6 +13,7 @@ import * as webhooks from './0011-webhooks.ts';
 import * as imports from './0012-import.ts';
 import * as budgets from './0013-budgets.ts';
 import * as webhookEvents from './0014-webhook-events.ts';
+import * as budgetLeases from './0015-budget-leases.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   '0012-import': imports,
   '0013-budgets': budgets,
   '0014-webhook-events': webhookEvents,
+  '0015-budget-leases': budgetLeases,
 };
