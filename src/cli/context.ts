@@ -2,7 +2,6 @@ import type { DestinationStream } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { createLogger, type Logger } from '../infra/logger.ts';
 import { AppError } from '../lib/errors.ts';
-import { openRuntime } from '../runtime.ts';
 import type { Services } from '../services.ts';
 import type { Actor } from '../audit/audit-types.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -106,9 +105,13 @@ export function cliActor(): Actor {
   return { type: 'cli', id: name, ip: null };
 }
 
-/** Opens the configured store, runs `fn`, always closes (flushing buffers). */
+/**
+ * Opens the configured store, runs `fn`, always closes (flushing buffers). The runtime (stores,
+ * services, drivers) loads here, on first use: `keyplane --version` or `--help` never loads it.
+ */
 export async function withServices<T>(fn: (services: Services) => Promise<T>): Promise<T> {
   const config = loadConfigOrExit();
+  const { openRuntime } = await import('../runtime.ts');
   const services = await openRuntime(config, cliLogger(config));
   try {
     return await fn(services);

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { createStore } from '../../store/create-db.ts';
-import { migrateToLatest } from '../../store/migrate.ts';
 import { loadConfigOrExit, output } from '../context.ts';
 
 export function migrateCommand(program: Command) {
@@ -10,6 +8,11 @@ export function migrateCommand(program: Command) {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfigOrExit();
+      // Loaded on use, like the runtime (see withServices).
+      const [{ createStore }, { migrateToLatest }] = await Promise.all([
+        import('../../store/create-db.ts'),
+        import('../../store/migrate.ts'),
+      ]);
       const store = createStore(config.databaseUrl);
       try {
         const applied = await migrateToLatest(store.db);

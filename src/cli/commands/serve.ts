@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { createLogger } from '../../infra/logger.ts';
-import { startServer } from '../../server.ts';
 import { loadConfigOrExit } from '../context.ts';
 
 export function serveCommand(program: Command) {
@@ -15,6 +14,8 @@ export function serveCommand(program: Command) {
       if (opts.host !== undefined) overrides.KEYPLANE_HOST = opts.host;
       const config = loadConfigOrExit(overrides);
       const logger = createLogger({ level: config.logLevel });
+      // The HTTP server and everything behind it load only for `serve` (other commands start faster).
+      const { startServer } = await import('../../server.ts');
       const server = await startServer(config, logger);
       await new Promise<void>((resolve) => {
         let signalled = false;
