@@ -57,7 +57,7 @@ export interface ServeProcess {
   stderr(): string;
   /** stdout JSON log lines parsed (non-JSON lines, like the bootstrap banner, are skipped). */
   logs(): Array<Record<string, unknown>>;
-  /** Resolves with the exit code once the process has ended. */
+  /** Resolves with the exit code once the process has ended and its output is all read. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM, then wait for exit (SIGKILL after `ms`). */
   stop(ms?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -81,8 +81,9 @@ export function startKeyplane(
   );
   let out = '';
   let err = '';
+  // 'close', not 'exit': a process's last lines can still be in the pipe when it exits.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.on('exit', (code, signal) => r({ code, signal })),
+    child.on('close', (code, signal) => r({ code, signal })),
   );
   const logs = () =>
     out
