@@ -13,7 +13,7 @@ const STACK = /^\s+at .+\(?.*:\d+:\d+\)?$/m;
 
 describe('keyplane CLI: help and configuration errors', () => {
   it('--help lists the commands', async () => {
-    const r = await runKeyplane(['--help']);
+    const r = await runKeyplane(['--help'], { realBinary: true });
     expect(r.code).toBe(0);
     for (const cmd of ['serve', 'migrate', 'admin-tokens', 'audit']) {
       expect(r.stdout).toMatch(new RegExp(`^\\s+${cmd}\\b`, 'm'));
@@ -25,6 +25,7 @@ describe('keyplane CLI: help and configuration errors', () => {
     const cwd = tempDir();
     const r = await runKeyplane(['serve'], {
       cwd,
+      realBinary: true,
       env: {
         KEYPLANE_PORT: 'eighty',
         KEYPLANE_KEY_PREFIX: 'UPPER',

@@ -1,10 +1,7 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
+import { runKeyplane } from './support/keyplane-process.ts';
 import { createTestDatabase, ENGINES, redisUrl } from './support/stores.ts';
-
-const run = promisify(execFile);
 
 /**
  * A change to a key or client takes effect on the same node at once, and everywhere else within
@@ -59,23 +56,21 @@ describe.each(ENGINES)('key changes reach every node on %s', (engine) => {
     open.push(h);
     const c = await newClient(h);
     expect(await health(h, c.apiKey)).toBe(200);
-    await run('./bin/keyplane', ['clients', 'revoke', c.client.id], {
-      env: {
-        ...process.env,
-        KEYPLANE_DATABASE_URL: h.database.url,
-        KEYPLANE_MASTER_KEY: TEST_MASTER_KEY,
-        KEYPLANE_DATA_DIR: h.database.dir,
-      },
-    });
+    // Another process (the CLI) on the store the server runs on.
+    const cli = async (...args: string[]) => {
+      const r = await runKeyplane(args, {
+        cwd: h.database.dir,
+        env: {
+          KEYPLANE_DATABASE_URL: h.database.url,
+          KEYPLANE_MASTER_KEY: TEST_MASTER_KEY,
+          KEYPLANE_DATA_DIR: h.database.dir,
+        },
+      });
+      expect(r.code, r.stderr).toBe(0);
+    };
+    await cli('clients', 'revoke', c.client.id);
     await until(async () => (await health(h, c.apiKey)) === 403);
-    await run('./bin/keyplane', ['clients', 'reactivate', c.client.id], {
-      env: {
-        ...process.env,
-        KEYPLANE_DATABASE_URL: h.database.url,
-        KEYPLANE_MASTER_KEY: TEST_MASTER_KEY,
-        KEYPLANE_DATA_DIR: h.database.dir,
-      },
-    });
+    await cli('clients', 'reactivate', c.client.id);
     await until(async () => (await health(h, c.apiKey)) === 200);
   });
 

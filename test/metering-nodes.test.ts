@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
+import { keyplaneScript } from './support/keyplane-process.ts';
 import { freePort } from './support/servers.ts';
 import { createTestDatabase, ENGINES, redisUrl, type TestDatabase } from './support/stores.ts';
 import { storedUsage } from './support/usage.ts';
@@ -22,7 +23,7 @@ async function startNode(db: TestDatabase, env: Record<string, string> = {}): Pr
   const port = await freePort();
   const configFile = join(db.dir, 'nodes.config.json');
   writeFileSync(configFile, JSON.stringify({ pricing: { 'GET /v1/health': '0.01', '*': 0 } }));
-  const child = spawn(process.execPath, ['bin/keyplane', 'serve', '--port', String(port)], {
+  const child = spawn(process.execPath, [keyplaneScript(), 'serve', '--port', String(port)], {
     cwd: process.cwd(),
     env: {
       PATH: process.env.PATH,

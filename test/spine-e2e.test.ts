@@ -11,11 +11,11 @@ import {
 } from './support/keyplane-process.ts';
 import { createTestDatabase } from './support/stores.ts';
 
-// Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
+// Each test spawns keyplane a few times; on a busy machine that alone takes seconds.
 vi.setConfig({ testTimeout: 120_000 });
 
 /**
- * The README's first command, end to end: the real `bin/keyplane serve` as a child process,
+ * The README's first command, end to end: `keyplane serve` as a child process,
  * talked to over loopback HTTP.
  */
 const BOOTSTRAP = /bootstrap admin token[\s\S]*?\n\s+(kpadm_live_[0-9A-Za-z]{49})\s*\n/;
@@ -32,7 +32,8 @@ async function get(url: string, token?: string) {
 describe('keyplane serve on the embedded default (SQLite in ./data)', () => {
   it('creates data/, a 0600 master key with a warning, and prints the bootstrap token once', async () => {
     const cwd = tempDir();
-    const first = await startKeyplane({ cwd });
+    // The README's first command is the binary itself; the other starts run the same code bundled.
+    const first = await startKeyplane({ cwd, realBinary: true });
     let token: string;
     try {
       expect(existsSync(join(cwd, 'data', 'keyplane.db'))).toBe(true);

@@ -9,7 +9,7 @@ import { startKeyplane, tempDir, type ServeProcess } from './support/keyplane-pr
 import { createTestDatabase, ENGINES } from './support/stores.ts';
 import { waitFor } from './support/wait.ts';
 
-// Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
+// Each test spawns keyplane a few times; on a busy machine that alone takes seconds.
 vi.setConfig({ testTimeout: 120_000 });
 
 /**
@@ -211,7 +211,8 @@ describe('graceful stop of keyplane serve', () => {
     // A short deadline from the config file stands in for the default 10 s; the request held
     // mid-body below keeps the stop from ever finishing, so only the deadline can end it.
     writeFileSync(join(cwd, 'keyplane.config.json'), JSON.stringify({ shutdownTimeoutMs: 300 }));
-    const p = await startKeyplane({ cwd });
+    // The binary a user starts (tsx over the sources) gets the signal itself here.
+    const p = await startKeyplane({ cwd, realBinary: true });
     const held = await halfSentRequest(p, 'never-finished');
     // The held request never gets an answer: the process dies under it, by design.
     const unanswered = held.response.then(

@@ -8,7 +8,7 @@ import { runKeyplaneInProcess } from './support/cli.ts';
 import { runKeyplane } from './support/keyplane-process.ts';
 import { createTestDatabase, ENGINES } from './support/stores.ts';
 
-// Each test spawns bin/keyplane a few times; on a busy machine that alone takes seconds.
+// Each test spawns keyplane a few times; on a busy machine that alone takes seconds.
 vi.setConfig({ testTimeout: 120_000 });
 
 const ALL = Object.keys(migrations).sort();

@@ -1,11 +1,14 @@
 import type { TestProject } from 'vitest/node';
 import { rebuildDashboardIfStale } from './dashboard-build.ts';
+import { buildKeyplaneBundle } from './keyplane-bundle.ts';
 import { startPostgres, startRedis, type RunningServer } from './servers.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     postgresUrl: string | null;
     redisUrl: string | null;
+    /** This run's bundle of the CLI, which keyplane-process.ts starts as `keyplane`. */
+    keyplaneBundle: string;
   }
 }
 
@@ -45,7 +48,10 @@ export default async function setup(project: TestProject) {
   }
   project.provide('postgresUrl', postgresUrl);
   project.provide('redisUrl', redisUrl);
+  const bundle = await buildKeyplaneBundle();
+  project.provide('keyplaneBundle', bundle.file);
   return async () => {
     await Promise.all(started.map((s) => s.stop()));
+    bundle.remove();
   };
 }

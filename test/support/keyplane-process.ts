@@ -2,12 +2,29 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { inject } from 'vitest';
 
 /**
- * The real `./bin/keyplane` as a child process, for end-to-end tests: exit codes, stdout/stderr,
- * signals. The parent's KEYPLANE_* variables never leak into the child; each test passes its own.
+ * `keyplane` as a child process, for end-to-end tests: exit codes, stdout/stderr, signals. The
+ * parent's KEYPLANE_* variables never leak into the child; each test passes its own.
+ *
+ * By default the child runs this run's bundle of the CLI (built by global-setup.ts from the same
+ * sources, see keyplane-bundle.ts), which starts without tsx compiling every file. `realBinary`
+ * runs `./bin/keyplane` itself, for the tests about the binary a user starts.
  */
 export const BIN = resolve(import.meta.dirname, '../../bin/keyplane');
+
+export interface ProcessOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  /** `./bin/keyplane` (tsx over the sources) instead of the bundle. */
+  realBinary?: boolean;
+}
+
+/** The script `node` runs as `keyplane`: the bundle, or the real binary. */
+export function keyplaneScript(options: { realBinary?: boolean } = {}): string {
+  return options.realBinary ? BIN : inject('keyplaneBundle');
+}
 
 export function tempDir(label = 'kp-e2e-'): string {
   return mkdtempSync(join(tmpdir(), label));
@@ -31,10 +48,10 @@ export interface RunResult {
 /** Runs `keyplane …` to completion. `input` is written to stdin (secrets never go in argv). */
 export function runKeyplane(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string | undefined>; input?: string } = {},
+  options: ProcessOptions & { input?: string } = {},
 ): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [keyplaneScript(options), ...args], {
       cwd: options.cwd ?? tempDir(),
       env: childEnv(options.env ?? {}),
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -68,11 +85,19 @@ export interface ServeProcess {
  * carries the URL. Rejects (with the output) if the process exits first.
  */
 export function startKeyplane(
-  options: { cwd?: string; env?: Record<string, string | undefined>; args?: string[] } = {},
+  options: ProcessOptions & { args?: string[] } = {},
 ): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--port', '0', '--host', '127.0.0.1', ...(options.args ?? [])],
+    [
+      keyplaneScript(options),
+      'serve',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      ...(options.args ?? []),
+    ],
     {
       cwd: options.cwd ?? tempDir(),
       env: childEnv(options.env ?? {}),
