@@ -75,14 +75,19 @@ describe.each(ENGINES)('a leak report reaches another node on %s', (engine) => {
       body: JSON.stringify({ name: 'Propagation', email: 'prop@example.com' }),
     });
     const clientId = JSON.parse(created.text).client.id as string;
+    // The keys are only the setup: made ten at a time; the reports below go one by one.
     const keys: string[] = [];
-    for (let i = 0; i < REPORTS; i++) {
-      const res = await call(a!.url, `/admin/v1/clients/${clientId}/keys`, {
-        method: 'POST',
-        headers: { ...admin, 'content-type': 'application/json' },
-        body: JSON.stringify({ name: `k${i}` }),
-      });
-      keys.push(JSON.parse(res.text).apiKey as string);
+    for (let i = 0; i < REPORTS; i += 10) {
+      const made = await Promise.all(
+        Array.from({ length: Math.min(10, REPORTS - i) }, (_, j) =>
+          call(a!.url, `/admin/v1/clients/${clientId}/keys`, {
+            method: 'POST',
+            headers: { ...admin, 'content-type': 'application/json' },
+            body: JSON.stringify({ name: `k${i + j}` }),
+          }),
+        ),
+      );
+      for (const res of made) keys.push(JSON.parse(res.text).apiKey as string);
     }
 
     const latencies: number[] = [];

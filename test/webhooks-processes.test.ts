@@ -143,9 +143,9 @@ describe.skipIf(!ENGINES.includes('postgres'))('two nodes dispatching one Postgr
     cleanup.push(() => db.drop());
     const rx = await startReceiver();
     cleanup.push(() => rx.close());
-    const first = await startNode(db, 'a', true);
-    const token = BOOTSTRAP.exec(first.stdout())![1]!;
-    const second = await startNode(db, 'b', true);
+    // Both start at once on the empty database: one of them migrates and prints the token.
+    const [first, second] = await Promise.all([startNode(db, 'a', true), startNode(db, 'b', true)]);
+    const token = BOOTSTRAP.exec(first.stdout() + second.stdout())![1]!;
     const nodes = [client(first, token), client(second, token)];
 
     const endpoints: Array<{ id: string; secret: string }> = [];
