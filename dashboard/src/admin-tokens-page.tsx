@@ -49,48 +49,7 @@ export function AdminTokensPage({ session }: { session: Session }) {
         />
       )}
       <ErrorBox error={action.error ?? list.error} />
-      {list.data && (
-        <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Token</th>
-              <th>Scopes</th>
-              <th>Status</th>
-              <th>Created</th>
-              <th>Last used</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.data.map((t) => (
-              <tr key={t.id} data-testid={`admin-token-${t.name}`}>
-                <td>{t.name}</td>
-                <td>
-                  <code>{t.start}…</code>
-                </td>
-                <td>{t.scopes.join(', ')}</td>
-                <td>
-                  <StatusBadge status={t.status} />
-                </td>
-                <td>
-                  <When at={t.createdAt} /> <span className="muted">by {t.createdBy}</span>
-                </td>
-                <td>
-                  <When at={t.lastUsedAt} />
-                </td>
-                <td className="row-actions">
-                  {t.status === 'active' && (
-                    <button type="button" className="danger" onClick={() => setRevoking(t)}>
-                      Revoke
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      {list.data && <TokensTable tokens={list.data.data} onRevoke={setRevoking} />}
       {revoking && (
         <ConfirmDialog
           title={`Revoke ${revoking.name}`}
@@ -112,6 +71,57 @@ export function AdminTokensPage({ session }: { session: Session }) {
         </ConfirmDialog>
       )}
     </div>
+  );
+}
+
+function TokensTable({
+  tokens,
+  onRevoke,
+}: {
+  tokens: AdminToken[];
+  onRevoke: (t: AdminToken) => void;
+}) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>Name</th>
+          <th>Token</th>
+          <th>Scopes</th>
+          <th>Status</th>
+          <th>Created</th>
+          <th>Last used</th>
+          <th />
+        </tr>
+      </thead>
+      <tbody>
+        {tokens.map((t) => (
+          <tr key={t.id} data-testid={`admin-token-${t.name}`}>
+            <td>{t.name}</td>
+            <td>
+              <code>{t.start}…</code>
+            </td>
+            <td>{t.scopes.join(', ')}</td>
+            <td>
+              <StatusBadge status={t.status} />
+            </td>
+            <td>
+              <When at={t.createdAt} /> <span className="muted">by {t.createdBy}</span>
+            </td>
+            <td>
+              <When at={t.lastUsedAt} />
+            </td>
+            <td className="row-actions">
+              {t.status === 'active' && (
+                <button type="button" className="danger" onClick={() => onRevoke(t)}>
+                  Revoke
+                </button>
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

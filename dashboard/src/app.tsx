@@ -8,7 +8,9 @@ import {
   openSession,
   type Session,
 } from './api.ts';
-import { AuditPanel, ClientPage, ClientsPage } from './operator.tsx';
+import { AuditPanel } from './audit-panel.tsx';
+import { ClientPage } from './client-page.tsx';
+import { ClientsPage } from './clients-page.tsx';
 import {
   PortalCredentials,
   PortalInvoices,
@@ -45,12 +47,11 @@ function home(session: Session): string {
   return session.kind === 'operator' ? '/clients' : '/portal';
 }
 
-/** The dashboard: sign-in, then the operator console or the client portal by session kind. */
-export function App() {
+/** The session of this browser, checked on load and again whenever an API call answers 401. */
+function useSession() {
   const [session, setSession] = useState<Session | null>(null);
   const [checked, setChecked] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const path = usePath();
 
   const check = useCallback(() => {
     getSession().then(
@@ -71,6 +72,13 @@ export function App() {
     window.addEventListener(SESSION_LOST, check);
     return () => window.removeEventListener(SESSION_LOST, check);
   }, [check]);
+  return { session, setSession, checked, error, setError };
+}
+
+/** The dashboard: sign-in, then the operator console or the client portal by session kind. */
+export function App() {
+  const { session, setSession, checked, error, setError } = useSession();
+  const path = usePath();
 
   // Each kind of session has its own part of the dashboard.
   useEffect(() => {
@@ -95,10 +103,6 @@ export function App() {
       />
     );
 
-  const nav =
-    session.kind === 'operator'
-      ? OPERATOR_NAV.filter((n) => !n.scope || hasScope(session.scopes, n.scope))
-      : CLIENT_NAV;
   const signOut = async () => {
     try {
       await closeSession();
@@ -111,42 +115,60 @@ export function App() {
 
   return (
     <div className="layout">
-      <header className="top">
-        <span className="brand">Keyplane</span>
-        <span className="muted">
-          {session.kind === 'operator' ? 'Operator console' : 'Client portal'}
-        </span>
-        <nav>
-          {nav.map((n) => (
-            <a
-              key={n.path}
-              href={n.path}
-              className={
-                path === n.path || (n.path !== '/portal' && path.startsWith(`${n.path}/`))
-                  ? 'active'
-                  : ''
-              }
-              onClick={(e) => {
-                e.preventDefault();
-                navigate(n.path);
-              }}
-            >
-              {n.label}
-            </a>
-          ))}
-        </nav>
-        <span className="who" data-testid="session-name">
-          {session.name}
-        </span>
-        <button type="button" onClick={signOut}>
-          Sign out
-        </button>
-      </header>
+      <TopBar session={session} path={path} onSignOut={signOut} />
       <main>
         <ErrorBox error={error} />
         <Route session={session} path={path} />
       </main>
     </div>
+  );
+}
+
+function TopBar({
+  session,
+  path,
+  onSignOut,
+}: {
+  session: Session;
+  path: string;
+  onSignOut: () => void;
+}) {
+  const nav =
+    session.kind === 'operator'
+      ? OPERATOR_NAV.filter((n) => !n.scope || hasScope(session.scopes, n.scope))
+      : CLIENT_NAV;
+  return (
+    <header className="top">
+      <span className="brand">Keyplane</span>
+      <span className="muted">
+        {session.kind === 'operator' ? 'Operator console' : 'Client portal'}
+      </span>
+      <nav>
+        {nav.map((n) => (
+          <a
+            key={n.path}
+            href={n.path}
+            className={
+              path === n.path || (n.path !== '/portal' && path.startsWith(`${n.path}/`))
+                ? 'active'
+                : ''
+            }
+            onClick={(e) => {
+              e.preventDefault();
+              navigate(n.path);
+            }}
+          >
+            {n.label}
+          </a>
+        ))}
+      </nav>
+      <span className="who" data-testid="session-name">
+        {session.name}
+      </span>
+      <button type="button" onClick={onSignOut}>
+        Sign out
+      </button>
+    </header>
   );
 }
 
@@ -191,8 +213,10 @@ function Route({ session, path }: { session: Session; path: string }) {
   return <PortalUsage />;
 }
 
+type SignInKind = 'operator' | 'client';
+
 function SignIn({ error, onSignedIn }: { error: unknown; onSignedIn: (s: Session) => void }) {
-  const [tab, setTab] = useState<'operator' | 'client'>('operator');
+  const [tab, setTab] = useState<SignInKind>('operator');
   const [secret, setSecret] = useState('');
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<unknown>(null);
@@ -214,26 +238,7 @@ function SignIn({ error, onSignedIn }: { error: unknown; onSignedIn: (s: Session
   return (
     <div className="signin">
       <h1>Keyplane</h1>
-      <div className="tabs" role="tablist">
-        <button
-          type="button"
-          role="tab"
-          aria-selected={tab === 'operator'}
-          className={tab === 'operator' ? 'active' : ''}
-          onClick={() => setTab('operator')}
-        >
-          Operator — admin token
-        </button>
-        <button
-          type="button"
-          role="tab"
-          aria-selected={tab === 'client'}
-          className={tab === 'client' ? 'active' : ''}
-          onClick={() => setTab('client')}
-        >
-          Client — API key
-        </button>
-      </div>
+      <SignInTabs tab={tab} onTab={setTab} />
       <form
         className="card form"
         autoComplete="off"
@@ -242,30 +247,7 @@ function SignIn({ error, onSignedIn }: { error: unknown; onSignedIn: (s: Session
           void submit();
         }}
       >
-        <label>
-          {tab === 'operator' ? 'Admin token' : 'API key'}
-          <input
-            type="password"
-            name="credential"
-            autoComplete="off"
-            value={secret}
-            onChange={(e) => setSecret(e.target.value)}
-            placeholder={tab === 'operator' ? 'kpadm_live_…' : 'kp_live_… or kp_test_…'}
-            required
-            autoFocus
-            aria-label={tab === 'operator' ? 'Admin token' : 'API key'}
-          />
-        </label>
-        <p className="muted small">
-          {tab === 'operator' ? (
-            <>
-              The bootstrap admin token is printed once by the first <code>keyplane serve</code>;{' '}
-              <code>keyplane admin-tokens create</code> makes more.
-            </>
-          ) : (
-            'Sign in with one of your API keys. The session has exactly that key’s scopes.'
-          )}
-        </p>
+        <CredentialField tab={tab} secret={secret} onSecret={setSecret} />
         <ErrorBox error={failure ?? error} />
         <div className="actions">
           <button type="submit" className="primary" disabled={busy}>
@@ -277,5 +259,69 @@ function SignIn({ error, onSignedIn }: { error: unknown; onSignedIn: (s: Session
         The session is an HttpOnly cookie; the token or key is not kept in this browser.
       </p>
     </div>
+  );
+}
+
+function SignInTabs({ tab, onTab }: { tab: SignInKind; onTab: (tab: SignInKind) => void }) {
+  return (
+    <div className="tabs" role="tablist">
+      <button
+        type="button"
+        role="tab"
+        aria-selected={tab === 'operator'}
+        className={tab === 'operator' ? 'active' : ''}
+        onClick={() => onTab('operator')}
+      >
+        Operator — admin token
+      </button>
+      <button
+        type="button"
+        role="tab"
+        aria-selected={tab === 'client'}
+        className={tab === 'client' ? 'active' : ''}
+        onClick={() => onTab('client')}
+      >
+        Client — API key
+      </button>
+    </div>
+  );
+}
+
+function CredentialField({
+  tab,
+  secret,
+  onSecret,
+}: {
+  tab: SignInKind;
+  secret: string;
+  onSecret: (secret: string) => void;
+}) {
+  return (
+    <>
+      <label>
+        {tab === 'operator' ? 'Admin token' : 'API key'}
+        <input
+          type="password"
+          name="credential"
+          autoComplete="off"
+          value={secret}
+          onChange={(e) => onSecret(e.target.value)}
+          placeholder={tab === 'operator' ? 'kpadm_live_…' : 'kp_live_… or kp_test_…'}
+          required
+          autoFocus
+          aria-label={tab === 'operator' ? 'Admin token' : 'API key'}
+        />
+      </label>
+      <p className="muted small">
+        {tab === 'operator' ? (
+          <>
+            The bootstrap admin token is printed once by the first <code>keyplane serve</code>;{' '}
+            <code>keyplane admin-tokens create</code> makes more.
+          </>
+        ) : (
+          'Sign in with one of your API keys. The session has exactly that key’s scopes.'
+        )}
+      </p>
+    </>
   );
 }

@@ -84,6 +84,49 @@ export function BillingDetailsPanel({
   );
 }
 
+/** The form's fields as typed (strings; empty means null or "as configured"). */
+interface DetailsForm {
+  method: string;
+  frequency: 'weekly' | 'monthly';
+  billingEmail: string;
+  currency: string;
+  company: string;
+  address: string;
+  vatId: string;
+  whenEmpty: string;
+}
+type SetField = <K extends keyof DetailsForm>(key: K, value: DetailsForm[K]) => void;
+
+function formOf(current: PaymentDetails | null): DetailsForm {
+  return {
+    method: current?.method ?? 'bank_transfer',
+    frequency: current?.frequency ?? 'weekly',
+    billingEmail: current?.billingEmail ?? '',
+    currency: current?.currency ?? '',
+    company: current?.company.name ?? '',
+    address: current?.company.address ?? '',
+    vatId: current?.company.vatId ?? '',
+    whenEmpty:
+      current?.invoiceWhenEmpty === null || current === null
+        ? ''
+        : String(current.invoiceWhenEmpty),
+  };
+}
+
+function bodyOf(f: DetailsForm): Record<string, unknown> {
+  const orNull = (v: string) => v.trim() || null;
+  const body: Record<string, unknown> = {
+    method: f.method,
+    frequency: f.frequency,
+    billingEmail: orNull(f.billingEmail),
+    company: { name: orNull(f.company), address: orNull(f.address), vatId: orNull(f.vatId) },
+    invoiceWhenEmpty: f.whenEmpty === '' ? null : f.whenEmpty === 'true',
+  };
+  // Left empty, the currency stays what it is (the default for new details).
+  if (f.currency.trim()) body.currency = f.currency.trim().toUpperCase();
+  return body;
+}
+
 function BillingDetailsForm({
   base,
   current,
@@ -95,42 +138,43 @@ function BillingDetailsForm({
   onCancel: () => void;
   onSaved: () => void;
 }) {
-  const [method, setMethod] = useState<string>(current?.method ?? 'bank_transfer');
-  const [frequency, setFrequency] = useState(current?.frequency ?? 'weekly');
-  const [billingEmail, setBillingEmail] = useState(current?.billingEmail ?? '');
-  const [currency, setCurrency] = useState(current?.currency ?? '');
-  const [company, setCompany] = useState(current?.company.name ?? '');
-  const [address, setAddress] = useState(current?.company.address ?? '');
-  const [vatId, setVatId] = useState(current?.company.vatId ?? '');
-  const [whenEmpty, setWhenEmpty] = useState(
-    current?.invoiceWhenEmpty === null || current === null ? '' : String(current.invoiceWhenEmpty),
-  );
+  const [form, setForm] = useState(() => formOf(current));
+  const set: SetField = (key, value) => setForm((f) => ({ ...f, [key]: value }));
   const action = useAction();
-  const orNull = (v: string) => v.trim() || null;
 
   return (
     <form
       className="card form"
       onSubmit={async (e) => {
         e.preventDefault();
-        const body: Record<string, unknown> = {
-          method,
-          frequency,
-          billingEmail: orNull(billingEmail),
-          company: { name: orNull(company), address: orNull(address), vatId: orNull(vatId) },
-          invoiceWhenEmpty: whenEmpty === '' ? null : whenEmpty === 'true',
-        };
-        // Left empty, the currency stays what it is (the default for new details).
-        if (currency.trim()) body.currency = currency.trim().toUpperCase();
         const r = await action.run(() =>
-          api<{ paymentDetails: PaymentDetails }>('PUT', base, body),
+          api<{ paymentDetails: PaymentDetails }>('PUT', base, bodyOf(form)),
         );
         if (r) onSaved();
       }}
     >
+      <InvoicingFields form={form} set={set} />
+      <CompanyFields form={form} set={set} />
+      <label>
+        Invoice without usage
+        <select value={form.whenEmpty} onChange={(e) => set('whenEmpty', e.target.value)}>
+          <option value="">as configured (default)</option>
+          <option value="true">yes</option>
+          <option value="false">no</option>
+        </select>
+      </label>
+      <ErrorBox error={action.error} />
+      <FormActions submitLabel="Save billing details" disabled={action.busy} onCancel={onCancel} />
+    </form>
+  );
+}
+
+function InvoicingFields({ form, set }: { form: DetailsForm; set: SetField }) {
+  return (
+    <>
       <label>
         Payment method
-        <select value={method} onChange={(e) => setMethod(e.target.value)}>
+        <select value={form.method} onChange={(e) => set('method', e.target.value)}>
           {PAYMENT_METHODS.map(([v, l]) => (
             <option key={v} value={v}>
               {l}
@@ -141,8 +185,8 @@ function BillingDetailsForm({
       <label>
         Invoiced
         <select
-          value={frequency}
-          onChange={(e) => setFrequency(e.target.value as 'weekly' | 'monthly')}
+          value={form.frequency}
+          onChange={(e) => set('frequency', e.target.value as 'weekly' | 'monthly')}
         >
           <option value="weekly">weekly</option>
           <option value="monthly">monthly</option>
@@ -152,42 +196,47 @@ function BillingDetailsForm({
         Billing email (empty: the client’s email)
         <input
           type="email"
-          value={billingEmail}
-          onChange={(e) => setBillingEmail(e.target.value)}
+          value={form.billingEmail}
+          onChange={(e) => set('billingEmail', e.target.value)}
           maxLength={320}
         />
       </label>
       <label>
         Currency (3 letters; empty: unchanged)
         <input
-          value={currency}
-          onChange={(e) => setCurrency(e.target.value)}
+          value={form.currency}
+          onChange={(e) => set('currency', e.target.value)}
           pattern="[A-Za-z]{3}"
           maxLength={3}
         />
       </label>
+    </>
+  );
+}
+
+function CompanyFields({ form, set }: { form: DetailsForm; set: SetField }) {
+  return (
+    <>
       <label>
         Company name
-        <input value={company} onChange={(e) => setCompany(e.target.value)} maxLength={200} />
+        <input
+          value={form.company}
+          onChange={(e) => set('company', e.target.value)}
+          maxLength={200}
+        />
       </label>
       <label>
         Company address
-        <textarea value={address} onChange={(e) => setAddress(e.target.value)} maxLength={1000} />
+        <textarea
+          value={form.address}
+          onChange={(e) => set('address', e.target.value)}
+          maxLength={1000}
+        />
       </label>
       <label>
         VAT ID
-        <input value={vatId} onChange={(e) => setVatId(e.target.value)} maxLength={50} />
+        <input value={form.vatId} onChange={(e) => set('vatId', e.target.value)} maxLength={50} />
       </label>
-      <label>
-        Invoice without usage
-        <select value={whenEmpty} onChange={(e) => setWhenEmpty(e.target.value)}>
-          <option value="">as configured (default)</option>
-          <option value="true">yes</option>
-          <option value="false">no</option>
-        </select>
-      </label>
-      <ErrorBox error={action.error} />
-      <FormActions submitLabel="Save billing details" disabled={action.busy} onCancel={onCancel} />
-    </form>
+    </>
   );
 }

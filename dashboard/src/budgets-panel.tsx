@@ -169,6 +169,68 @@ function DeleteBudgetDialog({
   );
 }
 
+/** Creates a budget (on the client or one key) or changes one: amount, mode, thresholds. */
+function saveBudget(
+  base: string,
+  current: Budget | undefined,
+  f: { amount: string; period: string; mode: string; keyId: string; thresholds: string },
+) {
+  const body: Record<string, unknown> = {
+    amount: f.amount.trim(),
+    mode: f.mode,
+    thresholds: f.thresholds
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean)
+      .map(Number),
+  };
+  if (!current) body.period = f.period;
+  const path = current
+    ? `${base}/budgets/${current.id}`
+    : f.keyId
+      ? `${base}/keys/${f.keyId}/budgets`
+      : `${base}/budgets`;
+  return api<{ budget: Budget }>(current ? 'PATCH' : 'POST', path, body);
+}
+
+function PeriodField({ value, onChange }: { value: string; onChange: (p: string) => void }) {
+  return (
+    <label>
+      Period
+      <select value={value} onChange={(e) => onChange(e.target.value)}>
+        <option value="day">day</option>
+        <option value="week">week (ISO)</option>
+        <option value="month">month</option>
+        <option value="billing">billing period</option>
+      </select>
+    </label>
+  );
+}
+
+function KeyField({
+  keys,
+  value,
+  onChange,
+}: {
+  keys: ApiKey[];
+  value: string;
+  onChange: (keyId: string) => void;
+}) {
+  return (
+    <label>
+      Key
+      <select value={value} onChange={(e) => onChange(e.target.value)}>
+        <option value="">all keys (the whole client)</option>
+        {keys.map((k) => (
+          <option key={k.id} value={k.id}>
+            {k.start}…{k.name ? ` (${k.name})` : ''}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 /** Adds a budget (no `current`) or changes one's amount and mode. */
 function BudgetForm({
   base,
@@ -197,24 +259,8 @@ function BudgetForm({
       aria-label={title}
       onSubmit={async (e) => {
         e.preventDefault();
-        const body: Record<string, unknown> = {
-          amount: amount.trim(),
-          mode,
-          thresholds: thresholds
-            .split(',')
-            .map((t) => t.trim())
-            .filter(Boolean)
-            .map(Number),
-        };
-        if (!current) body.period = period;
-        const path = current
-          ? `${base}/budgets/${current.id}`
-          : keyId
-            ? `${base}/keys/${keyId}/budgets`
-            : `${base}/budgets`;
-        const r = await action.run(() =>
-          api<{ budget: Budget }>(current ? 'PATCH' : 'POST', path, body),
-        );
+        const fields = { amount, period, mode, keyId, thresholds };
+        const r = await action.run(() => saveBudget(base, current, fields));
         if (r) onSaved();
       }}
     >
@@ -230,17 +276,7 @@ function BudgetForm({
           maxLength={40}
         />
       </label>
-      {!current && (
-        <label>
-          Period
-          <select value={period} onChange={(e) => setPeriod(e.target.value)}>
-            <option value="day">day</option>
-            <option value="week">week (ISO)</option>
-            <option value="month">month</option>
-            <option value="billing">billing period</option>
-          </select>
-        </label>
-      )}
+      {!current && <PeriodField value={period} onChange={setPeriod} />}
       <label>
         Mode
         <select value={mode} onChange={(e) => setMode(e.target.value)}>
@@ -248,19 +284,7 @@ function BudgetForm({
           <option value="soft">soft (alert only)</option>
         </select>
       </label>
-      {!current && (
-        <label>
-          Key
-          <select value={keyId} onChange={(e) => setKeyId(e.target.value)}>
-            <option value="">all keys (the whole client)</option>
-            {keys.map((k) => (
-              <option key={k.id} value={k.id}>
-                {k.start}…{k.name ? ` (${k.name})` : ''}
-              </option>
-            ))}
-          </select>
-        </label>
-      )}
+      {!current && <KeyField keys={keys} value={keyId} onChange={setKeyId} />}
       <label>
         Alert thresholds (%)
         <input

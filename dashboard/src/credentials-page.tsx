@@ -68,22 +68,11 @@ export function CredentialsPage({
   intro?: string;
 }) {
   const list = useLoad(() => api<Page<Credential>>('GET', `${base}?limit=200`), [base]);
-  const action = useAction();
   const [adding, setAdding] = useState(false);
-  const [deleting, setDeleting] = useState<Credential | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
-
-  const verify = async (c: Credential) => {
-    setNotice(null);
-    const r = await action.run(() =>
-      api<Credential & { verification: { status: string; message: string } }>(
-        'POST',
-        `${base}/${c.id}/verify`,
-      ),
-    );
-    if (r) setNotice(`${c.name}: ${r.verification.status} — ${r.verification.message}`);
-    list.reload();
-  };
+  const { action, deleting, setDeleting, notice, setNotice, verify, remove } = useCredentialActions(
+    base,
+    list.reload,
+  );
 
   return (
     <div>
@@ -115,62 +104,13 @@ export function CredentialsPage({
       <ErrorBox error={action.error ?? list.error} />
       {list.data && list.data.data.length === 0 && <p className="muted">No credentials yet.</p>}
       {list.data && list.data.data.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Provider</th>
-              <th>Type / permissions</th>
-              <th>Fields</th>
-              <th>Verified</th>
-              <th>Uses</th>
-              <th>Last used</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.data.map((c) => (
-              <tr key={c.id} data-testid={`credential-${c.name}`}>
-                <td>
-                  {c.name} {!c.isActive && <StatusBadge status="inactive" />}
-                </td>
-                <td>{c.provider}</td>
-                <td>
-                  {c.type} <span className="muted">{c.permissions}</span>
-                </td>
-                <td className="muted">{c.fields.join(', ')}</td>
-                <td>
-                  {c.isVerified ? (
-                    <StatusBadge status="verified" />
-                  ) : (
-                    <StatusBadge status={c.verification?.status ?? 'unverified'} />
-                  )}
-                  {c.lastVerifiedAt && (
-                    <div className="small">
-                      <When at={c.lastVerifiedAt} />
-                    </div>
-                  )}
-                </td>
-                <td className="num">{c.usageCount}</td>
-                <td>
-                  <When at={c.lastUsedAt} />
-                </td>
-                <td className="row-actions">
-                  {canWrite && (
-                    <>
-                      <button type="button" onClick={() => verify(c)} disabled={action.busy}>
-                        Verify
-                      </button>
-                      <button type="button" className="danger" onClick={() => setDeleting(c)}>
-                        Delete
-                      </button>
-                    </>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <CredentialsTable
+          credentials={list.data.data}
+          canWrite={canWrite}
+          busy={action.busy}
+          onVerify={verify}
+          onDelete={setDeleting}
+        />
       )}
       {deleting && (
         <ConfirmDialog
@@ -179,18 +119,110 @@ export function CredentialsPage({
           danger
           busy={action.busy}
           onCancel={() => setDeleting(null)}
-          onConfirm={async () => {
-            const c = deleting;
-            setDeleting(null);
-            const r = await action.run(() => api('DELETE', `${base}/${c.id}`));
-            if (r) setNotice(`Deleted ${c.name}.`);
-            list.reload();
-          }}
+          onConfirm={() => remove(deleting)}
         >
           <p>The secret is destroyed (its data key is shredded); the audit trail stays.</p>
         </ConfirmDialog>
       )}
     </div>
+  );
+}
+
+/** Verify and delete, with the notice they leave and the credential being deleted. */
+function useCredentialActions(base: string, reload: () => void) {
+  const action = useAction();
+  const [deleting, setDeleting] = useState<Credential | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const verify = async (c: Credential) => {
+    setNotice(null);
+    const r = await action.run(() =>
+      api<Credential & { verification: { status: string; message: string } }>(
+        'POST',
+        `${base}/${c.id}/verify`,
+      ),
+    );
+    if (r) setNotice(`${c.name}: ${r.verification.status} — ${r.verification.message}`);
+    reload();
+  };
+  const remove = async (c: Credential) => {
+    setDeleting(null);
+    const r = await action.run(() => api('DELETE', `${base}/${c.id}`));
+    if (r) setNotice(`Deleted ${c.name}.`);
+    reload();
+  };
+  return { action, deleting, setDeleting, notice, setNotice, verify, remove };
+}
+
+function CredentialsTable({
+  credentials,
+  canWrite,
+  busy,
+  onVerify,
+  onDelete,
+}: {
+  credentials: Credential[];
+  canWrite: boolean;
+  busy: boolean;
+  onVerify: (c: Credential) => void;
+  onDelete: (c: Credential) => void;
+}) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>Name</th>
+          <th>Provider</th>
+          <th>Type / permissions</th>
+          <th>Fields</th>
+          <th>Verified</th>
+          <th>Uses</th>
+          <th>Last used</th>
+          <th />
+        </tr>
+      </thead>
+      <tbody>
+        {credentials.map((c) => (
+          <tr key={c.id} data-testid={`credential-${c.name}`}>
+            <td>
+              {c.name} {!c.isActive && <StatusBadge status="inactive" />}
+            </td>
+            <td>{c.provider}</td>
+            <td>
+              {c.type} <span className="muted">{c.permissions}</span>
+            </td>
+            <td className="muted">{c.fields.join(', ')}</td>
+            <td>
+              {c.isVerified ? (
+                <StatusBadge status="verified" />
+              ) : (
+                <StatusBadge status={c.verification?.status ?? 'unverified'} />
+              )}
+              {c.lastVerifiedAt && (
+                <div className="small">
+                  <When at={c.lastVerifiedAt} />
+                </div>
+              )}
+            </td>
+            <td className="num">{c.usageCount}</td>
+            <td>
+              <When at={c.lastUsedAt} />
+            </td>
+            <td className="row-actions">
+              {canWrite && (
+                <>
+                  <button type="button" onClick={() => onVerify(c)} disabled={busy}>
+                    Verify
+                  </button>
+                  <button type="button" className="danger" onClick={() => onDelete(c)}>
+                    Delete
+                  </button>
+                </>
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
@@ -211,18 +243,6 @@ function AddCredentialForm({
   const action = useAction();
   const spec = PROVIDER_FIELDS[provider]!;
 
-  const secret = (): Record<string, string> => {
-    if (provider === 'generic') {
-      return Object.fromEntries(generic.filter((f) => f.k.trim()).map((f) => [f.k.trim(), f.v]));
-    }
-    const out: Record<string, string> = {};
-    for (const f of spec.fields) {
-      const v = values[f.name] ?? '';
-      if (v || !f.optional) out[f.name] = v;
-    }
-    return out;
-  };
-
   return (
     <form
       className="card form"
@@ -233,7 +253,7 @@ function AddCredentialForm({
           api<Credential>('POST', base, {
             provider,
             credentialName: name.trim(),
-            credentials: secret(),
+            credentials: secretOf(provider, spec.fields, values, generic),
             credentialType: spec.type,
             permissions,
           }),
@@ -247,23 +267,13 @@ function AddCredentialForm({
       }}
     >
       <h3>Add a credential</h3>
-      <label>
-        Provider
-        <select
-          value={provider}
-          onChange={(e) => {
-            setProvider(e.target.value);
-            setValues({});
-          }}
-          aria-label="Provider"
-        >
-          {Object.keys(PROVIDER_FIELDS).map((p) => (
-            <option key={p} value={p}>
-              {p}
-            </option>
-          ))}
-        </select>
-      </label>
+      <ProviderSelect
+        value={provider}
+        onChange={(p) => {
+          setProvider(p);
+          setValues({});
+        }}
+      />
       <label>
         Name
         <input
@@ -283,14 +293,71 @@ function AddCredentialForm({
           <option value="admin">admin</option>
         </select>
       </label>
-      {spec.fields.map((f) => (
+      <SecretFields provider={provider} fields={spec.fields} values={values} onValues={setValues} />
+      {provider === 'generic' && <GenericFields fields={generic} onFields={setGeneric} />}
+      <ErrorBox error={action.error} />
+      <FormActions submitLabel="Store credential" disabled={action.busy} onCancel={onCancel} />
+    </form>
+  );
+}
+
+/** The secret as sent: the provider's fields (optional ones only when given), or the generic pairs. */
+function secretOf(
+  provider: string,
+  fields: Field[],
+  values: Record<string, string>,
+  generic: Pair[],
+): Record<string, string> {
+  if (provider === 'generic') {
+    return Object.fromEntries(generic.filter((f) => f.k.trim()).map((f) => [f.k.trim(), f.v]));
+  }
+  const out: Record<string, string> = {};
+  for (const f of fields) {
+    const v = values[f.name] ?? '';
+    if (v || !f.optional) out[f.name] = v;
+  }
+  return out;
+}
+
+function ProviderSelect({ value, onChange }: { value: string; onChange: (p: string) => void }) {
+  return (
+    <label>
+      Provider
+      <select value={value} onChange={(e) => onChange(e.target.value)} aria-label="Provider">
+        {Object.keys(PROVIDER_FIELDS).map((p) => (
+          <option key={p} value={p}>
+            {p}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+type Field = (typeof PROVIDER_FIELDS)[string]['fields'][number];
+type Pair = { k: string; v: string };
+
+function SecretFields({
+  provider,
+  fields,
+  values,
+  onValues,
+}: {
+  provider: string;
+  fields: Field[];
+  values: Record<string, string>;
+  onValues: (update: (v: Record<string, string>) => Record<string, string>) => void;
+}) {
+  return (
+    <>
+      {fields.map((f) => (
         <label key={`${provider}-${f.name}`}>
           {f.label}
           {f.optional && <span className="muted"> (optional)</span>}
           {f.multiline ? (
             <textarea
               value={values[f.name] ?? ''}
-              onChange={(e) => setValues((v) => ({ ...v, [f.name]: e.target.value }))}
+              onChange={(e) => onValues((v) => ({ ...v, [f.name]: e.target.value }))}
               required={!f.optional}
               rows={6}
               spellCheck={false}
@@ -300,7 +367,7 @@ function AddCredentialForm({
             <input
               type={PLAIN.has(f.name) ? 'text' : 'password'}
               value={values[f.name] ?? ''}
-              onChange={(e) => setValues((v) => ({ ...v, [f.name]: e.target.value }))}
+              onChange={(e) => onValues((v) => ({ ...v, [f.name]: e.target.value }))}
               required={!f.optional}
               autoComplete="off"
               aria-label={f.label}
@@ -308,33 +375,42 @@ function AddCredentialForm({
           )}
         </label>
       ))}
-      {provider === 'generic' &&
-        generic.map((f, i) => (
-          <div className="pair" key={i}>
-            <input
-              placeholder="field name"
-              value={f.k}
-              onChange={(e) =>
-                setGeneric((g) => g.map((x, j) => (j === i ? { ...x, k: e.target.value } : x)))
-              }
-            />
-            <input
-              type="password"
-              placeholder="value"
-              value={f.v}
-              onChange={(e) =>
-                setGeneric((g) => g.map((x, j) => (j === i ? { ...x, v: e.target.value } : x)))
-              }
-            />
-          </div>
-        ))}
-      {provider === 'generic' && (
-        <button type="button" onClick={() => setGeneric((g) => [...g, { k: '', v: '' }])}>
-          Add field
-        </button>
-      )}
-      <ErrorBox error={action.error} />
-      <FormActions submitLabel="Store credential" disabled={action.busy} onCancel={onCancel} />
-    </form>
+    </>
+  );
+}
+
+/** The generic provider's own field names and values. */
+function GenericFields({
+  fields,
+  onFields,
+}: {
+  fields: Pair[];
+  onFields: (update: (g: Pair[]) => Pair[]) => void;
+}) {
+  return (
+    <>
+      {fields.map((f, i) => (
+        <div className="pair" key={i}>
+          <input
+            placeholder="field name"
+            value={f.k}
+            onChange={(e) =>
+              onFields((g) => g.map((x, j) => (j === i ? { ...x, k: e.target.value } : x)))
+            }
+          />
+          <input
+            type="password"
+            placeholder="value"
+            value={f.v}
+            onChange={(e) =>
+              onFields((g) => g.map((x, j) => (j === i ? { ...x, v: e.target.value } : x)))
+            }
+          />
+        </div>
+      ))}
+      <button type="button" onClick={() => onFields((g) => [...g, { k: '', v: '' }])}>
+        Add field
+      </button>
+    </>
   );
 }

@@ -29,34 +29,9 @@ export function InvoicesPanel({
     () => api<Page<Invoice>>('GET', `${base}${qs({ clientId, limit: 25, cursor })}`),
     [base, clientId, cursor],
   );
-  const action = useAction();
-  const [viewing, setViewing] = useState<{ title: string; html: string } | null>(null);
-  const [voiding, setVoiding] = useState<Invoice | null>(null);
-  const [reason, setReason] = useState('');
-  const [notice, setNotice] = useState<string | null>(null);
   const everyClient = base === '/admin/v1/invoices' && !clientId;
-
-  const open = async (inv: Invoice) => {
-    const html = await action.run(() => apiText(`${base}/${inv.id}/html`));
-    if (html !== undefined) setViewing({ title: `Invoice ${inv.number}`, html });
-  };
-  const act = async (inv: Invoice, verb: 'paid' | 'send') => {
-    setNotice(null);
-    const r = await action.run(() =>
-      api<{ invoice: Invoice; delivered?: boolean; error?: string }>(
-        'POST',
-        `${base}/${inv.id}/${verb}`,
-      ),
-    );
-    if (r && verb === 'send')
-      setNotice(
-        r.delivered
-          ? `${inv.number} sent.`
-          : `${inv.number} not delivered: ${r.error ?? 'unknown error'}`,
-      );
-    list.reload();
-  };
-
+  const { action, viewing, setViewing, voiding, setVoiding, reason, setReason, notice, ...verbs } =
+    useInvoiceActions(base, list.reload);
   return (
     <section className="panel">
       <div className="panel-head">
@@ -66,55 +41,15 @@ export function InvoicesPanel({
       {notice && <p className="notice">{notice}</p>}
       {list.data && list.data.data.length === 0 && <p className="muted">No invoices yet.</p>}
       {list.data && list.data.data.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              <th>Number</th>
-              {everyClient && <th>Client</th>}
-              <th>Period</th>
-              <th>Total</th>
-              <th>Status</th>
-              <th>Issued</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.data.map((inv) => (
-              <tr key={inv.id}>
-                <td>{inv.number}</td>
-                {everyClient && <td>{inv.billTo.name}</td>}
-                <td>{inv.period}</td>
-                <td className="num">
-                  {inv.total} {inv.currency}
-                </td>
-                <td>
-                  <StatusBadge status={inv.status} />
-                </td>
-                <td>
-                  <When at={inv.issuedAt} />
-                </td>
-                <td className="row-actions">
-                  <button type="button" onClick={() => open(inv)} disabled={action.busy}>
-                    Open
-                  </button>
-                  {canWrite && (inv.status === 'issued' || inv.status === 'sent') && (
-                    <>
-                      <button type="button" onClick={() => act(inv, 'send')} disabled={action.busy}>
-                        {inv.status === 'sent' ? 'Resend' : 'Send'}
-                      </button>
-                      <button type="button" onClick={() => act(inv, 'paid')} disabled={action.busy}>
-                        Mark paid
-                      </button>
-                      <button type="button" className="danger" onClick={() => setVoiding(inv)}>
-                        Void
-                      </button>
-                    </>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <InvoicesTable
+          invoices={list.data.data}
+          everyClient={everyClient}
+          canWrite={canWrite}
+          busy={action.busy}
+          onOpen={verbs.open}
+          onAct={verbs.act}
+          onVoid={setVoiding}
+        />
       )}
       <div className="pager">
         {cursor && (
@@ -138,13 +73,7 @@ export function InvoicesPanel({
           danger
           busy={action.busy}
           onCancel={() => setVoiding(null)}
-          onConfirm={async () => {
-            const inv = voiding;
-            setVoiding(null);
-            await action.run(() => api('POST', `${base}/${inv.id}/void`, reason ? { reason } : {}));
-            setReason('');
-            list.reload();
-          }}
+          onConfirm={() => verbs.voidInvoice(voiding)}
         >
           <p>The invoice keeps its number and is no longer due.</p>
           <label>
@@ -154,5 +83,125 @@ export function InvoicesPanel({
         </ConfirmDialog>
       )}
     </section>
+  );
+}
+
+/** Open, send, mark paid and void, with the state of the viewer and the void dialog. */
+function useInvoiceActions(base: string, reload: () => void) {
+  const action = useAction();
+  const [viewing, setViewing] = useState<{ title: string; html: string } | null>(null);
+  const [voiding, setVoiding] = useState<Invoice | null>(null);
+  const [reason, setReason] = useState('');
+  const [notice, setNotice] = useState<string | null>(null);
+
+  const open = async (inv: Invoice) => {
+    const html = await action.run(() => apiText(`${base}/${inv.id}/html`));
+    if (html !== undefined) setViewing({ title: `Invoice ${inv.number}`, html });
+  };
+  const act = async (inv: Invoice, verb: 'paid' | 'send') => {
+    setNotice(null);
+    const r = await action.run(() =>
+      api<{ invoice: Invoice; delivered?: boolean; error?: string }>(
+        'POST',
+        `${base}/${inv.id}/${verb}`,
+      ),
+    );
+    if (r && verb === 'send')
+      setNotice(
+        r.delivered
+          ? `${inv.number} sent.`
+          : `${inv.number} not delivered: ${r.error ?? 'unknown error'}`,
+      );
+    reload();
+  };
+  const voidInvoice = async (inv: Invoice) => {
+    setVoiding(null);
+    await action.run(() => api('POST', `${base}/${inv.id}/void`, reason ? { reason } : {}));
+    setReason('');
+    reload();
+  };
+
+  return {
+    action,
+    viewing,
+    setViewing,
+    voiding,
+    setVoiding,
+    reason,
+    setReason,
+    notice,
+    open,
+    act,
+    voidInvoice,
+  };
+}
+
+function InvoicesTable({
+  invoices,
+  everyClient,
+  canWrite,
+  busy,
+  onOpen,
+  onAct,
+  onVoid,
+}: {
+  invoices: Invoice[];
+  everyClient: boolean;
+  canWrite: boolean;
+  busy: boolean;
+  onOpen: (inv: Invoice) => void;
+  onAct: (inv: Invoice, verb: 'paid' | 'send') => void;
+  onVoid: (inv: Invoice) => void;
+}) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>Number</th>
+          {everyClient && <th>Client</th>}
+          <th>Period</th>
+          <th>Total</th>
+          <th>Status</th>
+          <th>Issued</th>
+          <th />
+        </tr>
+      </thead>
+      <tbody>
+        {invoices.map((inv) => (
+          <tr key={inv.id}>
+            <td>{inv.number}</td>
+            {everyClient && <td>{inv.billTo.name}</td>}
+            <td>{inv.period}</td>
+            <td className="num">
+              {inv.total} {inv.currency}
+            </td>
+            <td>
+              <StatusBadge status={inv.status} />
+            </td>
+            <td>
+              <When at={inv.issuedAt} />
+            </td>
+            <td className="row-actions">
+              <button type="button" onClick={() => onOpen(inv)} disabled={busy}>
+                Open
+              </button>
+              {canWrite && (inv.status === 'issued' || inv.status === 'sent') && (
+                <>
+                  <button type="button" onClick={() => onAct(inv, 'send')} disabled={busy}>
+                    {inv.status === 'sent' ? 'Resend' : 'Send'}
+                  </button>
+                  <button type="button" onClick={() => onAct(inv, 'paid')} disabled={busy}>
+                    Mark paid
+                  </button>
+                  <button type="button" className="danger" onClick={() => onVoid(inv)}>
+                    Void
+                  </button>
+                </>
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

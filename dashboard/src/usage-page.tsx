@@ -17,29 +17,7 @@ interface ClientRow extends UsageGroup {
 export function UsagePage() {
   /** Client names already fetched: a refresh asks only for clients new to the page. */
   const names = useRef(new Map<string, string | null>());
-  const usage = useLoad(async () => {
-    const [byDay, byClient] = await Promise.all([
-      api<UsageSummary>('GET', `/admin/v1/usage${qs({ groupBy: 'day' })}`),
-      api<UsageSummary>('GET', `/admin/v1/usage${qs({ groupBy: 'client' })}`),
-    ]);
-    const top = [...byClient.groups]
-      .sort((a, b) => b.costMicros - a.costMicros || b.calls - a.calls)
-      .slice(0, SHOWN);
-    // Names for the rows shown that are not known yet, one request each in parallel.
-    const known = names.current;
-    await Promise.all(
-      top
-        .filter((g) => !known.has(g.group))
-        .map((g) =>
-          api<{ client: Client }>('GET', `/admin/v1/clients/${encodeURIComponent(g.group)}`).then(
-            (r) => known.set(g.group, r.client.name),
-            () => known.set(g.group, null),
-          ),
-        ),
-    );
-    const rows: ClientRow[] = top.map((g) => ({ ...g, name: known.get(g.group) ?? null }));
-    return { byDay, rows, more: byClient.groups.length - rows.length };
-  }, []);
+  const usage = useLoad(() => loadUsage(names.current), []);
   const data = usage.data;
 
   return (
@@ -59,36 +37,7 @@ export function UsagePage() {
           </section>
           <section className="panel" aria-label="Usage by client">
             <h2>By client</h2>
-            <table>
-              <thead>
-                <tr>
-                  <th>Client</th>
-                  <th className="num">Calls</th>
-                  <th className="num">With test keys</th>
-                  <th className="num">Cost ({data.byDay.currency})</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.rows.map((r) => (
-                  <tr key={r.group}>
-                    <td>
-                      <a
-                        href={`/clients/${r.group}`}
-                        onClick={(e) => {
-                          e.preventDefault();
-                          navigate(`/clients/${r.group}`);
-                        }}
-                      >
-                        {r.name ?? r.group}
-                      </a>
-                    </td>
-                    <td className="num">{r.calls}</td>
-                    <td className="num">{r.testCalls}</td>
-                    <td className="num">{formatMicros(r.costMicros)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <ClientsByCost rows={data.rows} currency={data.byDay.currency} />
             {data.rows.length === 0 && <p className="muted">No calls in this period.</p>}
             {data.more > 0 && (
               <p className="muted">
@@ -100,5 +49,67 @@ export function UsagePage() {
         </>
       )}
     </div>
+  );
+}
+
+/**
+ * The day series and the clients by cost (the first SHOWN, named; names already in `known`
+ * are not asked for again), with how many more there are.
+ */
+async function loadUsage(known: Map<string, string | null>) {
+  const [byDay, byClient] = await Promise.all([
+    api<UsageSummary>('GET', `/admin/v1/usage${qs({ groupBy: 'day' })}`),
+    api<UsageSummary>('GET', `/admin/v1/usage${qs({ groupBy: 'client' })}`),
+  ]);
+  const top = [...byClient.groups]
+    .sort((a, b) => b.costMicros - a.costMicros || b.calls - a.calls)
+    .slice(0, SHOWN);
+  // Names for the rows shown that are not known yet, one request each in parallel.
+  await Promise.all(
+    top
+      .filter((g) => !known.has(g.group))
+      .map((g) =>
+        api<{ client: Client }>('GET', `/admin/v1/clients/${encodeURIComponent(g.group)}`).then(
+          (r) => known.set(g.group, r.client.name),
+          () => known.set(g.group, null),
+        ),
+      ),
+  );
+  const rows: ClientRow[] = top.map((g) => ({ ...g, name: known.get(g.group) ?? null }));
+  return { byDay, rows, more: byClient.groups.length - rows.length };
+}
+
+function ClientsByCost({ rows, currency }: { rows: ClientRow[]; currency: string }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>Client</th>
+          <th className="num">Calls</th>
+          <th className="num">With test keys</th>
+          <th className="num">Cost ({currency})</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr key={r.group}>
+            <td>
+              <a
+                href={`/clients/${r.group}`}
+                onClick={(e) => {
+                  e.preventDefault();
+                  navigate(`/clients/${r.group}`);
+                }}
+              >
+                {r.name ?? r.group}
+              </a>
+            </td>
+            <td className="num">{r.calls}</td>
+            <td className="num">{r.testCalls}</td>
+            <td className="num">{formatMicros(r.costMicros)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

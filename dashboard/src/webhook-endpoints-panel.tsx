@@ -32,31 +32,13 @@ export function WebhookEndpointsPanel({
 }) {
   const list = useLoad(() => api<{ data: WebhookEndpoint[] }>('GET', `${base}/endpoints`), [base]);
   const types = useLoad(() => api<{ data: string[] }>('GET', `${base}/event-types`), [base]);
-  const action = useAction();
-  const [adding, setAdding] = useState(false);
-  const [editing, setEditing] = useState<WebhookEndpoint | null>(null);
-  const [deleting, setDeleting] = useState<WebhookEndpoint | null>(null);
-  const [secret, setSecret] = useState<{ label: string; value: string } | null>(null);
   const reload = () => {
     list.reload();
     onChanged?.();
   };
-
-  const setEnabled = async (ep: WebhookEndpoint, enabled: boolean) => {
-    await action.run(() => api('PATCH', `${base}/endpoints/${ep.id}`, { enabled }));
-    reload();
-  };
-  const roll = async (ep: WebhookEndpoint) => {
-    const r = await action.run(() =>
-      api<CreatedWebhookEndpoint>('POST', `${base}/endpoints/${ep.id}/roll-secret`, {}),
-    );
-    if (r)
-      setSecret({
-        label: `New signing secret for ${ep.url} (the old one also signs for 24 hours)`,
-        value: r.secret,
-      });
-  };
-
+  const ep = useEndpointActions(base, reload);
+  const { action, adding, setAdding, editing, setEditing, deleting, setDeleting } = ep;
+  const { secret, setSecret, setEnabled, roll, remove } = ep;
   return (
     <section className="panel" aria-label="Webhook endpoints">
       <div className="panel-head">
@@ -75,93 +57,30 @@ export function WebhookEndpointsPanel({
           onDismiss={() => setSecret(null)}
         />
       )}
-      {adding && types.data && (
-        <EndpointForm
+      {types.data && (
+        <EndpointEditors
           base={base}
           eventTypes={types.data.data}
-          onCancel={() => setAdding(false)}
-          onSaved={(r) => {
-            setAdding(false);
-            if (r.secret)
-              setSecret({ label: `Signing secret for ${r.endpoint.url}`, value: r.secret });
-            reload();
-          }}
-        />
-      )}
-      {editing && types.data && (
-        <EndpointForm
-          base={base}
-          eventTypes={types.data.data}
-          endpoint={editing}
-          onCancel={() => setEditing(null)}
-          onSaved={() => {
-            setEditing(null);
-            reload();
-          }}
+          adding={adding}
+          editing={editing}
+          onCloseAdd={() => setAdding(false)}
+          onCloseEdit={() => setEditing(null)}
+          onSecret={setSecret}
+          onSaved={reload}
         />
       )}
       <ErrorBox error={action.error ?? list.error ?? types.error} />
       {list.data && list.data.data.length === 0 && <p className="muted">No endpoints yet.</p>}
       {list.data && list.data.data.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              <th>URL</th>
-              <th>Events</th>
-              <th>Status</th>
-              <th>Created</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.data.map((ep) => (
-              <tr key={ep.id} data-testid={`endpoint-${ep.id}`}>
-                <td>
-                  <code>{ep.url}</code>
-                  {ep.description && <div className="muted small">{ep.description}</div>}
-                  <div className="muted small">{ep.id}</div>
-                </td>
-                <td className="small">
-                  {ep.eventTypes.length ? ep.eventTypes.join(', ') : 'every event'}
-                </td>
-                <td>
-                  <StatusBadge status={ep.enabled ? 'enabled' : 'disabled'} />
-                  {ep.disabledReason && <div className="muted small">{ep.disabledReason}</div>}
-                  {ep.failingSince && (
-                    <div className="muted small">
-                      failing since <When at={ep.failingSince} />
-                    </div>
-                  )}
-                </td>
-                <td>
-                  <When at={ep.createdAt} />
-                </td>
-                <td className="row-actions">
-                  {canWrite && (
-                    <>
-                      <button
-                        type="button"
-                        disabled={action.busy}
-                        onClick={() => setEnabled(ep, !ep.enabled)}
-                      >
-                        {ep.enabled ? 'Disable' : 'Enable'}
-                      </button>
-                      <button type="button" onClick={() => setEditing(ep)}>
-                        Edit
-                      </button>
-                      <button type="button" disabled={action.busy} onClick={() => roll(ep)}>
-                        Roll secret
-                      </button>
-                      <button type="button" className="danger" onClick={() => setDeleting(ep)}>
-                        Delete
-                      </button>
-                    </>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <EndpointsTable
+          endpoints={list.data.data}
+          canWrite={canWrite}
+          busy={action.busy}
+          onEnable={setEnabled}
+          onEdit={setEditing}
+          onRoll={roll}
+          onDelete={setDeleting}
+        />
       )}
       {deleting && (
         <ConfirmDialog
@@ -170,17 +89,175 @@ export function WebhookEndpointsPanel({
           danger
           busy={action.busy}
           onCancel={() => setDeleting(null)}
-          onConfirm={async () => {
-            const ep = deleting;
-            setDeleting(null);
-            await action.run(() => api('DELETE', `${base}/endpoints/${ep.id}`));
-            reload();
-          }}
+          onConfirm={() => remove(deleting)}
         >
           <p>Its pending deliveries are dropped; the message log keeps their attempts.</p>
         </ConfirmDialog>
       )}
     </section>
+  );
+}
+
+/** Enable, disable, roll and delete, with the state of the forms, the dialog and a new secret. */
+function useEndpointActions(base: WebhooksBase, reload: () => void) {
+  const action = useAction();
+  const [adding, setAdding] = useState(false);
+  const [editing, setEditing] = useState<WebhookEndpoint | null>(null);
+  const [deleting, setDeleting] = useState<WebhookEndpoint | null>(null);
+  const [secret, setSecret] = useState<{ label: string; value: string } | null>(null);
+
+  const setEnabled = async (ep: WebhookEndpoint, enabled: boolean) => {
+    await action.run(() => api('PATCH', `${base}/endpoints/${ep.id}`, { enabled }));
+    reload();
+  };
+  const roll = async (ep: WebhookEndpoint) => {
+    const r = await action.run(() =>
+      api<CreatedWebhookEndpoint>('POST', `${base}/endpoints/${ep.id}/roll-secret`, {}),
+    );
+    if (r)
+      setSecret({
+        label: `New signing secret for ${ep.url} (the old one also signs for 24 hours)`,
+        value: r.secret,
+      });
+  };
+
+  const remove = async (ep: WebhookEndpoint) => {
+    setDeleting(null);
+    await action.run(() => api('DELETE', `${base}/endpoints/${ep.id}`));
+    reload();
+  };
+  return {
+    action,
+    adding,
+    setAdding,
+    editing,
+    setEditing,
+    deleting,
+    setDeleting,
+    secret,
+    setSecret,
+    setEnabled,
+    roll,
+    remove,
+  };
+}
+
+function EndpointsTable({
+  endpoints,
+  canWrite,
+  busy,
+  onEnable,
+  onEdit,
+  onRoll,
+  onDelete,
+}: {
+  endpoints: WebhookEndpoint[];
+  canWrite: boolean;
+  busy: boolean;
+  onEnable: (ep: WebhookEndpoint, enabled: boolean) => void;
+  onEdit: (ep: WebhookEndpoint) => void;
+  onRoll: (ep: WebhookEndpoint) => void;
+  onDelete: (ep: WebhookEndpoint) => void;
+}) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>URL</th>
+          <th>Events</th>
+          <th>Status</th>
+          <th>Created</th>
+          <th />
+        </tr>
+      </thead>
+      <tbody>
+        {endpoints.map((ep) => (
+          <tr key={ep.id} data-testid={`endpoint-${ep.id}`}>
+            <td>
+              <code>{ep.url}</code>
+              {ep.description && <div className="muted small">{ep.description}</div>}
+              <div className="muted small">{ep.id}</div>
+            </td>
+            <td className="small">
+              {ep.eventTypes.length ? ep.eventTypes.join(', ') : 'every event'}
+            </td>
+            <td>
+              <StatusBadge status={ep.enabled ? 'enabled' : 'disabled'} />
+              {ep.disabledReason && <div className="muted small">{ep.disabledReason}</div>}
+              {ep.failingSince && (
+                <div className="muted small">
+                  failing since <When at={ep.failingSince} />
+                </div>
+              )}
+            </td>
+            <td>
+              <When at={ep.createdAt} />
+            </td>
+            <td className="row-actions">
+              {canWrite && (
+                <>
+                  <button type="button" disabled={busy} onClick={() => onEnable(ep, !ep.enabled)}>
+                    {ep.enabled ? 'Disable' : 'Enable'}
+                  </button>
+                  <button type="button" onClick={() => onEdit(ep)}>
+                    Edit
+                  </button>
+                  <button type="button" disabled={busy} onClick={() => onRoll(ep)}>
+                    Roll secret
+                  </button>
+                  <button type="button" className="danger" onClick={() => onDelete(ep)}>
+                    Delete
+                  </button>
+                </>
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The add form or the edit form, when one is open. */
+function EndpointEditors(props: {
+  base: WebhooksBase;
+  eventTypes: string[];
+  adding: boolean;
+  editing: WebhookEndpoint | null;
+  onCloseAdd: () => void;
+  onCloseEdit: () => void;
+  onSecret: (secret: { label: string; value: string }) => void;
+  onSaved: () => void;
+}) {
+  const { base, eventTypes, editing, onCloseAdd, onCloseEdit } = props;
+  return (
+    <>
+      {props.adding && (
+        <EndpointForm
+          base={base}
+          eventTypes={eventTypes}
+          onCancel={onCloseAdd}
+          onSaved={(r) => {
+            onCloseAdd();
+            if (r.secret)
+              props.onSecret({ label: `Signing secret for ${r.endpoint.url}`, value: r.secret });
+            props.onSaved();
+          }}
+        />
+      )}
+      {editing && (
+        <EndpointForm
+          base={base}
+          eventTypes={eventTypes}
+          endpoint={editing}
+          onCancel={onCloseEdit}
+          onSaved={() => {
+            onCloseEdit();
+            props.onSaved();
+          }}
+        />
+      )}
+    </>
   );
 }
 
@@ -245,19 +322,7 @@ function EndpointForm({
           aria-label="Description"
         />
       </label>
-      <fieldset className="scopes">
-        <legend>Events (none ticked: every event)</legend>
-        {eventTypes.map((t) => (
-          <label key={t} className="check">
-            <input
-              type="checkbox"
-              checked={chosen.includes(t)}
-              onChange={(e) => toggle(t, e.target.checked)}
-            />
-            {t}
-          </label>
-        ))}
-      </fieldset>
+      <EventTypesField eventTypes={eventTypes} chosen={chosen} onToggle={toggle} />
       <ErrorBox error={action.error} />
       <FormActions
         submitLabel={endpoint ? 'Save endpoint' : 'Create endpoint'}
@@ -265,5 +330,31 @@ function EndpointForm({
         onCancel={onCancel}
       />
     </form>
+  );
+}
+
+function EventTypesField({
+  eventTypes,
+  chosen,
+  onToggle,
+}: {
+  eventTypes: string[];
+  chosen: string[];
+  onToggle: (t: string, on: boolean) => void;
+}) {
+  return (
+    <fieldset className="scopes">
+      <legend>Events (none ticked: every event)</legend>
+      {eventTypes.map((t) => (
+        <label key={t} className="check">
+          <input
+            type="checkbox"
+            checked={chosen.includes(t)}
+            onChange={(e) => onToggle(t, e.target.checked)}
+          />
+          {t}
+        </label>
+      ))}
+    </fieldset>
   );
 }

@@ -1,4 +1,4 @@
-import { Fragment, useState } from 'react';
+import { useState } from 'react';
 import {
   api,
   qs,
@@ -29,45 +29,21 @@ export function WebhookMessagesPanel({
   const [eventType, setEventType] = useState('');
   const [cursor, setCursor] = useState<string | undefined>(undefined);
   const [openId, setOpenId] = useState<string | null>(null);
-  const list = useLoad(
-    () =>
-      api<Page<WebhookMessage>>(
-        'GET',
-        `${base}/messages${qs({ limit: 25, cursor, eventType: eventType || undefined })}`,
-      ),
-    [base, cursor, eventType, generation],
-  );
-  const types = useLoad(() => api<{ data: string[] }>('GET', `${base}/event-types`), [base]);
-  const endpoints = useLoad(
-    () => api<{ data: WebhookEndpoint[] }>('GET', `${base}/endpoints`),
-    [base, generation],
-  );
-  const urlOf = (id: string) => endpoints.data?.data.find((e) => e.id === id)?.url ?? id;
+  const { list, types, urlOf } = useMessageLog(base, cursor, eventType, generation);
 
   return (
     <section className="panel" aria-label="Webhook messages">
       <div className="panel-head">
         <h2>Messages</h2>
-        <div className="toolbar">
-          <select
-            value={eventType}
-            aria-label="Event type"
-            onChange={(e) => {
-              setEventType(e.target.value);
-              setCursor(undefined);
-            }}
-          >
-            <option value="">every event</option>
-            {types.data?.data.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
-          </select>
-          <button type="button" onClick={list.reload}>
-            Refresh
-          </button>
-        </div>
+        <EventTypeFilter
+          value={eventType}
+          types={types.data?.data}
+          onChange={(t) => {
+            setEventType(t);
+            setCursor(undefined);
+          }}
+          onRefresh={list.reload}
+        />
       </div>
       <ErrorBox error={list.error} />
       {list.data && list.data.data.length === 0 && <p className="muted">No messages yet.</p>}
@@ -84,50 +60,16 @@ export function WebhookMessagesPanel({
           </thead>
           <tbody>
             {list.data.data.map((m) => (
-              <Fragment key={m.id}>
-                <tr data-testid={`message-${m.id}`}>
-                  <td>
-                    <code className="small">{m.id}</code>
-                  </td>
-                  <td>{m.eventType}</td>
-                  <td>
-                    <When at={m.createdAt} />
-                  </td>
-                  <td>
-                    {m.deliveries.length === 0 && <span className="muted">none</span>}
-                    {m.deliveries.map((d) => (
-                      <div key={d.id} className="small">
-                        <StatusBadge status={d.status} /> {urlOf(d.endpointId)}{' '}
-                        <span className="muted">
-                          ({d.attempts} attempt{d.attempts === 1 ? '' : 's'})
-                        </span>
-                      </div>
-                    ))}
-                  </td>
-                  <td className="row-actions">
-                    <button
-                      type="button"
-                      aria-expanded={openId === m.id}
-                      onClick={() => setOpenId(openId === m.id ? null : m.id)}
-                    >
-                      {openId === m.id ? 'Hide' : 'Attempts'}
-                    </button>
-                  </td>
-                </tr>
-                {openId === m.id && (
-                  <tr>
-                    <td colSpan={5}>
-                      <MessageAttempts
-                        base={base}
-                        id={m.id}
-                        canWrite={canWrite}
-                        urlOf={urlOf}
-                        onReplayed={list.reload}
-                      />
-                    </td>
-                  </tr>
-                )}
-              </Fragment>
+              <MessageRow
+                key={m.id}
+                m={m}
+                open={openId === m.id}
+                onToggle={() => setOpenId(openId === m.id ? null : m.id)}
+                base={base}
+                canWrite={canWrite}
+                urlOf={urlOf}
+                onReplayed={list.reload}
+              />
             ))}
           </tbody>
         </table>
@@ -146,6 +88,30 @@ export function WebhookMessagesPanel({
       </div>
     </section>
   );
+}
+
+/** A page of the log, the event types to filter by, and the endpoints' URLs by id. */
+function useMessageLog(
+  base: WebhooksBase,
+  cursor: string | undefined,
+  eventType: string,
+  generation: number,
+) {
+  const list = useLoad(
+    () =>
+      api<Page<WebhookMessage>>(
+        'GET',
+        `${base}/messages${qs({ limit: 25, cursor, eventType: eventType || undefined })}`,
+      ),
+    [base, cursor, eventType, generation],
+  );
+  const types = useLoad(() => api<{ data: string[] }>('GET', `${base}/event-types`), [base]);
+  const endpoints = useLoad(
+    () => api<{ data: WebhookEndpoint[] }>('GET', `${base}/endpoints`),
+    [base, generation],
+  );
+  const urlOf = (id: string) => endpoints.data?.data.find((e) => e.id === id)?.url ?? id;
+  return { list, types, urlOf };
 }
 
 /** One message opened: its payload, every attempt, and the replay button. */
@@ -200,39 +166,7 @@ function MessageAttempts({
       )}
       <ErrorBox error={action.error ?? detail.error} />
       {m && m.attempts.length === 0 && <p className="muted">Not attempted yet.</p>}
-      {m && m.attempts.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>Endpoint</th>
-              <th>Started</th>
-              <th>Status</th>
-              <th>Duration</th>
-              <th>Response</th>
-            </tr>
-          </thead>
-          <tbody>
-            {m.attempts.map((a) => (
-              <tr key={a.id} data-testid={`attempt-${a.id}`}>
-                <td className="num">{a.attempt}</td>
-                <td className="small">{urlOf(a.endpointId)}</td>
-                <td>
-                  <When at={a.startedAt} />
-                </td>
-                <td>
-                  <StatusBadge status={a.outcome} /> {a.statusCode ?? ''}
-                  {a.error && <div className="muted small">{a.error}</div>}
-                </td>
-                <td className="num">{a.durationMs} ms</td>
-                <td>
-                  <code className="excerpt">{a.responseExcerpt ?? ''}</code>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      {m && m.attempts.length > 0 && <AttemptsTable attempts={m.attempts} urlOf={urlOf} />}
       {m && (
         <details>
           <summary>Payload</summary>
@@ -240,5 +174,136 @@ function MessageAttempts({
         </details>
       )}
     </div>
+  );
+}
+
+function MessageRow({
+  m,
+  open,
+  onToggle,
+  base,
+  canWrite,
+  urlOf,
+  onReplayed,
+}: {
+  m: WebhookMessage;
+  open: boolean;
+  onToggle: () => void;
+  base: WebhooksBase;
+  canWrite: boolean;
+  urlOf: (endpointId: string) => string;
+  onReplayed: () => void;
+}) {
+  return (
+    <>
+      <tr data-testid={`message-${m.id}`}>
+        <td>
+          <code className="small">{m.id}</code>
+        </td>
+        <td>{m.eventType}</td>
+        <td>
+          <When at={m.createdAt} />
+        </td>
+        <td>
+          {m.deliveries.length === 0 && <span className="muted">none</span>}
+          {m.deliveries.map((d) => (
+            <div key={d.id} className="small">
+              <StatusBadge status={d.status} /> {urlOf(d.endpointId)}{' '}
+              <span className="muted">
+                ({d.attempts} attempt{d.attempts === 1 ? '' : 's'})
+              </span>
+            </div>
+          ))}
+        </td>
+        <td className="row-actions">
+          <button type="button" aria-expanded={open} onClick={onToggle}>
+            {open ? 'Hide' : 'Attempts'}
+          </button>
+        </td>
+      </tr>
+      {open && (
+        <tr>
+          <td colSpan={5}>
+            <MessageAttempts
+              base={base}
+              id={m.id}
+              canWrite={canWrite}
+              urlOf={urlOf}
+              onReplayed={onReplayed}
+            />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+function EventTypeFilter({
+  value,
+  types,
+  onChange,
+  onRefresh,
+}: {
+  value: string;
+  types: string[] | undefined;
+  onChange: (eventType: string) => void;
+  onRefresh: () => void;
+}) {
+  return (
+    <div className="toolbar">
+      <select value={value} aria-label="Event type" onChange={(e) => onChange(e.target.value)}>
+        <option value="">every event</option>
+        {types?.map((t) => (
+          <option key={t} value={t}>
+            {t}
+          </option>
+        ))}
+      </select>
+      <button type="button" onClick={onRefresh}>
+        Refresh
+      </button>
+    </div>
+  );
+}
+
+function AttemptsTable({
+  attempts,
+  urlOf,
+}: {
+  attempts: WebhookAttempt[];
+  urlOf: (endpointId: string) => string;
+}) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>Endpoint</th>
+          <th>Started</th>
+          <th>Status</th>
+          <th>Duration</th>
+          <th>Response</th>
+        </tr>
+      </thead>
+      <tbody>
+        {attempts.map((a) => (
+          <tr key={a.id} data-testid={`attempt-${a.id}`}>
+            <td className="num">{a.attempt}</td>
+            <td className="small">{urlOf(a.endpointId)}</td>
+            <td>
+              <When at={a.startedAt} />
+            </td>
+            <td>
+              <StatusBadge status={a.outcome} /> {a.statusCode ?? ''}
+              {a.error && <div className="muted small">{a.error}</div>}
+            </td>
+            <td className="num">{a.durationMs} ms</td>
+            <td>
+              <code className="excerpt">{a.responseExcerpt ?? ''}</code>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
