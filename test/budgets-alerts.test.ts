@@ -32,6 +32,7 @@ describe.each(ENGINES)('budget alerts on %s', (engine) => {
     // process there. Here, on SQLite, both "nodes" are one.
     b = engine === 'sqlite' ? a : await createHarness(engine, options);
   });
+  const bNode = () => b.services.budgets;
   afterAll(async () => {
     if (b !== a) await b?.close();
     await a?.close();
@@ -165,5 +166,94 @@ describe.each(ENGINES)('budget alerts on %s', (engine) => {
     expect(await gate.reserve(auth, 'GET /v1/health')).toMatchObject({ allowed: true });
     // Test keys are never priced: no reservation at all.
     expect(gate.reserve({ ...auth, environment: 'test' }, 'GET /v1/health')).toBeNull();
+  });
+
+  /** A client with a hard 0.10 budget, and its current period's start. */
+  async function budgeted(name: string) {
+    const { client } = await a.services.clients.create(
+      { name, email: `owner@${name.toLowerCase()}.example` },
+      { type: 'system', id: 'test' },
+    );
+    const budget = await a.services.budgets.create(
+      client.id,
+      { amount: '0.10', period: 'month', mode: 'hard' },
+      { type: 'system', id: 'test' },
+    );
+    return { clientId: client.id, budgetId: budget.id, periodStart: budget.current.periodStart };
+  }
+  /** What a node killed before claiming its alerts leaves: spend in the database, no alert. */
+  async function spendLeftBy(bud: Awaited<ReturnType<typeof budgeted>>, micros: number) {
+    await a.services.store.db
+      .insertInto('budget_spend')
+      .values({
+        budget_id: bud.budgetId,
+        period_start: bud.periodStart,
+        client_id: bud.clientId,
+        spent_micros: micros,
+      })
+      .execute();
+  }
+  const alertedOf = async (budgetId: string) =>
+    (
+      await a.services.store.db
+        .selectFrom('budget_alerts')
+        .select('threshold')
+        .where('budget_id', '=', budgetId)
+        .execute()
+    )
+      .map((r) => Number(r.threshold))
+      .sort((x, y) => x - y);
+
+  it('thresholds reached by a node that died before claiming them are fired by the sweep, once, never early', async () => {
+    const bud = await budgeted('Swept');
+    await spendLeftBy(bud, 85_000);
+    // 30,000 of it is a lease still outstanding: not spent (yet), so 80 % is not reached.
+    await a.services.store.db
+      .insertInto('budget_leases')
+      .values({
+        lease_id: `lease-${bud.budgetId}`,
+        budget_id: bud.budgetId,
+        period_start: bud.periodStart,
+        client_id: bud.clientId,
+        node_id: 'elsewhere',
+        micros: 30_000,
+        expires_at: new Date(Date.now() + 60_000).toISOString(),
+      })
+      .execute();
+    await Promise.all([a.services.budgets.sweepAlerts(), bNode().sweepAlerts()]);
+    expect(await alertedOf(bud.budgetId)).toEqual([50]);
+    await a.services.store.db
+      .deleteFrom('budget_leases')
+      .where('lease_id', '=', `lease-${bud.budgetId}`)
+      .execute();
+    await Promise.all([a.services.budgets.sweepAlerts(), bNode().sweepAlerts()]);
+    await a.services.budgets.sweepAlerts();
+    expect(await alertedOf(bud.budgetId)).toEqual([50, 80]);
+    const events = await a.services.store.db
+      .selectFrom('webhook_messages')
+      .select('payload')
+      .where('event_type', '=', 'budget.threshold')
+      .where('client_id', '=', bud.clientId)
+      .execute();
+    expect(events).toHaveLength(2);
+    await waitFor(() => smtp.to('owner@swept.example').length >= 2, 'two alert emails');
+    expect(smtp.to('owner@swept.example')).toHaveLength(2);
+  });
+
+  it('an alert email refused for a while (451) is sent again with backoff until it goes through', async () => {
+    const bud = await budgeted('Retried');
+    smtp.failNext('owner@retried.example', 2);
+    await spendLeftBy(bud, 50_000);
+    await a.services.budgets.sweepAlerts();
+    expect(await alertedOf(bud.budgetId)).toEqual([50]);
+    await waitFor(() => smtp.to('owner@retried.example').length >= 1, 'the alert email', {
+      timeoutMs: 20_000,
+    });
+    expect(smtp.rcptTimes('owner@retried.example')).toHaveLength(3);
+    expect(smtp.to('owner@retried.example')).toHaveLength(1);
+    const failures = a.logs.lines.filter(
+      (l) => l.includes('budget alert email failed') && l.includes(bud.budgetId),
+    );
+    expect(failures).toHaveLength(2);
   });
 });

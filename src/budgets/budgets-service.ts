@@ -9,6 +9,7 @@ import { AppError } from '../lib/errors.ts';
 import { isIdOf, newId } from '../lib/ids.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 import { formatMicros } from '../lib/money.ts';
+import { fireAlert, sweepAlerts } from './budgets-alert-fire.ts';
 import type { EmitEvent } from '../webhooks/webhooks-service.ts';
 import { amountOf, normalizeThresholds, periodBounds } from './budgets-fns.ts';
 import { createBudgetGate, toRule, type ReachedAlert } from './budgets-gate.ts';
@@ -31,6 +32,9 @@ export interface BudgetClientInfo {
   /** where alerts go: the billing email, else the client's email */
   alertEmail: string | null;
 }
+
+/** How often each node sweeps for alerts nobody claimed. */
+export const ALERT_SWEEP_MS = 30_000;
 
 export interface BudgetsServiceDeps {
   budgetsStore: BudgetsStore;
@@ -55,6 +59,7 @@ export interface BudgetsServiceDeps {
  */
 export function createBudgetsService(deps: BudgetsServiceDeps) {
   const { budgetsStore, audit, clock, logger } = deps;
+  const fire = (a: ReachedAlert) => fireAlert(deps, a);
 
   const gate = createBudgetGate({
     budgetsStore,
@@ -116,68 +121,19 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
     await deps.changes?.publish({ kind: 'budget', id, clientId });
   }
 
-  /** One alert: claimed in the database (once per budget, period and threshold), then told. */
-  async function fire(a: ReachedAlert): Promise<void> {
-    const info = await deps.clientInfo(a.clientId);
-    const currency = info?.currency ?? 'EUR';
-    const data = {
-      budget: {
-        id: a.rule.id,
-        keyId: a.rule.keyId,
-        period: a.rule.period,
-        mode: a.rule.mode,
-        amountMicros: a.rule.amountMicros,
-        currency,
-      },
-      threshold: a.threshold,
-      periodStart: a.periodStart,
-      periodEnd: a.periodEnd,
-      spentMicros: a.spentMicros,
-    };
-    const won = await budgetsStore.claimAlert(
-      a.clientId,
-      {
-        budgetId: a.rule.id,
-        periodStart: a.periodStart,
-        threshold: a.threshold,
-        spent: a.spentMicros,
-        at: clock.now().toISOString(),
-      },
-      async (trx) => {
-        await deps.emit?.(trx, { type: 'budget.threshold', clientId: a.clientId, data });
-      },
+  // Thresholds reached but never claimed (their node died first) fire within a minute.
+  const sweeper = setInterval(() => {
+    void sweepAlerts(deps, fire).catch((err: unknown) =>
+      logger.warn({ err }, 'budget alert sweep failed'),
     );
-    if (!won || !deps.mailer.enabled) return;
-    const scope = a.rule.keyId ? `key ${a.rule.keyId}` : 'all keys';
-    const text =
-      `${info?.name ?? a.clientId}: ${a.threshold}% of the ${a.rule.period} budget ${a.rule.id} ` +
-      `(${scope}, ${a.rule.mode}) is spent: ${formatMicros(a.spentMicros)} of ` +
-      `${formatMicros(a.rule.amountMicros)} ${currency} for the period ${a.periodStart} to ${a.periodEnd}.` +
-      (a.rule.mode === 'hard' && a.threshold >= 100
-        ? ' Calls that would exceed it are refused until the period ends.'
-        : '');
-    const recipients = [info?.alertEmail ?? null, deps.operatorEmail].filter(
-      (to, i, all): to is string => !!to && all.indexOf(to) === i,
-    );
-    for (const to of recipients) {
-      try {
-        await deps.mailer.send({
-          to,
-          subject: `Keyplane: budget ${a.threshold}% reached`,
-          text,
-          html: `<p>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</p>`,
-        });
-      } catch (err) {
-        logger.error(
-          { err, budgetId: a.rule.id, threshold: a.threshold },
-          'budget alert email failed',
-        );
-      }
-    }
-  }
+  }, ALERT_SWEEP_MS);
+  sweeper.unref();
 
   return {
     gate,
+
+    /** Fires the thresholds reached that nobody claimed (also run every ALERT_SWEEP_MS). */
+    sweepAlerts: () => sweepAlerts(deps, fire),
 
     async create(clientId: string, input: BudgetInput, actor: Actor): Promise<Budget> {
       const info = await mustClient(clientId);
@@ -274,6 +230,7 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
     },
 
     async close(): Promise<void> {
+      clearInterval(sweeper);
       gate.close();
       await gate.drain();
       await gate.releaseLeases();

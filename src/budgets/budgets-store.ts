@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../store/database.ts';
+import { scanForAlerts } from './budgets-alert-scan.ts';
 import { createBudgetLeaseStore } from './budgets-lease-store.ts';
 import type { BudgetsTable } from './budgets-types.ts';
 
@@ -57,6 +58,7 @@ export function createBudgetsStore(db: Kysely<Database>) {
 
   return {
     ...createBudgetLeaseStore(db),
+    scanForAlerts: (since: string) => scanForAlerts(db, since),
     async insert(row: BudgetsTable): Promise<void> {
       await db.insertInto('budgets').values(row).execute();
     },
