@@ -6,7 +6,7 @@ import { haveChromium, launchChromium } from './support/browser.ts';
 import { ensureDashboardBuilt } from './support/dashboard-build.ts';
 import { TEST_MASTER_KEY } from './support/harness.ts';
 import {
-  runKeyplane,
+  bootstrapToken,
   startKeyplane,
   tempDir,
   type ServeProcess,
@@ -33,15 +33,11 @@ describe.skipIf(!haveChromium)('a rolled key shown once in the client portal', (
       JSON.stringify({ leaks: { policy: 'roll', github: { publicKeys: [gh.config] } } }),
     );
     const env = { KEYPLANE_MASTER_KEY: TEST_MASTER_KEY, KEYPLANE_CONFIG: configFile };
-    const made = await runKeyplane(['admin-tokens', 'create', '--name', 't', '--json'], {
-      cwd,
-      env,
-    });
+    server = await startKeyplane({ cwd, env });
     admin = {
-      authorization: `Bearer ${JSON.parse(made.stdout).token as string}`,
+      authorization: `Bearer ${bootstrapToken(server)}`,
       'content-type': 'application/json',
     };
-    server = await startKeyplane({ cwd, env });
     browser = await launchChromium();
   }, 120_000);
 

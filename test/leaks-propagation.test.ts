@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TEST_MASTER_KEY } from './support/harness.ts';
 import {
-  runKeyplane,
+  bootstrapToken,
   startKeyplane,
   tempDir,
   type ServeProcess,
@@ -57,16 +57,12 @@ describe.each(ENGINES)('a leak report reaches another node on %s', (engine) => {
       KEYPLANE_CONFIG: configFile,
       KEYPLANE_LOG_LEVEL: 'info',
     };
-    const made = await runKeyplane(['admin-tokens', 'create', '--name', 'prop', '--json'], {
-      cwd: dir,
-      env,
-    });
-    expect(made.code, made.stderr).toBe(0);
-    const admin = { authorization: `Bearer ${JSON.parse(made.stdout).token as string}` };
+    // Both start at once on the empty store; one of them prints the bootstrap token.
     const [a, b] = await Promise.all([
       startKeyplane({ cwd: dir, env }),
       startKeyplane({ cwd: dir, env }),
     ]);
+    const admin = { authorization: `Bearer ${bootstrapToken(a!, b!)}` };
     nodes.push(a!, b!);
 
     const created = await call(a!.url, '/admin/v1/clients', {

@@ -157,3 +157,14 @@ export function startKeyplane(
     });
   });
 }
+
+/**
+ * The bootstrap admin token a first start on an empty store prints in its banner (of whichever
+ * of `processes` printed it, for nodes started at once).
+ */
+export function bootstrapToken(...processes: ServeProcess[]): string {
+  const out = processes.map((p) => p.stdout()).join('\n');
+  const m = /bootstrap admin token[\s\S]*?\n\s+(kpadm_live_[0-9A-Za-z]{49})\s*\n/.exec(out);
+  if (!m) throw new Error(`no bootstrap token printed:\n${out}`);
+  return m[1]!;
+}
