@@ -11,10 +11,11 @@ import {
   type Measurement,
   type Target,
 } from './lib.ts';
+import { startFloorProxy } from './proxy-floor.ts';
 import { startUpstream, type Upstream } from './proxy-upstream.ts';
 
 export const description =
-  'Upstream proxy: GET /v1/proxy/gemini/… (key check, cached credential resolve, pooled upstream call over loopback, streamed and scrubbed answer) vs the upstream called directly and vs an authenticated /v1/health; the upstream in this process, then in its own';
+  'Upstream proxy: GET /v1/proxy/gemini/… (key check, cached credential resolve, pooled upstream call over loopback, streamed and scrubbed answer) vs the upstream called directly, vs an authenticated /v1/health, and vs the floor (a bare node:http + undici pass-through, no auth, same process); the upstream in this process, then in its own';
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -41,11 +42,18 @@ async function rounds(targets: Target[], count: number, seconds: number) {
 
 /**
  * One layout's figures: each target's median req/s, the per-round median ratios proxy/direct,
- * health/direct and proxy/health (the proxy's own cost on top of an authenticated call), and
- * the p99 the proxy adds to the direct call at the same connection count (10).
+ * health/direct, floor/direct (what any Node proxy on this machine can reach), proxy/floor
+ * (how close Keyplane is to it) and proxy/health (the proxy's own cost on top of an
+ * authenticated call), and the p99 the proxy adds to the direct call at the same connection
+ * count (10).
  */
 function summarize(label: string, names: string[], runs: Measurement[][]): BenchResult[] {
-  const [direct, health, proxy] = runs as [Measurement[], Measurement[], Measurement[]];
+  const [direct, health, proxy, floor] = runs as [
+    Measurement[],
+    Measurement[],
+    Measurement[],
+    Measurement[],
+  ];
   const rps = (ms: Measurement[]) => median(ms.map((m) => m.rps));
   const ratio = (a: Measurement[], b: Measurement[]) => median(a.map((m, i) => m.rps / b[i]!.rps));
   const bad = runs.flat().reduce((n, m) => n + m.errors + m.non2xx, 0);
@@ -70,6 +78,15 @@ function summarize(label: string, names: string[], runs: Measurement[][]): Bench
     { name: `${names[0]} [${label}]`, value: base.value, unit: 'req/s', note: p(direct) },
     row(names[1]!, health),
     row(names[2]!, proxy, '≥ 0.35'),
+    row(names[3]!, floor),
+    {
+      name: `proxy vs the floor [${label}]`,
+      value: rps(proxy),
+      unit: 'req/s',
+      baseline: { name: names[3]!, value: rps(floor) },
+      ratio: ratio(proxy, floor),
+      note: 'how close Keyplane comes to a pass-through that does none of its work',
+    },
     {
       name: `proxy vs authenticated /v1/health [${label}]`,
       value: rps(proxy),
@@ -95,6 +112,7 @@ async function layout(label: string, upstream: Upstream, seconds: number) {
     JSON.stringify({ providers: { gemini: { baseUrl: `${upstream.url}/gemini` } } }),
   );
   const kp = await startKeyplane({ env: { KEYPLANE_CONFIG: configFile } });
+  const floor = await startFloorProxy(upstream.url);
   try {
     const { apiKey } = await seedGeminiClient(kp);
     const headers = { 'x-api-key': apiKey };
@@ -106,6 +124,7 @@ async function layout(label: string, upstream: Upstream, seconds: number) {
         url: `${kp.url}/v1/proxy/gemini/v1beta/models`,
         options: { headers },
       },
+      { name: 'floor: bare node:http + undici proxy', url: `${floor.url}/gemini/v1beta/models` },
     ];
     process.stderr.write(`  ${label}:\n`);
     const runs = await rounds(targets, 3, seconds);
@@ -115,6 +134,7 @@ async function layout(label: string, upstream: Upstream, seconds: number) {
       runs,
     );
   } finally {
+    await floor.close();
     await kp.close();
     rmSync(dir, { recursive: true, force: true });
   }
