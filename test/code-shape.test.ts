@@ -31,8 +31,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/clients/clients-service.ts createClientsService',
   'src/credentials/credentials-cache.ts createSecretCache',
   'src/credentials/credentials-keyring.ts createKeyMaintenance',
-  'src/credentials/credentials-service.ts createCredentialsService',
-  'src/credentials/credentials-service.ts update',
   'src/credentials/credentials-store.ts createCredentialsStore',
   'src/credentials/credentials-usage.ts createUseLedger',
   'src/credentials/credentials-verifier.ts createVerifier',
@@ -75,7 +73,6 @@ const FUNCTIONS_STILL_LONG = new Set([
 ]);
 
 const FILES_STILL_LONG = new Set([
-  'src/credentials/credentials-service.ts',
   'src/usage/usage-fns.ts',
 ]);
 
