@@ -58,7 +58,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/keys/keys-store.ts createKeysStore',
   'src/leaks/leaks-service.ts createLeaksService',
   'src/leaks/leaks-store.ts createLeaksStore',
-  'src/proxy/proxy-service.ts createProxyService',
   'src/ratelimit/ratelimit-service.ts createRateLimitService',
   'src/server.ts startServer',
   'src/services.ts createServices',

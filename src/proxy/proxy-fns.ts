@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
-import type { Provider, SecretFields } from '../credentials/credentials-types.ts';
+import type { Provider, SecretFields } from '../credentials/index.ts';
 
 /**
  * Pure pieces of the upstream proxy (SPEC §3 `ANY /v1/proxy/{provider}/{path}`): how each

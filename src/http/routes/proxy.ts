@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Actor } from '../../audit/audit-types.ts';
 import { AppError } from '../../lib/errors.ts';
-import { decodeSlashes, splitProxyUrl } from '../../proxy/proxy-fns.ts';
+import { decodeSlashes, splitProxyUrl } from '../../proxy/index.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { requireClient } from '../client-auth.ts';
