@@ -22,6 +22,17 @@ export interface CachedSecret {
   expiresAt: number;
 }
 
+/** True when the change could alter what the cached answer would be. */
+function touches(e: ChangeEvent, v: CachedSecret): boolean {
+  return (
+    v.credentialId === e.id ||
+    v.owner === e.clientId ||
+    v.clientId === e.clientId ||
+    // An operator credential changed: every answer that could be the platform's.
+    (e.kind === 'credential' && e.clientId === 'platform' && v.policy !== 'byok')
+  );
+}
+
 /**
  * Opened secrets, in memory only, bounded in time and count, so a hot credential costs no store
  * read, no unwrap and no decrypt. Anything that could change an answer evicts it: a change to
@@ -45,17 +56,7 @@ export function createSecretCache(deps: {
   function evict(e: ChangeEvent) {
     if (e.kind === 'key' || e.kind === 'budget') return;
     generation++;
-    for (const [k, v] of map) {
-      if (
-        v.credentialId === e.id ||
-        v.owner === e.clientId ||
-        v.clientId === e.clientId ||
-        // An operator credential changed: every answer that could be the platform's.
-        (e.kind === 'credential' && e.clientId === 'platform' && v.policy !== 'byok')
-      ) {
-        map.delete(k);
-      }
-    }
+    for (const [k, v] of map) if (touches(e, v)) map.delete(k);
   }
   function clear() {
     generation++;
