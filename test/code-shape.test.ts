@@ -32,7 +32,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/credentials/credentials-keyring.ts createKeyMaintenance',
   'src/credentials/credentials-store.ts createCredentialsStore',
   'src/credentials/credentials-usage.ts createUseLedger',
-  'src/credentials/credentials-verifier.ts createVerifier',
   'src/dashboard/dashboard-service.ts createDashboardService',
   'src/http/app.ts buildApp',
   'src/http/routes/budgets.ts adminBudgetRoutes',

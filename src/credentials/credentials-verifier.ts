@@ -24,6 +24,15 @@ export interface Verification {
   checkedAt: string;
 }
 
+function unsupported(spec: ProviderSpec, checkedAt: string): Verification {
+  return {
+    status: 'unsupported',
+    message: `${spec.name} has no verification endpoint; the credential is stored unverified`,
+    attempts: 0,
+    checkedAt,
+  };
+}
+
 /**
  * Verification calls to providers: a timeout per attempt, retries with backoff on transient
  * failures only, and one circuit breaker per provider (per node) so that a provider that keeps
@@ -56,14 +65,7 @@ export function createVerifier(deps: {
   /** Calls the provider with retries on transient failures, behind its circuit breaker. */
   async function callProvider(spec: ProviderSpec, fields: SecretFields): Promise<Verification> {
     const checkedAt = clock.now().toISOString();
-    if (!spec.verify) {
-      return {
-        status: 'unsupported',
-        message: `${spec.name} has no verification endpoint; the credential is stored unverified`,
-        attempts: 0,
-        checkedAt,
-      };
-    }
+    if (!spec.verify) return unsupported(spec, checkedAt);
     const verify = spec.verify;
     const s = settings(spec.name);
     const baseUrl = s.baseUrl ?? spec.defaultBaseUrl!;
