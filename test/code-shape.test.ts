@@ -29,7 +29,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/cli/commands/keys.ts keysCommand',
   'src/cli/commands/webhooks.ts endpointsCommand',
   'src/clients/clients-service.ts createClientsService',
-  'src/credentials/credentials-keyring.ts createKeyMaintenance',
   'src/credentials/credentials-store.ts createCredentialsStore',
   'src/credentials/credentials-usage.ts createUseLedger',
   'src/dashboard/dashboard-service.ts createDashboardService',
