@@ -30,7 +30,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/cli/commands/webhooks.ts endpointsCommand',
   'src/clients/clients-service.ts createClientsService',
   'src/credentials/credentials-store.ts createCredentialsStore',
-  'src/credentials/credentials-usage.ts createUseLedger',
   'src/dashboard/dashboard-service.ts createDashboardService',
   'src/http/app.ts buildApp',
   'src/http/routes/budgets.ts adminBudgetRoutes',

@@ -65,6 +65,76 @@ function mergeEntry(into: Map<string, UsedEntry>, e: UsedEntry) {
   }
 }
 
+/** On the request path: one more use of the credential, in memory. */
+function countUse(counts: Map<string, Count>, u: Use) {
+  if (!u.credentialId) return;
+  const k = countKey(u.owner, u.credentialId);
+  const p = counts.get(k);
+  if (p) {
+    p.count++;
+    if (u.at > p.last) p.last = u.at;
+  } else counts.set(k, { owner: u.owner, id: u.credentialId, count: 1, last: u.at });
+}
+
+/** On the request path: the use joins its interval's `credential.used` entry. */
+function noteUse(entries: Map<string, UsedEntry>, u: Use) {
+  const k = entryKey(u);
+  const e = entries.get(k);
+  if (e) {
+    e.count++;
+    if (u.at >= e.lastAt) [e.lastAt, e.lastRequestId, e.use] = [u.at, u.requestId, u];
+  } else {
+    entries.set(k, {
+      use: u,
+      count: 1,
+      firstAt: u.at,
+      lastAt: u.at,
+      firstRequestId: u.requestId,
+      lastRequestId: u.requestId,
+    });
+  }
+}
+
+/** The audit entry for an interval's uses: the count and the first and last request ids. */
+function usedEntryRecord(e: UsedEntry): Parameters<AuditService['record']>[0] {
+  const u = e.use;
+  return {
+    actor: u.actor,
+    action: 'credential.used',
+    targetType: 'credential',
+    targetId: u.credentialId,
+    clientId: u.clientId,
+    data: {
+      operation: 'resolve',
+      provider: u.provider,
+      source: u.source,
+      policy: u.policy,
+      ...(u.variables && { variables: u.variables }),
+      count: e.count,
+      firstAt: e.firstAt,
+      lastAt: e.lastAt,
+      firstRequestId: e.firstRequestId,
+      lastRequestId: e.lastRequestId,
+    },
+  };
+}
+
+/** Uses not yet written (pending or in the batch being written), so reads on this node include them. */
+function pendingIn(
+  counts: Map<string, Count>,
+  writing: Map<string, Count>,
+  owner: string,
+  id: string,
+): { count: number; last: string } | undefined {
+  const k = countKey(owner, id);
+  const p = counts.get(k);
+  const w = writing.get(k);
+  if (!p && !w) return undefined;
+  const count = (p?.count ?? 0) + (w?.count ?? 0);
+  const last = [p?.last ?? '', w?.last ?? ''].sort()[1]!;
+  return { count, last };
+}
+
 /**
  * The use ledger: `usageCount`/`lastUsedAt` and the `credential.used` audit entries, counted in
  * memory on the request path and written every `flushMs` (and on close). N uses of a credential
@@ -93,54 +163,12 @@ export function createUseLedger(deps: {
   }
 
   function record(u: Use) {
-    if (u.credentialId) {
-      const k = countKey(u.owner, u.credentialId);
-      const p = counts.get(k);
-      if (p) {
-        p.count++;
-        if (u.at > p.last) p.last = u.at;
-      } else counts.set(k, { owner: u.owner, id: u.credentialId, count: 1, last: u.at });
-    }
-    const k = entryKey(u);
-    const e = entries.get(k);
-    if (e) {
-      e.count++;
-      if (u.at >= e.lastAt) [e.lastAt, e.lastRequestId, e.use] = [u.at, u.requestId, u];
-    } else {
-      entries.set(k, {
-        use: u,
-        count: 1,
-        firstAt: u.at,
-        lastAt: u.at,
-        firstRequestId: u.requestId,
-        lastRequestId: u.requestId,
-      });
-    }
+    countUse(counts, u);
+    noteUse(entries, u);
     schedule();
   }
 
-  async function writeEntry(e: UsedEntry) {
-    const u = e.use;
-    await audit.record({
-      actor: u.actor,
-      action: 'credential.used',
-      targetType: 'credential',
-      targetId: u.credentialId,
-      clientId: u.clientId,
-      data: {
-        operation: 'resolve',
-        provider: u.provider,
-        source: u.source,
-        policy: u.policy,
-        ...(u.variables && { variables: u.variables }),
-        count: e.count,
-        firstAt: e.firstAt,
-        lastAt: e.lastAt,
-        firstRequestId: e.firstRequestId,
-        lastRequestId: e.lastRequestId,
-      },
-    });
-  }
+  const writeEntry = (e: UsedEntry) => audit.record(usedEntryRecord(e));
 
   /** Writes one batch; whatever was not written goes back into the pending maps. */
   async function write(batchCounts: Count[], batchEntries: UsedEntry[]): Promise<boolean> {
@@ -188,15 +216,7 @@ export function createUseLedger(deps: {
     record,
     flush,
     /** Uses not yet written, so reads on this node include them. */
-    pendingFor(owner: string, id: string): { count: number; last: string } | undefined {
-      const k = countKey(owner, id);
-      const p = counts.get(k);
-      const w = writing.get(k);
-      if (!p && !w) return undefined;
-      const count = (p?.count ?? 0) + (w?.count ?? 0);
-      const last = [p?.last ?? '', w?.last ?? ''].sort()[1]!;
-      return { count, last };
-    },
+    pendingFor: (owner: string, id: string) => pendingIn(counts, writing, owner, id),
   };
 }
 
