@@ -29,7 +29,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/cli/commands/keys.ts keysCommand',
   'src/cli/commands/webhooks.ts endpointsCommand',
   'src/clients/clients-service.ts createClientsService',
-  'src/credentials/credentials-store.ts createCredentialsStore',
   'src/dashboard/dashboard-service.ts createDashboardService',
   'src/http/app.ts buildApp',
   'src/http/routes/budgets.ts adminBudgetRoutes',

@@ -21,11 +21,12 @@ function shredded(at: string) {
 }
 
 export function createCredentialsStore(db: Kysely<Database>) {
-  return {
-    async insert(row: CredentialsTable): Promise<void> {
-      await db.insertInto('credentials').values(row).execute();
-    },
+  return { ...credentialReads(db), ...credentialWrites(db), ...keyMaintenanceQueries(db) };
+}
 
+/** An owner's credentials: one, a page, the active ones for a provider, a summary. */
+function credentialReads(db: Kysely<Database>) {
+  return {
     async find(ownerId: string, id: string): Promise<CredentialsTable | undefined> {
       return db
         .selectFrom('credentials')
@@ -59,6 +60,43 @@ export function createCredentialsStore(db: Kysely<Database>) {
         .orderBy('id', 'desc')
         .limit(5)
         .execute();
+    },
+
+    async summary(
+      ownerId: string,
+    ): Promise<Array<{ provider: string; total: number; active: number; verified: number }>> {
+      const rows = await db
+        .selectFrom('credentials')
+        .select((eb) => [
+          'provider',
+          eb.fn.countAll<number>().as('total'),
+          eb.fn.sum<number>('is_active').as('active'),
+          eb.fn
+            .sum<number>(
+              eb.case().when('is_active', '=', 1).then(eb.ref('is_verified')).else(0).end(),
+            )
+            .as('verified'),
+        ])
+        .where('client_id', '=', ownerId)
+        .where('deleted_at', 'is', null)
+        .groupBy('provider')
+        .orderBy('provider')
+        .execute();
+      return rows.map((r) => ({
+        provider: r.provider,
+        total: Number(r.total),
+        active: Number(r.active ?? 0),
+        verified: Number(r.verified ?? 0),
+      }));
+    },
+  };
+}
+
+/** Storing, changing, deleting (shredding) an owner's credentials, and the batched use counts. */
+function credentialWrites(db: Kysely<Database>) {
+  return {
+    async insert(row: CredentialsTable): Promise<void> {
+      await db.insertInto('credentials').values(row).execute();
     },
 
     async update(
@@ -124,37 +162,12 @@ export function createCredentialsStore(db: Kysely<Database>) {
         .where('id', '=', id)
         .execute();
     },
+  };
+}
 
-    async summary(
-      ownerId: string,
-    ): Promise<Array<{ provider: string; total: number; active: number; verified: number }>> {
-      const rows = await db
-        .selectFrom('credentials')
-        .select((eb) => [
-          'provider',
-          eb.fn.countAll<number>().as('total'),
-          eb.fn.sum<number>('is_active').as('active'),
-          eb.fn
-            .sum<number>(
-              eb.case().when('is_active', '=', 1).then(eb.ref('is_verified')).else(0).end(),
-            )
-            .as('verified'),
-        ])
-        .where('client_id', '=', ownerId)
-        .where('deleted_at', 'is', null)
-        .groupBy('provider')
-        .orderBy('provider')
-        .execute();
-      return rows.map((r) => ({
-        provider: r.provider,
-        total: Number(r.total),
-        active: Number(r.active ?? 0),
-        verified: Number(r.verified ?? 0),
-      }));
-    },
-
-    // ---- operator key maintenance (no secrets in clear, CLI only) ----
-
+/** Operator key maintenance: no secrets in clear, CLI and start-up check only. */
+function keyMaintenanceQueries(db: Kysely<Database>) {
+  return {
     async ownerOf(id: string): Promise<string | undefined> {
       const row = await db
         .selectFrom('credentials')
