@@ -34,8 +34,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/http/routes/budgets.ts adminBudgetRoutes',
   'src/http/routes/client-api.ts clientApiRoutes',
   'src/http/routes/clients.ts adminClientRoutes',
-  'src/http/routes/credentials.ts credentialRoutes',
-  'src/http/routes/credentials.ts adminCredentialsRoutes',
   'src/http/routes/dashboard-session.ts dashboardSessionRoutes',
   'src/http/routes/invoices.ts adminInvoiceRoutes',
   'src/http/routes/leaks.ts leakPartnerRoutes',

@@ -127,161 +127,177 @@ function clientActor(request: FastifyRequest): Actor {
   return { type: 'client', id: request.client!.keyId, ip: request.ip };
 }
 
-/** The routes of one owner's credentials; `ownerOf` names whose they are. */
-function credentialRoutes(
-  app: App,
-  services: Services,
-  opts: {
-    base: string;
-    idParam: 'id' | 'credentialId';
-    params: z.ZodObject;
-    tags: string[];
-    security: Array<Record<string, string[]>>;
-    read: ReturnType<typeof requireClient>;
-    write: ReturnType<typeof requireClient>;
-    ownerOf: (request: FastifyRequest) => Promise<string> | string;
-    actor: (request: FastifyRequest) => Actor;
-    /** Whose eyes the audit trail is for: a client sees operators without id or IP. */
-    trailView: 'client' | 'operator';
-  },
-) {
-  const { base, tags, security } = opts;
-  const one = `${base}/:${opts.idParam}`;
-  const credId = (request: FastifyRequest) =>
-    (request.params as Record<string, string>)[opts.idParam]!;
-  const baseParams = opts.idParam === 'id' ? undefined : opts.params.pick({ id: true });
-  const vault = services.credentials;
+/** How one owner's credential routes are mounted: where, for whom, with which checks. */
+interface OwnerRoutesOptions {
+  base: string;
+  idParam: 'id' | 'credentialId';
+  params: z.ZodObject;
+  tags: string[];
+  security: Array<Record<string, string[]>>;
+  read: ReturnType<typeof requireClient>;
+  write: ReturnType<typeof requireClient>;
+  ownerOf: (request: FastifyRequest) => Promise<string> | string;
+  actor: (request: FastifyRequest) => Actor;
+  /** Whose eyes the audit trail is for: a client sees operators without id or IP. */
+  trailView: 'client' | 'operator';
+}
 
+/** The options with what every route derives from them. */
+interface OwnerRoutes extends OwnerRoutesOptions {
+  one: string;
+  credId: (request: FastifyRequest) => string;
+  baseParams: z.ZodObject | undefined;
+  vault: Services['credentials'];
+}
+
+/** The routes of one owner's credentials; `ownerOf` names whose they are. */
+function credentialRoutes(app: App, services: Services, opts: OwnerRoutesOptions) {
+  const o: OwnerRoutes = {
+    ...opts,
+    one: `${opts.base}/:${opts.idParam}`,
+    credId: (request) => (request.params as Record<string, string>)[opts.idParam]!,
+    baseParams: opts.idParam === 'id' ? undefined : opts.params.pick({ id: true }),
+    vault: services.credentials,
+  };
+  storeAndListRoutes(app, o);
+  oneCredentialRoutes(app, o);
+  verifyAndTrailRoutes(app, o);
+}
+
+/** POST and GET on the collection. */
+function storeAndListRoutes(app: App, o: OwnerRoutes) {
   app.post(
-    base,
+    o.base,
     {
-      preHandler: opts.write,
+      preHandler: o.write,
       schema: {
-        tags,
-        security,
+        tags: o.tags,
+        security: o.security,
         summary: 'Store a credential (the secret is write-only)',
-        ...(baseParams && { params: baseParams }),
+        ...(o.baseParams && { params: o.baseParams }),
         body: createBody,
         response: { 201: credentialSchema, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const created = await vault.create(
-        await opts.ownerOf(request),
+      const created = await o.vault.create(
+        await o.ownerOf(request),
         request.body,
-        opts.actor(request),
+        o.actor(request),
       );
       return reply.code(201).send(created);
     },
   );
 
   app.get(
-    base,
+    o.base,
     {
-      preHandler: opts.read,
+      preHandler: o.read,
       schema: {
-        tags,
-        security,
+        tags: o.tags,
+        security: o.security,
         summary: 'List credentials (metadata only)',
-        ...(baseParams && { params: baseParams }),
+        ...(o.baseParams && { params: o.baseParams }),
         querystring: listQuery,
         response: { 200: page(credentialSchema), ...errorResponses },
       },
     },
-    async (request) => vault.list(await opts.ownerOf(request), request.query),
+    async (request) => o.vault.list(await o.ownerOf(request), request.query),
   );
+}
 
+/** GET, PATCH and DELETE of one credential. */
+function oneCredentialRoutes(app: App, o: OwnerRoutes) {
   app.get(
-    one,
+    o.one,
     {
-      preHandler: opts.read,
+      preHandler: o.read,
       schema: {
-        tags,
-        security,
+        tags: o.tags,
+        security: o.security,
         summary: 'One credential (metadata only)',
-        params: opts.params,
+        params: o.params,
         response: { 200: credentialSchema, ...errorResponses },
       },
     },
-    async (request) => vault.get(await opts.ownerOf(request), credId(request)),
+    async (request) => o.vault.get(await o.ownerOf(request), o.credId(request)),
   );
 
   app.patch(
-    one,
+    o.one,
     {
-      preHandler: opts.write,
+      preHandler: o.write,
       schema: {
-        tags,
-        security,
+        tags: o.tags,
+        security: o.security,
         summary: 'Rename, re-permission, (de)activate, or replace the secret',
-        params: opts.params,
+        params: o.params,
         body: patchBody,
         response: { 200: credentialSchema, ...errorResponses },
       },
     },
     async (request) =>
-      vault.update(await opts.ownerOf(request), credId(request), request.body, opts.actor(request)),
+      o.vault.update(await o.ownerOf(request), o.credId(request), request.body, o.actor(request)),
   );
 
   app.delete(
-    one,
+    o.one,
     {
-      preHandler: opts.write,
+      preHandler: o.write,
       schema: {
-        tags,
-        security,
+        tags: o.tags,
+        security: o.security,
         summary: 'Soft-delete a credential: it becomes inactive and its data key is shredded',
-        params: opts.params,
+        params: o.params,
         response: { 200: credentialSchema, ...errorResponses },
       },
     },
     async (request) =>
-      vault.remove(await opts.ownerOf(request), credId(request), opts.actor(request)),
+      o.vault.remove(await o.ownerOf(request), o.credId(request), o.actor(request)),
   );
+}
 
+/** Verification against the provider, and the credential's own audit trail. */
+function verifyAndTrailRoutes(app: App, o: OwnerRoutes) {
   app.post(
-    `${one}/verify`,
+    `${o.one}/verify`,
     {
-      preHandler: opts.write,
+      preHandler: o.write,
       schema: {
-        tags,
-        security,
+        tags: o.tags,
+        security: o.security,
         summary: "Check the credential against the provider's API",
         description:
           'Answers the metadata with isVerified and the outcome: verified, rejected (the provider refused it), unreachable (timeouts, 5xx, open circuit: the last verdict stands) or unsupported.',
-        params: opts.params,
+        params: o.params,
         response: { 200: verifiedSchema, ...errorResponses },
       },
     },
     async (request) => {
-      const r = await vault.verify(
-        await opts.ownerOf(request),
-        credId(request),
-        opts.actor(request),
-      );
+      const r = await o.vault.verify(await o.ownerOf(request), o.credId(request), o.actor(request));
       return { ...r.credential, verification: r.verification };
     },
   );
 
   app.get(
-    `${one}/audit`,
+    `${o.one}/audit`,
     {
-      preHandler: opts.read,
+      preHandler: o.read,
       schema: {
-        tags,
-        security,
+        tags: o.tags,
+        security: o.security,
         summary: "The credential's audit trail, newest first",
-        ...(opts.trailView === 'client' && {
+        ...(o.trailView === 'client' && {
           description:
             'Acts of the client itself keep their key id and IP; an act by anyone else appears only as actorType operator (or system), without actorId or ip.',
         }),
-        params: opts.params,
+        params: o.params,
         querystring: paginationQuery,
         response: { 200: page(auditEntry), ...errorResponses },
       },
     },
     async (request) =>
-      vault.auditTrail(await opts.ownerOf(request), credId(request), request.query, opts.trailView),
+      o.vault.auditTrail(await o.ownerOf(request), o.credId(request), request.query, o.trailView),
   );
 }
 
@@ -325,6 +341,43 @@ export async function adminCredentialsRoutes(app: App, services: Services) {
   const write = requireAdmin(services, 'credentials:write');
   const security = [{ bearer: [] }];
 
+  resolveRoute(app, services, security);
+
+  credentialRoutes(app, services, {
+    base: '/credentials',
+    idParam: 'id',
+    params: idParams,
+    tags: ['admin credentials'],
+    security,
+    read,
+    write,
+    ownerOf: () => PLATFORM_OWNER,
+    actor: actorOf,
+    trailView: 'operator',
+  });
+
+  clientSummaryRoute(app, services, read, security);
+
+  credentialRoutes(app, services, {
+    base: '/clients/:id/credentials',
+    idParam: 'credentialId',
+    params: clientCredParams,
+    tags: ['admin credentials'],
+    security,
+    read,
+    write,
+    ownerOf: async (request) => {
+      const clientId = (request.params as { id: string }).id;
+      await services.clients.get(clientId); // unknown client: 404
+      return clientId;
+    },
+    actor: actorOf,
+    trailView: 'operator',
+  });
+}
+
+/** For workers: a client's secret in clear (scope credentials:resolve), never cached by a proxy. */
+function resolveRoute(app: App, services: Services, security: Array<Record<string, string[]>>) {
   app.post(
     '/credentials/resolve',
     {
@@ -366,20 +419,15 @@ export async function adminCredentialsRoutes(app: App, services: Services) {
       );
     },
   );
+}
 
-  credentialRoutes(app, services, {
-    base: '/credentials',
-    idParam: 'id',
-    params: idParams,
-    tags: ['admin credentials'],
-    security,
-    read,
-    write,
-    ownerOf: () => PLATFORM_OWNER,
-    actor: actorOf,
-    trailView: 'operator',
-  });
-
+/** The operator's view of a client's credential counts. */
+function clientSummaryRoute(
+  app: App,
+  services: Services,
+  read: ReturnType<typeof requireAdmin>,
+  security: Array<Record<string, string[]>>,
+) {
   app.get(
     '/clients/:id/credentials/summary',
     {
@@ -397,21 +445,4 @@ export async function adminCredentialsRoutes(app: App, services: Services) {
       return services.credentials.summary(request.params.id);
     },
   );
-
-  credentialRoutes(app, services, {
-    base: '/clients/:id/credentials',
-    idParam: 'credentialId',
-    params: clientCredParams,
-    tags: ['admin credentials'],
-    security,
-    read,
-    write,
-    ownerOf: async (request) => {
-      const clientId = (request.params as { id: string }).id;
-      await services.clients.get(clientId); // unknown client: 404
-      return clientId;
-    },
-    actor: actorOf,
-    trailView: 'operator',
-  });
 }
