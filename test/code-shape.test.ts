@@ -24,7 +24,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/cli/commands/billing.ts billingCommand',
   'src/cli/commands/budgets.ts budgetsCommand',
   'src/cli/commands/clients.ts clientsCommand',
-  'src/cli/commands/credentials.ts credentialsCommand',
   'src/cli/commands/invoices.ts invoicesCommand',
   'src/cli/commands/keys.ts keysCommand',
   'src/cli/commands/webhooks.ts endpointsCommand',

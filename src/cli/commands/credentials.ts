@@ -101,7 +101,15 @@ export function credentialsCommand(program: Command) {
   const cmd = program
     .command('credentials')
     .description("the credentials vault: clients' and the operator's provider secrets (encrypted)");
+  addCommand(cmd);
+  readCommands(cmd);
+  verifyCommand(cmd);
+  changeCommands(cmd);
+  rewrapCommand(cmd);
+}
 
+/** `credentials add`: a secret from stdin or a file, for a client or the operator. */
+function addCommand(cmd: Command) {
   cmd
     .command('add')
     .description('store a credential; the secret is read as JSON from stdin or --from-file')
@@ -149,7 +157,10 @@ export function credentialsCommand(program: Command) {
         });
       },
     );
+}
 
+/** `credentials list`, `show`, `summary`: metadata only. */
+function readCommands(cmd: Command) {
   cmd
     .command('list')
     .description('list credentials (metadata only)')
@@ -178,7 +189,6 @@ export function credentialsCommand(program: Command) {
         });
       },
     );
-
   cmd
     .command('show <id>')
     .description('one credential (metadata only)')
@@ -189,7 +199,6 @@ export function credentialsCommand(program: Command) {
         output(opts, c, () => describe(c));
       });
     });
-
   cmd
     .command('summary')
     .description("a client's credentials counted per provider")
@@ -207,7 +216,10 @@ export function credentialsCommand(program: Command) {
         );
       });
     });
+}
 
+/** `credentials verify`: exit 1 when the provider refused it or could not be reached. */
+function verifyCommand(cmd: Command) {
   cmd
     .command('verify <id>')
     .description("check a credential against the provider's API")
@@ -226,7 +238,10 @@ export function credentialsCommand(program: Command) {
         }
       });
     });
+}
 
+/** `credentials rotate` and `delete`. */
+function changeCommands(cmd: Command) {
   cmd
     .command('rotate <id>')
     .description('replace the secret (JSON on stdin or --from-file); verification starts over')
@@ -245,7 +260,6 @@ export function credentialsCommand(program: Command) {
         );
       });
     });
-
   cmd
     .command('delete <id>')
     .description('soft-delete: inactive, data key shredded, metadata and audit trail kept')
@@ -256,7 +270,10 @@ export function credentialsCommand(program: Command) {
         output(opts, c, () => `deleted ${c.id}; its data key is shredded`);
       });
     });
+}
 
+/** `credentials rewrap`: a progress bar on a terminal, plain lines otherwise. */
+function rewrapCommand(cmd: Command) {
   cmd
     .command('rewrap')
     .description(
