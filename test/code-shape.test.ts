@@ -63,9 +63,7 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/webhooks/webhooks-store.ts createWebhooksStore',
 ]);
 
-const FILES_STILL_LONG = new Set([
-  'src/usage/usage-fns.ts',
-]);
+const FILES_STILL_LONG = new Set(['src/usage/usage-fns.ts']);
 
 /** `file:line name (n)` → `file name`: line numbers move with every edit. */
 const keyOf = (entry: string) => entry.replace(/:\d+ /, ' ').replace(/ \(\d+\)$/, '');
