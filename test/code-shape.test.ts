@@ -17,8 +17,6 @@ import {
  */
 const FUNCTIONS_STILL_LONG = new Set([
   'src/admin-tokens/admin-tokens-service.ts createAdminTokensService',
-  'src/billing/billing-scheduler.ts createBillingScheduler',
-  'src/billing/billing-store.ts createBillingStore',
   'src/budgets/budgets-service.ts createBudgetsService',
   'src/budgets/budgets-store.ts createBudgetsStore',
   'src/cli/commands/billing.ts billingCommand',

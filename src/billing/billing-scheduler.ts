@@ -36,45 +36,15 @@ export function createBillingScheduler(opts: BillingSchedulerOptions) {
   let current: Promise<void> | null = null;
   let stopped = false;
 
-  async function withLock(fn: () => Promise<void>): Promise<boolean> {
-    if (!store.pgPool) {
-      await fn();
-      return true;
-    }
-    const conn = await store.pgPool.connect();
-    try {
-      const { rows } = await conn.query<{ locked: boolean }>(
-        'select pg_try_advisory_lock($1) as locked',
-        [BILLING_LOCK_KEY],
-      );
-      if (!rows[0]?.locked) return false;
-      try {
-        await fn();
-      } finally {
-        await conn
-          .query('select pg_advisory_unlock($1)', [BILLING_LOCK_KEY])
-          .catch(() => undefined);
-      }
-      return true;
-    } finally {
-      conn.release();
-    }
-  }
-
-  /** The periods due now: the last completed week and month, once the grace time has passed. */
-  function duePeriods(): string[] {
-    const at = new Date(clock.now().getTime() - opts.runAfterMs);
-    return (['weekly', 'monthly'] as BillingFrequency[]).map((k) => previousPeriod(k, at).id);
-  }
-
   async function tickOnce(): Promise<{ ran: string[]; locked: boolean }> {
     const ran: string[] = [];
     const pending: string[] = [];
-    for (const p of duePeriods()) if (!(await billing.runFinished(p))) pending.push(p);
+    for (const p of duePeriods(clock, opts.runAfterMs))
+      if (!(await billing.runFinished(p))) pending.push(p);
     // One line per check at debug level: tells an operator (and a test) the loop is alive.
     logger.debug({ pending }, 'billing check');
     const send = opts.send && billing.mailer.enabled;
-    const locked = await withLock(async () => {
+    const locked = await withLock(store, async () => {
       for (const period of pending) {
         if (stopped) return;
         if (await billing.runFinished(period)) continue; // another node finished it meanwhile
@@ -131,6 +101,39 @@ export function createBillingScheduler(opts: BillingSchedulerOptions) {
       await current;
     },
   };
+}
+
+/**
+ * Runs `fn` holding the billing advisory lock on PostgreSQL (false when another node holds it);
+ * on SQLite simply runs it.
+ */
+async function withLock(store: Store, fn: () => Promise<void>): Promise<boolean> {
+  if (!store.pgPool) {
+    await fn();
+    return true;
+  }
+  const conn = await store.pgPool.connect();
+  try {
+    const { rows } = await conn.query<{ locked: boolean }>(
+      'select pg_try_advisory_lock($1) as locked',
+      [BILLING_LOCK_KEY],
+    );
+    if (!rows[0]?.locked) return false;
+    try {
+      await fn();
+    } finally {
+      await conn.query('select pg_advisory_unlock($1)', [BILLING_LOCK_KEY]).catch(() => undefined);
+    }
+    return true;
+  } finally {
+    conn.release();
+  }
+}
+
+/** The periods due now: the last completed week and month, once the grace time has passed. */
+function duePeriods(clock: Clock, runAfterMs: number): string[] {
+  const at = new Date(clock.now().getTime() - runAfterMs);
+  return (['weekly', 'monthly'] as BillingFrequency[]).map((k) => previousPeriod(k, at).id);
 }
 
 export type BillingScheduler = ReturnType<typeof createBillingScheduler>;

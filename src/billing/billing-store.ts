@@ -1,7 +1,4 @@
 import { sql, type Kysely } from 'kysely';
-
-/** Another module's writes that must commit with this store's (the webhooks outbox). */
-export type AlsoInTransaction<T = void> = (trx: Kysely<Database>, value: T) => Promise<void>;
 import type { Database } from '../store/database.ts';
 import { invoiceNumber } from './billing-fns.ts';
 import type {
@@ -11,6 +8,9 @@ import type {
   InvoiceStatus,
   PaymentDetailsTable,
 } from './billing-types.ts';
+
+/** Another module's writes that must commit with this store's (the webhooks outbox). */
+export type AlsoInTransaction<T = void> = (trx: Kysely<Database>, value: T) => Promise<void>;
 
 /** What a run wants issued for one client; number and seq are allocated by the store. */
 export type InvoiceDraft = Omit<InvoicesTable, 'number' | 'seq'>;
@@ -42,9 +42,25 @@ const ISSUE_LOCK = '~issue-lock';
 /** Rows per INSERT: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const INSERT_BATCH = 400;
 
+/**
+ * The billing tables: payment details, invoices (issuing, reading, status and delivery) and
+ * invoice runs, one small store per idea composed here.
+ */
 export function createBillingStore(db: Kysely<Database>) {
   return {
-    // ---- payment details -------------------------------------------------------------------
+    ...paymentDetailsStore(db),
+    ...issueStore(db),
+    ...invoiceReadStore(db),
+    ...invoiceStatusStore(db),
+    ...deliveryStore(db),
+    ...runStore(db),
+  };
+}
+
+export type BillingStore = ReturnType<typeof createBillingStore>;
+
+function paymentDetailsStore(db: Kysely<Database>) {
+  return {
     async upsertPaymentDetails(row: PaymentDetailsTable): Promise<void> {
       const { client_id: _id, created_at: _c, ...rest } = row;
       await db
@@ -71,8 +87,11 @@ export function createBillingStore(db: Kysely<Database>) {
     async allPaymentDetails(): Promise<PaymentDetailsTable[]> {
       return db.selectFrom('payment_details').selectAll().execute();
     },
+  };
+}
 
-    // ---- issuing -----------------------------------------------------------------------------
+function issueStore(db: Kysely<Database>) {
+  return {
     /**
      * Issues the drafts of one period that do not exist yet, in one transaction. The first
      * statement takes one lock row shared by every period (a write, so SQLite upgrades its lock
@@ -92,73 +111,7 @@ export function createBillingStore(db: Kysely<Database>) {
       also?: AlsoInTransaction<InvoicesTable[]>,
     ): Promise<{ created: InvoicesTable[]; existing: number; stale: string[] }> {
       if (!drafts.length) return { created: [], existing: 0, stale: [] };
-      return db.transaction().execute(async (trx) => {
-        const lockRow = (period: string) =>
-          trx
-            .insertInto('invoice_counters')
-            .values({ period, last_seq: 0 })
-            .onConflict((oc) =>
-              oc.column('period').doUpdateSet({ last_seq: sql`invoice_counters.last_seq` }),
-            )
-            .returning('last_seq');
-        await lockRow(ISSUE_LOCK).execute();
-        const counter = await lockRow(periodId).executeTakeFirstOrThrow();
-        const have = new Set<string>();
-        const stale = new Set<string>();
-        for (let i = 0; i < drafts.length; i += 1000) {
-          const ids = drafts.slice(i, i + 1000).map((d) => d.client_id);
-          const rows = await trx
-            .selectFrom('invoices')
-            .select('client_id')
-            .where('period', '=', periodId)
-            .where('client_id', 'in', ids)
-            .execute();
-          for (const r of rows) have.add(r.client_id);
-          if (!guard?.periods.length) continue;
-          const covering = await trx
-            .selectFrom('invoices')
-            .select((eb) => ['client_id', eb.fn.countAll<number>().as('n')])
-            .where('period', 'in', guard.periods)
-            .where('status', '!=', 'void')
-            .where('period_start', '<', guard.to)
-            .where('period_end', '>', guard.from)
-            .where('client_id', 'in', ids)
-            .groupBy('client_id')
-            .execute();
-          for (const r of covering) {
-            if (Number(r.n) > (guard.known.get(r.client_id) ?? 0)) stale.add(r.client_id);
-          }
-        }
-        let seq = Number(counter.last_seq);
-        const created: InvoicesTable[] = [];
-        let existing = 0;
-        for (const d of drafts) {
-          if (have.has(d.client_id)) {
-            existing++;
-            continue;
-          }
-          if (stale.has(d.client_id)) continue;
-          have.add(d.client_id);
-          seq += 1;
-          created.push({ ...d, seq, number: invoiceNumber(periodId, seq) });
-        }
-        for (let i = 0; i < created.length; i += INSERT_BATCH) {
-          await trx
-            .insertInto('invoices')
-            .values(created.slice(i, i + INSERT_BATCH))
-            .execute();
-        }
-        if (created.length) {
-          await trx
-            .updateTable('invoice_counters')
-            .set({ last_seq: seq })
-            .where('period', '=', periodId)
-            .execute();
-        }
-        if (created.length && also) await also(trx, created);
-        for (const id of have) stale.delete(id);
-        return { created, existing, stale: [...stale] };
-      });
+      return db.transaction().execute((trx) => issueIn(trx, periodId, drafts, guard, also));
     },
 
     /**
@@ -180,8 +133,96 @@ export function createBillingStore(db: Kysely<Database>) {
         .where('period_end', '>', from)
         .execute();
     },
+  };
+}
 
-    // ---- reading -----------------------------------------------------------------------------
+async function issueIn(
+  trx: Kysely<Database>,
+  periodId: string,
+  drafts: readonly InvoiceDraft[],
+  guard: CoveringGuard | undefined,
+  also: AlsoInTransaction<InvoicesTable[]> | undefined,
+): Promise<{ created: InvoicesTable[]; existing: number; stale: string[] }> {
+  const lockRow = (period: string) =>
+    trx
+      .insertInto('invoice_counters')
+      .values({ period, last_seq: 0 })
+      .onConflict((oc) =>
+        oc.column('period').doUpdateSet({ last_seq: sql`invoice_counters.last_seq` }),
+      )
+      .returning('last_seq');
+  await lockRow(ISSUE_LOCK).execute();
+  const counter = await lockRow(periodId).executeTakeFirstOrThrow();
+  const { have, stale } = await issuedAndStale(trx, periodId, drafts, guard);
+  let seq = Number(counter.last_seq);
+  const created: InvoicesTable[] = [];
+  let existing = 0;
+  for (const d of drafts) {
+    if (have.has(d.client_id)) {
+      existing++;
+      continue;
+    }
+    if (stale.has(d.client_id)) continue;
+    have.add(d.client_id);
+    seq += 1;
+    created.push({ ...d, seq, number: invoiceNumber(periodId, seq) });
+  }
+  for (let i = 0; i < created.length; i += INSERT_BATCH) {
+    await trx
+      .insertInto('invoices')
+      .values(created.slice(i, i + INSERT_BATCH))
+      .execute();
+  }
+  if (created.length) {
+    await trx
+      .updateTable('invoice_counters')
+      .set({ last_seq: seq })
+      .where('period', '=', periodId)
+      .execute();
+  }
+  if (created.length && also) await also(trx, created);
+  for (const id of have) stale.delete(id);
+  return { created, existing, stale: [...stale] };
+}
+
+/** The drafts' clients that already have an invoice of the period, and those gone stale. */
+async function issuedAndStale(
+  trx: Kysely<Database>,
+  periodId: string,
+  drafts: readonly InvoiceDraft[],
+  guard: CoveringGuard | undefined,
+): Promise<{ have: Set<string>; stale: Set<string> }> {
+  const have = new Set<string>();
+  const stale = new Set<string>();
+  for (let i = 0; i < drafts.length; i += 1000) {
+    const ids = drafts.slice(i, i + 1000).map((d) => d.client_id);
+    const rows = await trx
+      .selectFrom('invoices')
+      .select('client_id')
+      .where('period', '=', periodId)
+      .where('client_id', 'in', ids)
+      .execute();
+    for (const r of rows) have.add(r.client_id);
+    if (!guard?.periods.length) continue;
+    const covering = await trx
+      .selectFrom('invoices')
+      .select((eb) => ['client_id', eb.fn.countAll<number>().as('n')])
+      .where('period', 'in', guard.periods)
+      .where('status', '!=', 'void')
+      .where('period_start', '<', guard.to)
+      .where('period_end', '>', guard.from)
+      .where('client_id', 'in', ids)
+      .groupBy('client_id')
+      .execute();
+    for (const r of covering) {
+      if (Number(r.n) > (guard.known.get(r.client_id) ?? 0)) stale.add(r.client_id);
+    }
+  }
+  return { have, stale };
+}
+
+function invoiceReadStore(db: Kysely<Database>) {
+  return {
     async find(clientId: string, id: string): Promise<InvoicesTable | undefined> {
       return db
         .selectFrom('invoices')
@@ -239,8 +280,11 @@ export function createBillingStore(db: Kysely<Database>) {
         .limit(limit)
         .execute();
     },
+  };
+}
 
-    // ---- status ------------------------------------------------------------------------------
+function invoiceStatusStore(db: Kysely<Database>) {
+  return {
     /** Moves an invoice only from an expected status (no lost updates between nodes). */
     async transition(
       clientId: string,
@@ -267,8 +311,11 @@ export function createBillingStore(db: Kysely<Database>) {
         return moved;
       });
     },
+  };
+}
 
-    // ---- delivery ----------------------------------------------------------------------------
+function deliveryStore(db: Kysely<Database>) {
+  return {
     /**
      * Takes the sender's lease on an invoice: true for exactly one caller until `until`, so
      * two runs (or nodes) sending the same period never mail an invoice twice.
@@ -309,8 +356,11 @@ export function createBillingStore(db: Kysely<Database>) {
         .orderBy('id', 'asc')
         .execute();
     },
+  };
+}
 
-    // ---- runs --------------------------------------------------------------------------------
+function runStore(db: Kysely<Database>) {
+  return {
     async startRun(periodId: string, actor: string, now: string): Promise<void> {
       await db
         .insertInto('invoice_runs')
@@ -346,8 +396,6 @@ export function createBillingStore(db: Kysely<Database>) {
     },
   };
 }
-
-export type BillingStore = ReturnType<typeof createBillingStore>;
 
 /** Ends a send: delivered (issued → sent) or not (with the time of the next retry, if any). */
 async function finishSendIn(
