@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { BUDGET_MODES, BUDGET_PERIODS } from '../budgets/budgets-types.ts';
 import type { EventType } from './webhooks-types.ts';
 
 /**
@@ -12,6 +11,14 @@ import type { EventType } from './webhooks-types.ts';
  */
 
 const keyEnvironment = z.enum(['live', 'test']);
+
+/**
+ * A budget's period and mode as events carry them. Stated here, not imported from budgets:
+ * budgets emits through webhooks, so webhooks must not depend on budgets (a module cycle).
+ * `webhooks-events.test.ts` proves these equal BUDGET_PERIODS and BUDGET_MODES.
+ */
+export const budgetEventPeriod = z.enum(['day', 'week', 'month', 'billing']);
+export const budgetEventMode = z.enum(['hard', 'soft']);
 
 /** A key as events show it: never the key, never its hash. */
 const keySummary = z
@@ -173,8 +180,8 @@ export const EVENT_SCHEMAS = {
       budget: z.object({
         id: z.string(),
         keyId: z.string().nullable().describe('null: the budget covers every key of the client'),
-        period: z.enum(BUDGET_PERIODS),
-        mode: z.enum(BUDGET_MODES),
+        period: budgetEventPeriod,
+        mode: budgetEventMode,
         amountMicros: z.number().int(),
         currency: z.string(),
       }),
