@@ -46,8 +46,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/keys/key-events.ts createKeyEvents',
   'src/keys/key-notices-store.ts createKeyNoticesStore',
   'src/keys/keys-store.ts createKeysStore',
-  'src/leaks/leaks-service.ts createLeaksService',
-  'src/leaks/leaks-store.ts createLeaksStore',
   'src/ratelimit/ratelimit-service.ts createRateLimitService',
   'src/server.ts startServer',
   'src/services.ts createServices',

@@ -11,6 +11,22 @@ import type {
 /** The leaks module's own tables; every read of a client's rows takes the client id. */
 export function createLeaksStore(db: Kysely<Database>) {
   return {
+    ...reportStore(db),
+    ...signatureStore(db),
+    ...policyStore(db),
+    ...sealedKeyStore(db),
+    /** A deleted client's rows go with it (its sealed keys can never be shown). */
+    async forgetClient(clientId: string): Promise<void> {
+      await db.deleteFrom('leak_sealed_keys').where('client_id', '=', clientId).execute();
+      await db.deleteFrom('leak_policies').where('client_id', '=', clientId).execute();
+    },
+  };
+}
+
+export type LeaksStore = ReturnType<typeof createLeaksStore>;
+
+function reportStore(db: Kysely<Database>) {
+  return {
     /**
      * Claims a key hash for a report: true when this call stored it (and so acts on the key),
      * false when an earlier report had (the same token reported twice acts once, on any node).
@@ -60,7 +76,11 @@ export function createLeaksStore(db: Kysely<Database>) {
       if (opts.cursor) q = q.where('id', '<', opts.cursor);
       return q.execute();
     },
+  };
+}
 
+function signatureStore(db: Kysely<Database>) {
+  return {
     /**
      * Records a partner signature; false when the same signature was accepted since `since`
      * (a replay). An older row is taken over: its window has passed.
@@ -81,7 +101,11 @@ export function createLeaksStore(db: Kysely<Database>) {
     async pruneSignatures(before: string): Promise<void> {
       await db.deleteFrom('leak_signatures').where('seen_at', '<', before).execute();
     },
+  };
+}
 
+function policyStore(db: Kysely<Database>) {
+  return {
     async getPolicy(clientId: string): Promise<LeakPolicy | null> {
       const row = await db
         .selectFrom('leak_policies')
@@ -102,7 +126,11 @@ export function createLeaksStore(db: Kysely<Database>) {
     async clearPolicy(clientId: string): Promise<void> {
       await db.deleteFrom('leak_policies').where('client_id', '=', clientId).execute();
     },
+  };
+}
 
+function sealedKeyStore(db: Kysely<Database>) {
+  return {
     async insertSealedKey(row: LeakSealedKeysTable): Promise<void> {
       await db.insertInto('leak_sealed_keys').values(row).execute();
     },
@@ -141,12 +169,5 @@ export function createLeaksStore(db: Kysely<Database>) {
         .executeTakeFirst();
       return Number(row?.n ?? 0);
     },
-    /** A deleted client's rows go with it (its sealed keys can never be shown). */
-    async forgetClient(clientId: string): Promise<void> {
-      await db.deleteFrom('leak_sealed_keys').where('client_id', '=', clientId).execute();
-      await db.deleteFrom('leak_policies').where('client_id', '=', clientId).execute();
-    },
   };
 }
-
-export type LeaksStore = ReturnType<typeof createLeaksStore>;
