@@ -55,7 +55,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/usage/usage-service.ts createUsageService',
   'src/usage/usage-store.ts createUsageStore',
   'src/webhooks/webhooks-dispatcher.ts createWebhookDispatcher',
-  'src/webhooks/webhooks-service.ts createWebhooksService',
   'src/webhooks/webhooks-store.ts createWebhooksStore',
 ]);
 
