@@ -54,8 +54,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/usage/usage-fns.ts createBatchBuilder',
   'src/usage/usage-service.ts createUsageService',
   'src/usage/usage-store.ts createUsageStore',
-  'src/webhooks/webhooks-dispatcher.ts createWebhookDispatcher',
-  'src/webhooks/webhooks-store.ts createWebhooksStore',
 ]);
 
 const FILES_STILL_LONG = new Set(['src/usage/usage-fns.ts']);

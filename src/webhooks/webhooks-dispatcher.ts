@@ -8,7 +8,7 @@ import { DISABLE_AFTER_MS, nextAttemptDelay, openSecret, webhookHeaders } from '
 import { sendWebhook } from './webhooks-sender.ts';
 import type { ClaimedDelivery, WebhooksStore } from './webhooks-store.ts';
 import type { WebhookEndpoint, WebhookEndpointsTable } from './webhooks-types.ts';
-import { toEndpoint } from './webhooks-service.ts';
+import { toEndpoint } from './webhooks-endpoints.ts';
 
 export interface DispatcherDeps {
   webhooksStore: WebhooksStore;
@@ -37,138 +37,31 @@ export const SEND_TIMEOUT_MS = 15_000;
  */
 const EAGER_WAITS_MS = [0, 5, 15, 40, 100] as const;
 
+/** What one round of the dispatcher needs: its deps with defaults, its node id and metrics. */
+interface DispatchContext {
+  store: WebhooksStore;
+  keyring: Keyring;
+  clock: Clock;
+  logger: Logger;
+  allowPrivate: boolean;
+  timeoutMs: number;
+  batchSize: number;
+  random: () => number;
+  leaseMs: number;
+  node: string;
+  onDisabled?: (endpoint: WebhookEndpoint) => Promise<void>;
+  deliveries: Counter<'outcome'>;
+  latency: Histogram;
+}
+
 /**
  * Delivers the outbox: leases due deliveries (see store.claim), signs and sends them, records
  * each attempt and schedules the next one. Any number of nodes may run it at once.
  */
 export function createWebhookDispatcher(deps: DispatcherDeps) {
-  const { webhooksStore: store, keyring, clock, logger, registry } = deps;
-  const timeoutMs = deps.timeoutMs ?? SEND_TIMEOUT_MS;
-  const batchSize = deps.batchSize ?? 50;
+  const ctx = dispatchContext(deps);
+  const { logger } = ctx;
   const pollMs = deps.pollMs ?? 500;
-  const random = deps.random ?? Math.random;
-  // The lease outlives the longest send with room to spare.
-  const leaseMs = timeoutMs * 2 + 30_000;
-  const node = `node_${randomBytes(6).toString('hex')}`;
-
-  const deliveries = new Counter({
-    name: 'keyplane_webhook_deliveries_total',
-    help: 'Webhook delivery attempts by outcome (delivered, retrying, failed)',
-    labelNames: ['outcome'] as const,
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: 'keyplane_webhook_delivery_duration_seconds',
-    help: 'Duration of one webhook attempt, from connect to the response read',
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
-    registers: [registry],
-  });
-  new Gauge({
-    name: 'keyplane_webhook_queue_depth',
-    help: 'Webhook deliveries waiting to be sent or retried',
-    registers: [registry],
-    async collect() {
-      this.set(await store.pendingCount());
-    },
-  });
-
-  function secretsOf(ep: WebhookEndpointsTable, nowIso: string): string[] {
-    const out = [openSecret(keyring, ep.id, ep.secret_sealed)];
-    if (ep.previous_secret_sealed && ep.previous_expires_at && ep.previous_expires_at > nowIso)
-      out.push(openSecret(keyring, ep.id, ep.previous_secret_sealed));
-    return out;
-  }
-
-  async function deliver(d: ClaimedDelivery): Promise<void> {
-    const ep = await store.endpointById(d.endpoint_id);
-    if (!ep) return;
-    const started = clock.now();
-    const headers = webhookHeaders(
-      secretsOf(ep, started.toISOString()),
-      d.message_id,
-      Math.floor(started.getTime() / 1000),
-      d.payload,
-    );
-    const res = await sendWebhook({
-      url: ep.url,
-      headers,
-      body: d.payload,
-      timeoutMs,
-      allowPrivate: deps.allowPrivate,
-    });
-    latency.observe(res.durationMs / 1000);
-    const ok = res.statusCode !== null && res.statusCode >= 200 && res.statusCode < 300;
-    const attempt = d.attempts + 1;
-    const now = clock.now();
-    const delay = ok ? null : nextAttemptDelay(attempt, random);
-    const status = ok ? 'delivered' : delay === null ? 'failed' : 'pending';
-    const recorded = await store.finishAttempt(
-      {
-        id: newId('webhookAttempt', now.getTime()),
-        delivery_id: d.id,
-        message_id: d.message_id,
-        endpoint_id: d.endpoint_id,
-        attempt,
-        started_at: started.toISOString(),
-        duration_ms: res.durationMs,
-        status_code: res.statusCode,
-        outcome: ok ? 'delivered' : 'failed',
-        error: res.error ?? (ok ? null : `HTTP ${res.statusCode}`),
-        response_excerpt: res.responseExcerpt,
-      },
-      { id: d.id, node, leaseUntil: d.claimed_until! },
-      {
-        status,
-        next_attempt_at: new Date(now.getTime() + (delay ?? 0)).toISOString(),
-        finished_at: status === 'pending' ? null : now.toISOString(),
-      },
-    );
-    if (!recorded) return; // the lease ran out and another node took over
-    deliveries.inc({ outcome: status === 'pending' ? 'retrying' : status });
-    await trackHealth(ep, ok, now);
-  }
-
-  /** A 2xx ends the failing streak; 5 days of failures without one disables the endpoint. */
-  async function trackHealth(ep: WebhookEndpointsTable, ok: boolean, now: Date): Promise<void> {
-    const iso = now.toISOString();
-    if (ok) {
-      if (ep.failing_since) await store.markEndpoint(ep.id, { failing_since: null });
-      return;
-    }
-    if (!ep.failing_since) return store.markEndpoint(ep.id, { failing_since: iso });
-    if (now.getTime() - Date.parse(ep.failing_since) < DISABLE_AFTER_MS || !ep.enabled) return;
-    const reason = `failing since ${ep.failing_since}`;
-    await store.markEndpoint(ep.id, { enabled: 0, disabled_reason: reason, updated_at: iso });
-    logger.warn({ endpointId: ep.id }, 'webhook endpoint disabled after 5 days of failures');
-    try {
-      await deps.onDisabled?.(toEndpoint({ ...ep, enabled: 0, disabled_reason: reason }));
-    } catch (err) {
-      logger.error(
-        { err, endpointId: ep.id },
-        'could not tell the owner of a disabled webhook endpoint',
-      );
-    }
-  }
-
-  /** One round: lease what is due, send it all, record. Returns how many were attempted. */
-  async function runOnce(): Promise<number> {
-    const now = clock.now();
-    const claimed = await store.claim({
-      now: now.toISOString(),
-      leaseUntil: new Date(now.getTime() + leaseMs).toISOString(),
-      node,
-      limit: batchSize,
-    });
-    await Promise.all(
-      claimed.map((d) =>
-        deliver(d).catch((err: unknown) =>
-          logger.error({ err, deliveryId: d.id }, 'webhook delivery error'),
-        ),
-      ),
-    );
-    return claimed.length;
-  }
-
   let running = false;
   let timer: NodeJS.Timeout | null = null;
   let loop: Promise<void> | null = null;
@@ -180,7 +73,7 @@ export function createWebhookDispatcher(deps: DispatcherDeps) {
     while (running) {
       let n = 0;
       try {
-        n = await runOnce();
+        n = await runOnce(ctx);
       } catch (err) {
         logger.error({ err }, 'webhook dispatcher round failed');
       }
@@ -196,8 +89,9 @@ export function createWebhookDispatcher(deps: DispatcherDeps) {
   }
 
   return {
-    node,
-    runOnce,
+    node: ctx.node,
+    /** One round: lease what is due, send it all, record. Returns how many were attempted. */
+    runOnce: () => runOnce(ctx),
     start(): void {
       if (running) return;
       running = true;
@@ -221,3 +115,147 @@ export function createWebhookDispatcher(deps: DispatcherDeps) {
 }
 
 export type WebhookDispatcher = ReturnType<typeof createWebhookDispatcher>;
+
+function dispatchContext(deps: DispatcherDeps): DispatchContext {
+  const { webhooksStore: store, registry } = deps;
+  const timeoutMs = deps.timeoutMs ?? SEND_TIMEOUT_MS;
+  const deliveries = new Counter({
+    name: 'keyplane_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome (delivered, retrying, failed)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'keyplane_webhook_delivery_duration_seconds',
+    help: 'Duration of one webhook attempt, from connect to the response read',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'keyplane_webhook_queue_depth',
+    help: 'Webhook deliveries waiting to be sent or retried',
+    registers: [registry],
+    async collect() {
+      this.set(await store.pendingCount());
+    },
+  });
+  return {
+    store,
+    keyring: deps.keyring,
+    clock: deps.clock,
+    logger: deps.logger,
+    allowPrivate: deps.allowPrivate,
+    timeoutMs,
+    batchSize: deps.batchSize ?? 50,
+    random: deps.random ?? Math.random,
+    // The lease outlives the longest send with room to spare.
+    leaseMs: timeoutMs * 2 + 30_000,
+    node: `node_${randomBytes(6).toString('hex')}`,
+    onDisabled: deps.onDisabled,
+    deliveries,
+    latency,
+  };
+}
+
+async function runOnce(ctx: DispatchContext): Promise<number> {
+  const now = ctx.clock.now();
+  const claimed = await ctx.store.claim({
+    now: now.toISOString(),
+    leaseUntil: new Date(now.getTime() + ctx.leaseMs).toISOString(),
+    node: ctx.node,
+    limit: ctx.batchSize,
+  });
+  await Promise.all(
+    claimed.map((d) =>
+      deliver(ctx, d).catch((err: unknown) =>
+        ctx.logger.error({ err, deliveryId: d.id }, 'webhook delivery error'),
+      ),
+    ),
+  );
+  return claimed.length;
+}
+
+function secretsOf(ctx: DispatchContext, ep: WebhookEndpointsTable, nowIso: string): string[] {
+  const out = [openSecret(ctx.keyring, ep.id, ep.secret_sealed)];
+  if (ep.previous_secret_sealed && ep.previous_expires_at && ep.previous_expires_at > nowIso)
+    out.push(openSecret(ctx.keyring, ep.id, ep.previous_secret_sealed));
+  return out;
+}
+
+async function deliver(ctx: DispatchContext, d: ClaimedDelivery): Promise<void> {
+  const { store, clock } = ctx;
+  const ep = await store.endpointById(d.endpoint_id);
+  if (!ep) return;
+  const started = clock.now();
+  const headers = webhookHeaders(
+    secretsOf(ctx, ep, started.toISOString()),
+    d.message_id,
+    Math.floor(started.getTime() / 1000),
+    d.payload,
+  );
+  const res = await sendWebhook({
+    url: ep.url,
+    headers,
+    body: d.payload,
+    timeoutMs: ctx.timeoutMs,
+    allowPrivate: ctx.allowPrivate,
+  });
+  ctx.latency.observe(res.durationMs / 1000);
+  const ok = res.statusCode !== null && res.statusCode >= 200 && res.statusCode < 300;
+  const attempt = d.attempts + 1;
+  const now = clock.now();
+  const delay = ok ? null : nextAttemptDelay(attempt, ctx.random);
+  const status = ok ? 'delivered' : delay === null ? 'failed' : 'pending';
+  const recorded = await store.finishAttempt(
+    {
+      id: newId('webhookAttempt', now.getTime()),
+      delivery_id: d.id,
+      message_id: d.message_id,
+      endpoint_id: d.endpoint_id,
+      attempt,
+      started_at: started.toISOString(),
+      duration_ms: res.durationMs,
+      status_code: res.statusCode,
+      outcome: ok ? 'delivered' : 'failed',
+      error: res.error ?? (ok ? null : `HTTP ${res.statusCode}`),
+      response_excerpt: res.responseExcerpt,
+    },
+    { id: d.id, node: ctx.node, leaseUntil: d.claimed_until! },
+    {
+      status,
+      next_attempt_at: new Date(now.getTime() + (delay ?? 0)).toISOString(),
+      finished_at: status === 'pending' ? null : now.toISOString(),
+    },
+  );
+  if (!recorded) return; // the lease ran out and another node took over
+  ctx.deliveries.inc({ outcome: status === 'pending' ? 'retrying' : status });
+  await trackHealth(ctx, ep, ok, now);
+}
+
+/** A 2xx ends the failing streak; 5 days of failures without one disables the endpoint. */
+async function trackHealth(
+  ctx: DispatchContext,
+  ep: WebhookEndpointsTable,
+  ok: boolean,
+  now: Date,
+): Promise<void> {
+  const { store, logger } = ctx;
+  const iso = now.toISOString();
+  if (ok) {
+    if (ep.failing_since) await store.markEndpoint(ep.id, { failing_since: null });
+    return;
+  }
+  if (!ep.failing_since) return store.markEndpoint(ep.id, { failing_since: iso });
+  if (now.getTime() - Date.parse(ep.failing_since) < DISABLE_AFTER_MS || !ep.enabled) return;
+  const reason = `failing since ${ep.failing_since}`;
+  await store.markEndpoint(ep.id, { enabled: 0, disabled_reason: reason, updated_at: iso });
+  logger.warn({ endpointId: ep.id }, 'webhook endpoint disabled after 5 days of failures');
+  try {
+    await ctx.onDisabled?.(toEndpoint({ ...ep, enabled: 0, disabled_reason: reason }));
+  } catch (err) {
+    logger.error(
+      { err, endpointId: ep.id },
+      'could not tell the owner of a disabled webhook endpoint',
+    );
+  }
+}

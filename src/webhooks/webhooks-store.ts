@@ -15,7 +15,22 @@ type EndpointPatch = Partial<Omit<WebhookEndpointsTable, 'id' | 'client_id' | 'c
 export type DeliveryRow = Omit<WebhookDeliveriesTable, 'seq'> & { seq: number };
 export type ClaimedDelivery = DeliveryRow & { payload: string; url: string };
 
+/**
+ * The webhooks tables: endpoints, the outbox (messages and their deliveries), the dispatcher's
+ * leases and attempts, and the message log, one small store per idea composed here.
+ */
 export function createWebhooksStore(db: Kysely<Database>, engine: Engine) {
+  return {
+    ...endpointStore(db),
+    ...outboxStore(db),
+    ...dispatchStore(db, engine),
+    ...messageLogStore(db),
+  };
+}
+
+export type WebhooksStore = ReturnType<typeof createWebhooksStore>;
+
+function endpointStore(db: Kysely<Database>) {
   const owned = (owner: Owner) =>
     db
       .selectFrom('webhook_endpoints')
@@ -65,7 +80,14 @@ export function createWebhooksStore(db: Kysely<Database>, engine: Engine) {
         return true;
       });
     },
+    async markEndpoint(id: string, patch: EndpointPatch): Promise<void> {
+      await db.updateTable('webhook_endpoints').set(patch).where('id', '=', id).execute();
+    },
+  };
+}
 
+function outboxStore(db: Kysely<Database>) {
+  return {
     /** In the caller's transaction: the enabled endpoints an event of `clientId` goes to. */
     subscribers(trx: Kysely<Database>, clientId: string | null) {
       return trx
@@ -105,7 +127,11 @@ export function createWebhooksStore(db: Kysely<Database>, engine: Engine) {
     ): Promise<void> {
       if (rows.length) await trx.insertInto('webhook_deliveries').values(rows).execute();
     },
+  };
+}
 
+function dispatchStore(db: Kysely<Database>, engine: Engine) {
+  return {
     /**
      * Leases up to `limit` due deliveries, each the oldest pending one of its (enabled)
      * endpoint, so an endpoint's messages go out in order and one at a time. PostgreSQL locks
@@ -117,61 +143,7 @@ export function createWebhooksStore(db: Kysely<Database>, engine: Engine) {
      * with the number of endpoints, not with the backlog (a "no earlier pending row" anti-join
      * was quadratic in it on PostgreSQL: 117 ms per round at 1,000 pending deliveries).
      */
-    async claim(opts: {
-      now: string;
-      leaseUntil: string;
-      node: string;
-      limit: number;
-    }): Promise<ClaimedDelivery[]> {
-      const heads = db
-        .selectFrom('webhook_endpoints as p')
-        .where('p.enabled', '=', 1)
-        .select((eb) =>
-          eb
-            .selectFrom('webhook_deliveries as e')
-            .select('e.seq')
-            .whereRef('e.endpoint_id', '=', 'p.id')
-            .where('e.status', '=', 'pending')
-            .orderBy('e.seq')
-            .limit(1)
-            .as('seq'),
-        );
-      let candidates = db
-        .selectFrom('webhook_deliveries as d')
-        .select('d.seq')
-        .where('d.seq', 'in', heads)
-        .where('d.status', '=', 'pending')
-        .where('d.next_attempt_at', '<=', opts.now)
-        .where((eb) =>
-          eb.or([eb('d.claimed_until', 'is', null), eb('d.claimed_until', '<', opts.now)]),
-        )
-        .orderBy('d.seq')
-        .limit(opts.limit);
-      if (engine === 'postgres') candidates = candidates.forUpdate().skipLocked();
-      const claimed = await db
-        .updateTable('webhook_deliveries')
-        .set({ claimed_until: opts.leaseUntil, claimed_by: opts.node })
-        .where('seq', 'in', candidates)
-        .returningAll()
-        .execute();
-      if (!claimed.length) return [];
-      const extra = await db
-        .selectFrom('webhook_deliveries as d')
-        .innerJoin('webhook_messages as m', 'm.id', 'd.message_id')
-        .innerJoin('webhook_endpoints as p', 'p.id', 'd.endpoint_id')
-        .select(['d.id', 'm.payload', 'p.url'])
-        .where(
-          'd.id',
-          'in',
-          claimed.map((c) => c.id),
-        )
-        .execute();
-      const byId = new Map(extra.map((e) => [e.id, e]));
-      return claimed
-        .map((c) => ({ ...c, seq: Number(c.seq), ...byId.get(c.id)! }))
-        .sort((a, b) => a.seq - b.seq);
-    },
-
+    claim: (opts: ClaimOptions) => claim(db, engine, opts),
     /** Records one attempt and moves its delivery on, only if this node still holds the lease. */
     async finishAttempt(
       attempt: WebhookAttemptsTable,
@@ -191,10 +163,19 @@ export function createWebhooksStore(db: Kysely<Database>, engine: Engine) {
         return true;
       });
     },
-    async markEndpoint(id: string, patch: EndpointPatch): Promise<void> {
-      await db.updateTable('webhook_endpoints').set(patch).where('id', '=', id).execute();
+    async pendingCount(): Promise<number> {
+      const row = await db
+        .selectFrom('webhook_deliveries')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('status', '=', 'pending')
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
     },
+  };
+}
 
+function messageLogStore(db: Kysely<Database>) {
+  return {
     async listMessages(opts: {
       clientId?: string;
       eventType?: string;
@@ -242,15 +223,64 @@ export function createWebhooksStore(db: Kysely<Database>, engine: Engine) {
         .orderBy('attempt')
         .execute();
     },
-    async pendingCount(): Promise<number> {
-      const row = await db
-        .selectFrom('webhook_deliveries')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('status', '=', 'pending')
-        .executeTakeFirstOrThrow();
-      return Number(row.n);
-    },
   };
 }
 
-export type WebhooksStore = ReturnType<typeof createWebhooksStore>;
+interface ClaimOptions {
+  now: string;
+  leaseUntil: string;
+  node: string;
+  limit: number;
+}
+
+async function claim(
+  db: Kysely<Database>,
+  engine: Engine,
+  opts: ClaimOptions,
+): Promise<ClaimedDelivery[]> {
+  const heads = db
+    .selectFrom('webhook_endpoints as p')
+    .where('p.enabled', '=', 1)
+    .select((eb) =>
+      eb
+        .selectFrom('webhook_deliveries as e')
+        .select('e.seq')
+        .whereRef('e.endpoint_id', '=', 'p.id')
+        .where('e.status', '=', 'pending')
+        .orderBy('e.seq')
+        .limit(1)
+        .as('seq'),
+    );
+  let candidates = db
+    .selectFrom('webhook_deliveries as d')
+    .select('d.seq')
+    .where('d.seq', 'in', heads)
+    .where('d.status', '=', 'pending')
+    .where('d.next_attempt_at', '<=', opts.now)
+    .where((eb) => eb.or([eb('d.claimed_until', 'is', null), eb('d.claimed_until', '<', opts.now)]))
+    .orderBy('d.seq')
+    .limit(opts.limit);
+  if (engine === 'postgres') candidates = candidates.forUpdate().skipLocked();
+  const claimed = await db
+    .updateTable('webhook_deliveries')
+    .set({ claimed_until: opts.leaseUntil, claimed_by: opts.node })
+    .where('seq', 'in', candidates)
+    .returningAll()
+    .execute();
+  if (!claimed.length) return [];
+  const extra = await db
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('webhook_messages as m', 'm.id', 'd.message_id')
+    .innerJoin('webhook_endpoints as p', 'p.id', 'd.endpoint_id')
+    .select(['d.id', 'm.payload', 'p.url'])
+    .where(
+      'd.id',
+      'in',
+      claimed.map((c) => c.id),
+    )
+    .execute();
+  const byId = new Map(extra.map((e) => [e.id, e]));
+  return claimed
+    .map((c) => ({ ...c, seq: Number(c.seq), ...byId.get(c.id)! }))
+    .sort((a, b) => a.seq - b.seq);
+}
