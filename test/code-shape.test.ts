@@ -37,8 +37,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/http/routes/leaks.ts adminLeakRoutes',
   'src/http/routes/operational.ts operationalRoutes',
   'src/http/routes/webhooks.ts webhookFace',
-  'src/import/import-run.ts createImportRun',
-  'src/import/vigint-sqlite.ts importRows',
   'src/infra/change-feed-postgres.ts createPostgresTransport',
   'src/infra/change-feed-redis.ts createRedisTransport',
   'src/infra/change-feed-sqlite.ts createSqliteTransport',

@@ -54,14 +54,23 @@ export async function importVigintSqlite(run: ImportRun, path: string): Promise<
   }
 }
 
-async function importRows(
-  run: ImportRun,
-  t: Record<'clients' | 'payments' | 'keys' | 'usage', Table>,
-) {
-  const { clients, keys, billing, usage } = run.deps;
+type Tables = Record<'clients' | 'payments' | 'keys' | 'usage', Table>;
+/** Source id → Keyplane id (null: that row failed, so its children fail too). */
+type IdMap = Map<string, string | null>;
+
+async function importRows(run: ImportRun, t: Tables) {
+  const clientIds = await importClients(run, t.clients);
+  await importPayments(run, t.payments, clientIds);
+  const { keyIds, keyOwners } = await importKeys(run, t.keys, clientIds);
+  await importUsage(run, t.usage, keyIds, keyOwners);
+  await run.commitDeferred();
+}
+
+async function importClients(run: ImportRun, table: Table): Promise<IdMap> {
+  const { clients } = run.deps;
   const actor = run.actor;
-  const clientIds = new Map<string, string | null>();
-  for (const r of candidates(run, 'client', t.clients)) {
+  const clientIds: IdMap = new Map();
+  for (const r of candidates(run, 'client', table)) {
     clientIds.set(
       idOf(r),
       await run.row(
@@ -84,23 +93,32 @@ async function importRows(
       ),
     );
   }
+  return clientIds;
+}
 
-  for (const r of candidates(run, 'payment', t.payments, (p) => String(p.client_id))) {
+async function importPayments(run: ImportRun, table: Table, clientIds: IdMap): Promise<void> {
+  for (const r of candidates(run, 'payment', table, (p) => String(p.client_id))) {
     await run.row(
       'payment',
       String(r.client_id),
       () => ({ clientId: parent(clientIds, 'client', r.client_id), input: mapPayment(r) }),
       async (p) => {
-        await billing.setPaymentDetails(p.clientId, p.input, actor);
+        await run.deps.billing.setPaymentDetails(p.clientId, p.input, run.actor);
         return p.clientId;
       },
     );
   }
+}
 
-  const keyOwners = new Map<string, string | null>();
-  const keyIds = new Map<string, string | null>();
+async function importKeys(
+  run: ImportRun,
+  table: Table,
+  clientIds: IdMap,
+): Promise<{ keyIds: IdMap; keyOwners: IdMap }> {
+  const keyOwners: IdMap = new Map();
+  const keyIds: IdMap = new Map();
   const seenHashes = new Set<string>();
-  for (const r of candidates(run, 'key', t.keys)) {
+  for (const r of candidates(run, 'key', table)) {
     const hash = String(r.key_hash ?? '').toLowerCase();
     const repeat = seenHashes.has(hash);
     seenHashes.add(hash);
@@ -115,13 +133,16 @@ async function importRows(
           );
         return { clientId: parent(clientIds, 'client', r.client_id), input: mapKey(r) };
       },
-      async (k) => (await keys.importLegacy(k.clientId, k.input, actor)).id,
+      async (k) => (await run.deps.keys.importLegacy(k.clientId, k.input, run.actor)).id,
     );
     keyIds.set(idOf(r), id);
     keyOwners.set(idOf(r), id ? (clientIds.get(String(r.client_id)) ?? null) : null);
   }
+  return { keyIds, keyOwners };
+}
 
-  for (const r of candidates(run, 'usage', t.usage)) {
+async function importUsage(run: ImportRun, table: Table, keyIds: IdMap, keyOwners: IdMap) {
+  for (const r of candidates(run, 'usage', table)) {
     await run.row(
       'usage',
       idOf(r),
@@ -132,7 +153,7 @@ async function importRows(
       }),
       async (u) => {
         const requestId = run.usageRequestId(idOf(r));
-        usage.record({
+        run.deps.usage.record({
           requestId,
           clientId: u.clientId,
           keyId: u.keyId,
@@ -150,5 +171,4 @@ async function importRows(
       { defer: true },
     );
   }
-  await run.commitDeferred();
 }
