@@ -25,7 +25,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/cli/commands/keys.ts keysCommand',
   'src/cli/commands/webhooks.ts endpointsCommand',
   'src/clients/clients-service.ts createClientsService',
-  'src/dashboard/dashboard-service.ts createDashboardService',
   'src/http/app.ts buildApp',
   'src/http/routes/budgets.ts adminBudgetRoutes',
   'src/http/routes/client-api.ts clientApiRoutes',

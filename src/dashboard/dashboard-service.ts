@@ -48,68 +48,21 @@ function toSession(r: DashboardSessionsTable): DashboardSession {
  * caller's job (admin-tokens and keys services), so revocations apply at once.
  */
 export function createDashboardService(deps: DashboardServiceDeps) {
-  const { dashboardStore, audit, clock } = deps;
-  const ttlSeconds = deps.ttlSeconds ?? SESSION_TTL_SECONDS;
-
-  async function findLive(secret: string): Promise<DashboardSessionsTable | null> {
-    if (!isSessionSecret(secret)) return null;
-    const row = await dashboardStore.findByHash(hashSessionSecret(secret));
-    if (!row) return null;
-    if (isExpired(row.expires_at, clock.now().getTime())) {
-      await dashboardStore.deleteById(row.id);
-      return null;
-    }
-    return row;
-  }
+  const { dashboardStore, clock } = deps;
+  const ctx: DashboardContext = { ...deps, ttlSeconds: deps.ttlSeconds ?? SESSION_TTL_SECONDS };
 
   return {
-    ttlSeconds,
+    ttlSeconds: ctx.ttlSeconds,
 
     /** Opens a session; answers the cookie value (shown once, never stored) and the session. */
-    async open(
-      input: OpenSessionInput,
-      actor: Actor,
-    ): Promise<{ secret: string; session: DashboardSession }> {
-      const now = clock.now();
-      const iso = now.toISOString();
-      // Sign-in is rare: a good moment to drop sessions nobody came back to.
-      await dashboardStore.deleteExpired(iso);
-      const secret = newSessionSecret();
-      const row: DashboardSessionsTable = {
-        id: newId('dsess', now.getTime()),
-        token_hash: hashSessionSecret(secret),
-        kind: input.kind,
-        admin_token_id: input.kind === 'operator' ? input.adminTokenId : null,
-        key_hash: input.kind === 'client' ? input.keyHash : null,
-        client_id: input.kind === 'client' ? input.clientId : null,
-        key_id: input.kind === 'client' ? input.keyId : null,
-        created_at: iso,
-        expires_at: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
-        last_seen_at: iso,
-      };
-      await dashboardStore.insert(row);
-      await audit.record({
-        actor,
-        action: 'dashboard.sign_in',
-        targetType: 'dashboard_session',
-        targetId: row.id,
-        clientId: row.client_id,
-        data: {
-          kind: row.kind,
-          adminTokenId: row.admin_token_id,
-          keyId: row.key_id,
-          expiresAt: row.expires_at,
-        },
-      });
-      return { secret, session: toSession(row) };
-    },
+    open: (input: OpenSessionInput, actor: Actor) => open(ctx, input, actor),
 
     /**
      * The live session behind a cookie value, or null (unknown, malformed or expired: an
      * expired session is deleted on sight). Never throws for bad input.
      */
     async lookup(secret: string): Promise<DashboardSession | null> {
-      const row = await findLive(secret);
+      const row = await findLive(ctx, secret);
       if (!row) return null;
       const now = clock.now();
       if (now.getTime() - Date.parse(row.last_seen_at) > TOUCH_EVERY_MS) {
@@ -123,23 +76,7 @@ export function createDashboardService(deps: DashboardServiceDeps) {
      * Ends the session behind a cookie value (audited as its admin token or key); answers it,
      * or null when there was none.
      */
-    async close(secret: string, ip: string | null): Promise<DashboardSession | null> {
-      const row = await findLive(secret);
-      if (!row || !(await dashboardStore.deleteById(row.id))) return null;
-      const actor: Actor =
-        row.kind === 'operator'
-          ? { type: 'admin', id: row.admin_token_id!, ip }
-          : { type: 'client', id: row.key_id!, ip };
-      await audit.record({
-        actor,
-        action: 'dashboard.sign_out',
-        targetType: 'dashboard_session',
-        targetId: row.id,
-        clientId: row.client_id,
-        data: { kind: row.kind },
-      });
-      return toSession(row);
-    },
+    close: (secret: string, ip: string | null) => close(ctx, secret, ip),
 
     /** Ends a session by id (its token or key no longer works). */
     async end(id: string): Promise<void> {
@@ -154,3 +91,80 @@ export function createDashboardService(deps: DashboardServiceDeps) {
 }
 
 export type DashboardService = ReturnType<typeof createDashboardService>;
+
+type DashboardContext = DashboardServiceDeps & { ttlSeconds: number };
+
+async function findLive(
+  ctx: DashboardContext,
+  secret: string,
+): Promise<DashboardSessionsTable | null> {
+  if (!isSessionSecret(secret)) return null;
+  const row = await ctx.dashboardStore.findByHash(hashSessionSecret(secret));
+  if (!row) return null;
+  if (isExpired(row.expires_at, ctx.clock.now().getTime())) {
+    await ctx.dashboardStore.deleteById(row.id);
+    return null;
+  }
+  return row;
+}
+
+async function open(
+  ctx: DashboardContext,
+  input: OpenSessionInput,
+  actor: Actor,
+): Promise<{ secret: string; session: DashboardSession }> {
+  const now = ctx.clock.now();
+  const iso = now.toISOString();
+  // Sign-in is rare: a good moment to drop sessions nobody came back to.
+  await ctx.dashboardStore.deleteExpired(iso);
+  const secret = newSessionSecret();
+  const row: DashboardSessionsTable = {
+    id: newId('dsess', now.getTime()),
+    token_hash: hashSessionSecret(secret),
+    kind: input.kind,
+    admin_token_id: input.kind === 'operator' ? input.adminTokenId : null,
+    key_hash: input.kind === 'client' ? input.keyHash : null,
+    client_id: input.kind === 'client' ? input.clientId : null,
+    key_id: input.kind === 'client' ? input.keyId : null,
+    created_at: iso,
+    expires_at: new Date(now.getTime() + ctx.ttlSeconds * 1000).toISOString(),
+    last_seen_at: iso,
+  };
+  await ctx.dashboardStore.insert(row);
+  await ctx.audit.record({
+    actor,
+    action: 'dashboard.sign_in',
+    targetType: 'dashboard_session',
+    targetId: row.id,
+    clientId: row.client_id,
+    data: {
+      kind: row.kind,
+      adminTokenId: row.admin_token_id,
+      keyId: row.key_id,
+      expiresAt: row.expires_at,
+    },
+  });
+  return { secret, session: toSession(row) };
+}
+
+async function close(
+  ctx: DashboardContext,
+  secret: string,
+  ip: string | null,
+): Promise<DashboardSession | null> {
+  const row = await findLive(ctx, secret);
+  if (!row || !(await ctx.dashboardStore.deleteById(row.id))) return null;
+  const actor: Actor =
+    row.kind === 'operator'
+      ? { type: 'admin', id: row.admin_token_id!, ip }
+      : { type: 'client', id: row.key_id!, ip };
+  await ctx.audit.record({
+    actor,
+    action: 'dashboard.sign_out',
+    targetType: 'dashboard_session',
+    targetId: row.id,
+    clientId: row.client_id,
+    data: { kind: row.kind },
+  });
+  return toSession(row);
+}
