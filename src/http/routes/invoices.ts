@@ -183,13 +183,19 @@ const runResultSchema = z.object({
   durationMs: z.number(),
 });
 
+const tags = ['invoices (admin)'];
+const security = [{ bearer: [] }];
+
 /** Admin API: runs, every client's invoices, delivery and status; payment details. */
 export async function adminInvoiceRoutes(app: App, services: Services) {
-  const read = requireAdmin(services, 'invoices:read');
-  const write = requireAdmin(services, 'invoices:write');
-  const tags = ['invoices (admin)'];
-  const security = [{ bearer: [] }];
+  runRoute(app, services);
+  invoiceReadRoutes(app, services);
+  invoiceActionRoutes(app, services);
+  paymentDetailsRoutes(app, services);
+}
 
+function runRoute(app: App, services: Services) {
+  const write = requireAdmin(services, 'invoices:write');
   app.post(
     '/invoices/run',
     {
@@ -214,6 +220,10 @@ export async function adminInvoiceRoutes(app: App, services: Services) {
         actor: actorOf(request),
       }),
   );
+}
+
+function invoiceReadRoutes(app: App, services: Services) {
+  const read = requireAdmin(services, 'invoices:read');
   app.get(
     '/invoices',
     {
@@ -262,6 +272,10 @@ export async function adminInvoiceRoutes(app: App, services: Services) {
         .serializer((v: unknown) => String(v))
         .send(services.billing.renderHtml(await services.billing.get(request.params.id))),
   );
+}
+
+function invoiceActionRoutes(app: App, services: Services) {
+  const write = requireAdmin(services, 'invoices:write');
   app.post(
     '/invoices/:id/send',
     {
@@ -321,7 +335,9 @@ export async function adminInvoiceRoutes(app: App, services: Services) {
       invoice: await services.billing.markPaid(request.params.id, actorOf(request)),
     }),
   );
+}
 
+function paymentDetailsRoutes(app: App, services: Services) {
   app.get(
     '/clients/:id/payment-details',
     {
