@@ -30,8 +30,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/http/routes/client-api.ts clientApiRoutes',
   'src/http/routes/clients.ts adminClientRoutes',
   'src/http/routes/dashboard-session.ts dashboardSessionRoutes',
-  'src/http/routes/leaks.ts leakPartnerRoutes',
-  'src/http/routes/leaks.ts adminLeakRoutes',
   'src/http/routes/operational.ts operationalRoutes',
   'src/http/routes/webhooks.ts webhookFace',
   'src/infra/change-feed-postgres.ts createPostgresTransport',

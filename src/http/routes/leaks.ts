@@ -73,7 +73,11 @@ export async function leakPartnerRoutes(app: App, services: Services) {
     done(null, body);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limit }, keepRaw);
+  githubRoute(app, services, limit);
+  gitlabRoutes(app, services, limit);
+}
 
+function githubRoute(app: App, services: Services, limit: number) {
   app.post(
     '/leaks/github',
     {
@@ -113,7 +117,10 @@ export async function leakPartnerRoutes(app: App, services: Services) {
       );
     },
   );
+}
 
+/** Self-managed GitLab's token revocation API. */
+function gitlabRoutes(app: App, services: Services, limit: number) {
   app.get(
     '/leaks/gitlab/v1/revocable_token_types',
     {
@@ -218,9 +225,14 @@ export async function leakClientRoutes(app: App, services: Services) {
 }
 
 export async function adminLeakRoutes(app: App, services: Services) {
+  leakReportRoutes(app, services);
+  leakPolicyRoutes(app, services);
+}
+
+/** The operator's reports (from any other scanner) and the list of reports. */
+function leakReportRoutes(app: App, services: Services) {
   const keysRead = requireAdmin(services, 'keys:read');
   const keysWrite = requireAdmin(services, 'keys:write');
-
   app.post(
     '/leaks',
     {
@@ -272,7 +284,11 @@ export async function adminLeakRoutes(app: App, services: Services) {
     },
     async (request) => services.leaks.listReports(request.query),
   );
+}
 
+function leakPolicyRoutes(app: App, services: Services) {
+  const keysRead = requireAdmin(services, 'keys:read');
+  const keysWrite = requireAdmin(services, 'keys:write');
   app.get(
     '/clients/:id/leak-policy',
     {
