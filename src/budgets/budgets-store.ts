@@ -13,52 +13,86 @@ export interface ReserveItem {
 }
 
 /**
- * Budgets' tables only. Every method takes the client id: a budget of another client is never
- * read or changed, whatever id is passed.
+ * Adds `micros` to one period's spend; for a hard budget only while it stays within `limit`
+ * (one conditional UPDATE: atomic on SQLite and PostgreSQL, whatever the number of nodes).
+ * Answers the spend after, or null when refused. The period's row is created on first use.
  */
-export function createBudgetsStore(db: Kysely<Database>) {
-  /**
-   * Adds `micros` to one period's spend; for a hard budget only while it stays within `limit`
-   * (one conditional UPDATE: atomic on SQLite and PostgreSQL, whatever the number of nodes).
-   * Answers the spend after, or null when refused. The period's row is created on first use.
-   */
-  async function reserveOne(
-    q: Kysely<Database>,
-    clientId: string,
-    item: ReserveItem,
-  ): Promise<number | null> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let update = q
-        .updateTable('budget_spend')
-        .set((eb) => ({ spent_micros: eb('spent_micros', '+', item.micros) }))
-        .where('budget_id', '=', item.budgetId)
-        .where('period_start', '=', item.periodStart)
-        .where('client_id', '=', clientId);
-      if (item.limit !== null) {
-        update = update.where((eb) => eb(eb('spent_micros', '+', item.micros), '<=', item.limit!));
-      }
-      const row = await update.returning('spent_micros').executeTakeFirst();
-      if (row) return Number(row.spent_micros);
-      if (attempt > 0) return null;
-      // No row (first call of the period) or refused: make sure the row exists, then once more
-      // (another call may have created it meanwhile: the second UPDATE decides).
-      await q
-        .insertInto('budget_spend')
-        .values({
-          budget_id: item.budgetId,
-          period_start: item.periodStart,
-          client_id: clientId,
-          spent_micros: 0,
-        })
-        .onConflict((oc) => oc.columns(['budget_id', 'period_start']).doNothing())
-        .execute();
+async function reserveOne(
+  q: Kysely<Database>,
+  clientId: string,
+  item: ReserveItem,
+): Promise<number | null> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let update = q
+      .updateTable('budget_spend')
+      .set((eb) => ({ spent_micros: eb('spent_micros', '+', item.micros) }))
+      .where('budget_id', '=', item.budgetId)
+      .where('period_start', '=', item.periodStart)
+      .where('client_id', '=', clientId);
+    if (item.limit !== null) {
+      update = update.where((eb) => eb(eb('spent_micros', '+', item.micros), '<=', item.limit!));
     }
-    return null;
+    const row = await update.returning('spent_micros').executeTakeFirst();
+    if (row) return Number(row.spent_micros);
+    if (attempt > 0) return null;
+    // No row (first call of the period) or refused: make sure the row exists, then once more
+    // (another call may have created it meanwhile: the second UPDATE decides).
+    await q
+      .insertInto('budget_spend')
+      .values({
+        budget_id: item.budgetId,
+        period_start: item.periodStart,
+        client_id: clientId,
+        spent_micros: 0,
+      })
+      .onConflict((oc) => oc.columns(['budget_id', 'period_start']).doNothing())
+      .execute();
   }
+  return null;
+}
 
+/**
+ * Reserves on every item or on none: one statement for a single budget; a transaction, in
+ * budget id order (no deadlock between two calls), for a client budget and a key budget.
+ * Answers the spend after each item, or the index of the item that refused.
+ */
+async function reserveAll(
+  db: Kysely<Database>,
+  clientId: string,
+  items: ReserveItem[],
+): Promise<{ ok: true; spent: number[] } | { ok: false; refused: number }> {
+  if (items.length === 1) {
+    const spent = await reserveOne(db, clientId, items[0]!);
+    return spent === null ? { ok: false, refused: 0 } : { ok: true, spent: [spent] };
+  }
+  const order = items
+    .map((_, i) => i)
+    .sort((a, b) => (items[a]!.budgetId < items[b]!.budgetId ? -1 : 1));
+  const refusal = new Error('refused');
+  let refused = -1;
+  try {
+    const spent = await db.transaction().execute(async (trx) => {
+      const out: number[] = new Array<number>(items.length);
+      for (const i of order) {
+        const s = await reserveOne(trx, clientId, items[i]!);
+        if (s === null) {
+          refused = i;
+          throw refusal;
+        }
+        out[i] = s;
+      }
+      return out;
+    });
+    return { ok: true, spent };
+  } catch (err) {
+    if (err === refusal) return { ok: false, refused };
+    throw err;
+  }
+}
+
+/** The budgets themselves: each a limit on a client or one of its keys. */
+function createBudgetRowsStore(db: Kysely<Database>) {
   return {
-    ...createBudgetLeaseStore(db),
-    scanForAlerts: (since: string) => scanForAlerts(db, since),
     async insert(row: BudgetsTable): Promise<void> {
       await db.insertInto('budgets').values(row).execute();
     },
@@ -92,6 +126,27 @@ export function createBudgetsStore(db: Kysely<Database>) {
         .executeTakeFirst();
       return Number(r.numUpdatedRows) > 0;
     },
+    /** Budgets of a deleted key go with it. */
+    async idsForKey(clientId: string, keyId: string): Promise<string[]> {
+      const rows = await db
+        .selectFrom('budgets')
+        .select('id')
+        .where('client_id', '=', clientId)
+        .where('key_id', '=', keyId)
+        .execute();
+      return rows.map((r) => r.id);
+    },
+    /** Every client that has at least one budget: the hot path skips all others without a query. */
+    async clientsWithBudgets(): Promise<string[]> {
+      const rows = await db.selectFrom('budgets').select('client_id').distinct().execute();
+      return rows.map((r) => r.client_id);
+    },
+  };
+}
+
+/** A budget removed goes with its spend, alerts and leases; so do a deleted client's. */
+function createBudgetDeletes(db: Kysely<Database>) {
+  return {
     async delete(clientId: string, id: string): Promise<boolean> {
       return db.transaction().execute(async (trx) => {
         const r = await trx
@@ -117,58 +172,26 @@ export function createBudgetsStore(db: Kysely<Database>) {
         return Number(r.numDeletedRows) > 0;
       });
     },
-    /** Budgets of a deleted key go with it. */
-    async idsForKey(clientId: string, keyId: string): Promise<string[]> {
-      const rows = await db
-        .selectFrom('budgets')
-        .select('id')
-        .where('client_id', '=', clientId)
-        .where('key_id', '=', keyId)
-        .execute();
-      return rows.map((r) => r.id);
+    async deleteAllForClient(clientId: string): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('budget_alerts').where('client_id', '=', clientId).execute();
+        await trx.deleteFrom('budget_leases').where('client_id', '=', clientId).execute();
+        await trx.deleteFrom('budget_spend').where('client_id', '=', clientId).execute();
+        await trx.deleteFrom('budgets').where('client_id', '=', clientId).execute();
+      });
     },
-    /** Every client that has at least one budget: the hot path skips all others without a query. */
-    async clientsWithBudgets(): Promise<string[]> {
-      const rows = await db.selectFrom('budgets').select('client_id').distinct().execute();
-      return rows.map((r) => r.client_id);
-    },
+  };
+}
+
+/** Each budget period's spend: reserved before a call, given back when it costs less. */
+function createBudgetSpendStore(db: Kysely<Database>) {
+  return {
     /**
      * Reserves on every item or on none: one statement for a single budget; a transaction, in
      * budget id order (no deadlock between two calls), for a client budget and a key budget.
      * Answers the spend after each item, or the index of the item that refused.
      */
-    async reserve(
-      clientId: string,
-      items: ReserveItem[],
-    ): Promise<{ ok: true; spent: number[] } | { ok: false; refused: number }> {
-      if (items.length === 1) {
-        const spent = await reserveOne(db, clientId, items[0]!);
-        return spent === null ? { ok: false, refused: 0 } : { ok: true, spent: [spent] };
-      }
-      const order = items
-        .map((_, i) => i)
-        .sort((a, b) => (items[a]!.budgetId < items[b]!.budgetId ? -1 : 1));
-      const refusal = new Error('refused');
-      let refused = -1;
-      try {
-        const spent = await db.transaction().execute(async (trx) => {
-          const out: number[] = new Array<number>(items.length);
-          for (const i of order) {
-            const s = await reserveOne(trx, clientId, items[i]!);
-            if (s === null) {
-              refused = i;
-              throw refusal;
-            }
-            out[i] = s;
-          }
-          return out;
-        });
-        return { ok: true, spent };
-      } catch (err) {
-        if (err === refusal) return { ok: false, refused };
-        throw err;
-      }
-    },
+    reserve: (clientId: string, items: ReserveItem[]) => reserveAll(db, clientId, items),
     /** Gives back what a call did not cost (a server error is not priced). */
     async release(clientId: string, budgetId: string, periodStart: string, micros: number) {
       await db
@@ -189,6 +212,12 @@ export function createBudgetsStore(db: Kysely<Database>) {
         .executeTakeFirst();
       return row ? Number(row.spent_micros) : 0;
     },
+  };
+}
+
+/** The alerts fired, one row per (budget, period, threshold). */
+function createBudgetAlertStore(db: Kysely<Database>) {
+  return {
     async alerted(clientId: string, budgetId: string, periodStart: string): Promise<number[]> {
       const rows = await db
         .selectFrom('budget_alerts')
@@ -233,14 +262,21 @@ export function createBudgetsStore(db: Kysely<Database>) {
         return won;
       });
     },
-    async deleteAllForClient(clientId: string): Promise<void> {
-      await db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('budget_alerts').where('client_id', '=', clientId).execute();
-        await trx.deleteFrom('budget_leases').where('client_id', '=', clientId).execute();
-        await trx.deleteFrom('budget_spend').where('client_id', '=', clientId).execute();
-        await trx.deleteFrom('budgets').where('client_id', '=', clientId).execute();
-      });
-    },
+  };
+}
+
+/**
+ * Budgets' tables only. Every method takes the client id: a budget of another client is never
+ * read or changed, whatever id is passed (the alert scan, across clients, is the sweep's).
+ */
+export function createBudgetsStore(db: Kysely<Database>) {
+  return {
+    ...createBudgetRowsStore(db),
+    ...createBudgetDeletes(db),
+    ...createBudgetSpendStore(db),
+    ...createBudgetAlertStore(db),
+    ...createBudgetLeaseStore(db),
+    scanForAlerts: (since: string) => scanForAlerts(db, since),
   };
 }
 
