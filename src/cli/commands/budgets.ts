@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import type { Budget, BudgetPatch } from '../../budgets/budgets-types.ts';
-import { BUDGET_MODES, BUDGET_PERIODS } from '../../budgets/budgets-types.ts';
+import type { Budget, BudgetPatch } from '../../budgets/index.ts';
+import { BUDGET_MODES, BUDGET_PERIODS } from '../../budgets/index.ts';
 import { cliActor, output, table, usageError, withServices } from '../context.ts';
 
 function thresholdsOf(text: string | undefined): number[] | undefined {

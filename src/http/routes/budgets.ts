@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BUDGET_MODES, BUDGET_PERIODS } from '../../budgets/budgets-types.ts';
+import { BUDGET_MODES, BUDGET_PERIODS } from '../../budgets/index.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
