@@ -6,7 +6,7 @@ import { createLogger } from '../src/infra/logger.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { createStore } from '../src/store/create-db.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
-import { compilePriceBook } from '../src/usage/usage-fns.ts';
+import { compilePriceBook } from '../src/usage/usage-price-book.ts';
 import { createUsageService } from '../src/usage/usage-service.ts';
 import { createUsageStore } from '../src/usage/usage-store.ts';
 import { createSqliteUsageWriter } from '../src/usage/usage-writer.ts';

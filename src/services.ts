@@ -20,10 +20,12 @@ import type { Metrics } from './infra/metrics.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import type { Keyring } from './infra/master-key.ts';
 import type { Store } from './store/create-db.ts';
-import { compilePriceBook } from './usage/usage-fns.ts';
-import { createUsageService } from './usage/usage-service.ts';
-import { createUsageStore } from './usage/usage-store.ts';
-import { createSqliteUsageWriter } from './usage/usage-writer.ts';
+import {
+  compilePriceBook,
+  createSqliteUsageWriter,
+  createUsageService,
+  createUsageStore,
+} from './usage/index.ts';
 import { createRateLimitService } from './ratelimit/ratelimit-service.ts';
 import { createMetaStore } from './store/meta-store.ts';
 import { createDashboardService } from './dashboard/dashboard-service.ts';

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/infra/logger.ts';
 import { createManualClock } from '../src/lib/clock.ts';
 import type { Store } from '../src/store/create-db.ts';
-import { compilePriceBook } from '../src/usage/usage-fns.ts';
+import { compilePriceBook } from '../src/usage/usage-price-book.ts';
 import { createUsageService, type CallRecord } from '../src/usage/usage-service.ts';
 import { createUsageStore } from '../src/usage/usage-store.ts';
 import { logCapture } from './support/harness.ts';

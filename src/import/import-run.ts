@@ -8,7 +8,7 @@ import type { KeysService } from '../keys/keys-service.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import type { UnitOfWork } from '../store/unit-of-work.ts';
-import type { UsageService } from '../usage/usage-service.ts';
+import type { UsageService } from '../usage/index.ts';
 import { RowError } from './import-fns.ts';
 import type { ImportStore } from './import-store.ts';
 import type { ImportEntity, ImportKind, ImportProgress, ImportReport } from './import-types.ts';

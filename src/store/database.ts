@@ -9,7 +9,7 @@ import type { DashboardTables } from '../dashboard/dashboard-types.ts';
 import type { ImportTables } from '../import/import-types.ts';
 import type { KeysTables } from '../keys/keys-types.ts';
 import type { LeaksTables } from '../leaks/leaks-types.ts';
-import type { UsageTables } from '../usage/usage-types.ts';
+import type { UsageTables } from '../usage/index.ts';
 import type { WebhooksTables } from '../webhooks/webhooks-types.ts';
 import type { MetaTables } from './meta-store.ts';
 

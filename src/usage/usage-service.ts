@@ -6,13 +6,9 @@ import { AppError } from '../lib/errors.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 import { formatMicros } from '../lib/money.ts';
 import { newId } from '../lib/ids.ts';
-import {
-  createBatchBuilder,
-  dropOldest,
-  splitRange,
-  type PackedBatch,
-  type PriceBook,
-} from './usage-fns.ts';
+import { createBatchBuilder, dropOldest, type PackedBatch } from './usage-packed.ts';
+import type { PriceBook } from './usage-price-book.ts';
+import { splitRange } from './usage-range.ts';
 import { createUsageMetrics } from './usage-metrics.ts';
 import type { UsageAggRow, UsageDim, UsageFilter, UsageStore } from './usage-store.ts';
 import type { UsageWriter } from './usage-writer.ts';

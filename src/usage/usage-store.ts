@@ -1,15 +1,9 @@
 import { CompiledQuery, sql, type Kysely, type RawBuilder } from 'kysely';
 import type SQLite from 'better-sqlite3';
 import type { Database } from '../store/database.ts';
-import {
-  decodeBlock,
-  dedupe,
-  encodeBlocks,
-  encodePackedBlocks,
-  hourOf,
-  unpackBatch,
-  type PackedBatch,
-} from './usage-fns.ts';
+import { decodeBlock, encodeBlocks, encodePackedBlocks } from './usage-blocks.ts';
+import { dedupe, unpackBatch, type PackedBatch } from './usage-packed.ts';
+import { hourOf } from './usage-range.ts';
 import type { UsageBatch, UsageEvent, UsageHourlyTable } from './usage-types.ts';
 
 /** What an aggregate can be grouped by. */

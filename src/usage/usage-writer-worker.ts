@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createStore } from '../store/create-db.ts';
 import { createUsageStore } from './usage-store.ts';
-import type { PackedBatch } from './usage-fns.ts';
+import type { PackedBatch } from './usage-packed.ts';
 
 /**
  * The SQLite usage writer thread: its own connection to the same file, running the same

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { PackedBatch } from './usage-fns.ts';
+import type { PackedBatch } from './usage-packed.ts';
 
 export interface UsageWriter {
   insertBatch(batch: PackedBatch): Promise<number>;

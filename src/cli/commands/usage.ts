@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { resolveRange } from '../../usage/usage-fns.ts';
-import type { UsageGroupBy } from '../../usage/usage-types.ts';
+import { resolveRange, type UsageGroupBy } from '../../usage/index.ts';
 import { output, table, withServices, usageError } from '../context.ts';
 
 const GROUPS = ['day', 'endpoint', 'key', 'client'];

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Services } from '../../services.ts';
-import { parseBound, resolveRange } from '../../usage/usage-fns.ts';
+import { parseBound, resolveRange } from '../../usage/index.ts';
 import type { App } from '../app.ts';
 import { requireAdmin } from '../auth.ts';
 import { requireClient } from '../client-auth.ts';

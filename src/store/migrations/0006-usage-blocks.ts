@@ -1,6 +1,5 @@
 import type { Kysely } from 'kysely';
-import { decodeBlock, encodeBlocks } from '../../usage/usage-fns.ts';
-import type { UsageEvent } from '../../usage/usage-types.ts';
+import { decodeBlock, encodeBlocks, type UsageEvent } from '../../usage/index.ts';
 
 // Usage events are stored packed: one `usage_blocks` row per (flush batch, client, hour) instead
 // of one `usage_events` row per call (a row per call cost the writer ~8 µs an event, most of the

@@ -1,19 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
-  createBatchBuilder,
   decodeBlock,
-  dropOldest,
-  unpackBatch,
-  packedRequestIds,
   encodeBlocks,
   encodePackedBlocks,
-  compilePriceBook,
-  dedupe,
-  hourOf,
-  parseBound,
-  splitRange,
   type EncodedBlockV2,
-} from './usage-fns.ts';
+} from './usage-blocks.ts';
+import {
+  createBatchBuilder,
+  dedupe,
+  dropOldest,
+  packedRequestIds,
+  unpackBatch,
+} from './usage-packed.ts';
+import { compilePriceBook } from './usage-price-book.ts';
+import { hourOf, parseBound, splitRange } from './usage-range.ts';
 import { newId } from '../lib/ids.ts';
 import type { UsageEvent } from './usage-types.ts';
 
