@@ -42,7 +42,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/services.ts createServices',
   'src/store/migrations/0005-billing.ts up',
   'src/store/migrations/0011-webhooks.ts up',
-  'src/usage/usage-store.ts createUsageStore',
 ]);
 
 const FILES_STILL_LONG = new Set<string>([]);
