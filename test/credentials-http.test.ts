@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeProviders, type FakeProviders } from './support/fake-providers.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 import { dumpDatabase, sqliteFiles } from './support/secret-scan.ts';
@@ -12,10 +12,10 @@ describe.each(ENGINES)('credentials over HTTP on %s', (engine) => {
   let h: Harness;
   let a: { clientId: string; apiKey: string };
   let b: { clientId: string; apiKey: string };
-  /** Every secret sent in; no answer but resolve's may ever carry one. */
-  const secrets: string[] = [];
-  /** Every answer body except resolve's. */
-  const answers: string[] = [];
+  /** Every secret this test sent in; no answer but resolve's may ever carry one. */
+  let secrets: string[];
+  /** Every answer body of this test except resolve's. */
+  let answers: string[];
 
   type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
   async function call(
@@ -45,7 +45,10 @@ describe.each(ENGINES)('credentials over HTTP on %s', (engine) => {
     return { clientId: res.json().client.id as string, apiKey: res.json().apiKey as string };
   }
 
-  beforeAll(async () => {
+  // Every test starts from its own fake providers, server, database and two clients.
+  beforeEach(async () => {
+    secrets = [];
+    answers = [];
     fake = await startFakeProviders();
     h = await createHarness(engine, {
       file: {
@@ -58,9 +61,13 @@ describe.each(ENGINES)('credentials over HTTP on %s', (engine) => {
     a = await tenant('Alpha');
     b = await tenant('Bravo');
   });
-  afterAll(async () => {
-    await h?.close();
-    await fake?.close();
+  afterEach(async () => {
+    try {
+      await scanForSecrets();
+    } finally {
+      await h?.close();
+      await fake?.close();
+    }
   });
 
   it("runs seed 03's flow: add, list metadata only, verify, summary, audit trail, delete", async () => {
@@ -441,8 +448,6 @@ describe.each(ENGINES)('credentials over HTTP on %s', (engine) => {
       expect(files.includes(Buffer.from(s)), 'SQLite files').toBe(false);
     }
   }
-  afterEach(async () => scanForSecrets());
-
   it('no answer, log line or stored byte carries a plaintext secret', async () => {
     const key = rand('scan');
     secrets.push(key);
