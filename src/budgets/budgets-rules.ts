@@ -41,9 +41,12 @@ interface RulesCtx {
   rules: Map<string, ClientRules>;
   /** Bumped on every change: a load that raced a change is not cached. */
   generation: number;
+  /** Set by close: no load starts or retries after it (the database is about to go). */
+  closed: boolean;
 }
 
 function reloadAll(ctx: RulesCtx): void {
+  if (ctx.closed) return;
   ctx.generation++;
   ctx.rules.clear();
   ctx.withBudgets = null;
@@ -53,6 +56,7 @@ function reloadAll(ctx: RulesCtx): void {
       if (gen === ctx.generation) ctx.withBudgets = new Set(ids);
     },
     (err: unknown) => {
+      if (ctx.closed) return;
       ctx.deps.logger.warn({ err }, 'could not load the clients with budgets; retrying');
       if (gen === ctx.generation) setTimeout(() => reloadAll(ctx), 1000).unref();
     },
@@ -90,6 +94,7 @@ export function createBudgetRules(deps: BudgetRulesDeps) {
     ready: Promise.resolve(),
     rules: new Map(),
     generation: 0,
+    closed: false,
   };
   reloadAll(ctx);
   const unsubscribe = deps.changes?.subscribe((e) => {
@@ -105,9 +110,12 @@ export function createBudgetRules(deps: BudgetRulesDeps) {
     ready: () => ctx.ready,
     /** Whether this node knows the client has budgets (a change reaches every node within 1 s). */
     watches: (clientId: string) => ctx.withBudgets?.has(clientId) ?? false,
-    close(): void {
+    /** Stops listening and waits for a load under way, so none outlives the database. */
+    async close(): Promise<void> {
+      ctx.closed = true;
       unsubscribe?.();
       unresync?.();
+      await ctx.ready;
     },
   };
 }

@@ -63,8 +63,9 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
   const ctx: admin.AdminCtx = { deps, gate };
 
   // Thresholds reached but never claimed (their node died first) fire within a minute.
+  let sweeping: Promise<unknown> = Promise.resolve();
   const sweeper = setInterval(() => {
-    void sweepAlerts(deps, fire).catch((err: unknown) =>
+    sweeping = sweepAlerts(deps, fire).catch((err: unknown) =>
       logger.warn({ err }, 'budget alert sweep failed'),
     );
   }, ALERT_SWEEP_MS);
@@ -90,7 +91,8 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
 
     async close(): Promise<void> {
       clearInterval(sweeper);
-      gate.close();
+      await gate.close();
+      await sweeping;
       await gate.drain();
       await gate.releaseLeases();
     },
