@@ -154,9 +154,12 @@ describe.each(ENGINES)('upgrading a database with per-row usage events on %s', (
   });
 
   it('moves every event into blocks, keeps the rollups, and still skips old reported ids', async () => {
-    // The schema as it was before 0006: everything but the packed events.
+    // The schema as it was before 0006: everything but the packed events (and 0016, which
+    // rewrites them).
     const before = Object.fromEntries(
-      Object.entries(migrations).filter(([name]) => name !== '0006-usage-blocks'),
+      Object.entries(migrations).filter(
+        ([name]) => name !== '0006-usage-blocks' && name !== '0016-usage-blocks-one-version',
+      ),
     );
     const { error } = await new Migrator({
       db: store.db,
@@ -176,7 +179,10 @@ describe.each(ENGINES)('upgrading a database with per-row usage events on %s', (
       )}`.execute(store.db);
     }
 
-    expect(await migrateToLatest(store.db)).toEqual(['0006-usage-blocks']);
+    expect(await migrateToLatest(store.db)).toEqual([
+      '0006-usage-blocks',
+      '0016-usage-blocks-one-version',
+    ]);
 
     const usageStore = createUsageStore(store.db);
     const back = await usageStore.listEvents({
@@ -213,5 +219,116 @@ describe.each(ENGINES)('upgrading a database with per-row usage events on %s', (
         events: [{ ...old[7]!, external: true }],
       }),
     ).toBe(0);
+  });
+});
+
+/** A block as version 1 stored it (an array per column), for the upgrade below. */
+function v1Block(events: UsageEvent[], hour: string): string {
+  const shapes: Array<[string, string, string, string, number]> = [];
+  const s = events.map((e) => {
+    const shape: [string, string, string, string, number] = [
+      e.keyId,
+      e.endpoint,
+      e.method,
+      e.environment,
+      e.unitPriceMicros,
+    ];
+    let i = shapes.findIndex((x) => x.join('|') === shape.join('|'));
+    if (i < 0) i = shapes.push(shape) - 1;
+    return i;
+  });
+  return JSON.stringify({
+    v: 1,
+    shapes,
+    id: events.map((e) => e.requestId),
+    s,
+    st: events.map((e) => e.status),
+    t: events.map((e) => Date.parse(e.createdAt) - Date.parse(hour)),
+    d: events.map((e) => e.durationUs),
+    c: events.map((e) => e.costMicros),
+  });
+}
+
+describe.each(ENGINES)('upgrading version 1 usage blocks on %s', (engine) => {
+  let database: TestDatabase;
+  let store: Store;
+  beforeAll(async () => {
+    database = await createTestDatabase(engine);
+    store = createStore(database.url);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await database?.drop();
+  });
+
+  it('rewrites them in place as the one current version, with exactly the same events', async () => {
+    const before = Object.fromEntries(
+      Object.entries(migrations).filter(([name]) => name !== '0016-usage-blocks-one-version'),
+    );
+    const { error } = await new Migrator({
+      db: store.db,
+      provider: { getMigrations: async () => before },
+      allowUnorderedMigrations: true,
+    }).migrateToLatest();
+    expect(error).toBeUndefined();
+    // 700 events of two clients over 9 hours, stored as version 1 blocks by hand, and a batch
+    // stored by today's code beside them (left as it is).
+    const old = Array.from({ length: 700 }, (_, i) =>
+      event(
+        i,
+        i === 3 ? { requestId: 'an id with spaces and more than thirty-two characters' } : {},
+      ),
+    );
+    const blocks = new Map<string, UsageEvent[]>();
+    for (const e of old) {
+      const k = `${e.clientId} ${e.createdAt.slice(0, 13)}:00:00.000Z`;
+      blocks.set(k, [...(blocks.get(k) ?? []), e]);
+    }
+    let seq = 0;
+    for (const [k, events] of blocks) {
+      const [clientId, hour] = k.split(' ') as [string, string];
+      await store.db
+        .insertInto('usage_blocks')
+        .values({
+          batch_id: 'use_v1',
+          seq: seq++,
+          client_id: clientId,
+          hour,
+          calls: events.length,
+          cost_micros: events.reduce((a, e) => a + e.costMicros, 0),
+          events: v1Block(events, hour),
+        })
+        .execute();
+    }
+    const usageStore = createUsageStore(store.db);
+    const current = Array.from({ length: 50 }, (_, i) => event(i, { requestId: `req_v2_${i}` }));
+    await usageStore.insertBatch({ id: 'use_v2', events: current });
+    const v2Before = await store.db
+      .selectFrom('usage_blocks')
+      .select(['seq', 'events'])
+      .where('batch_id', '=', 'use_v2')
+      .orderBy('seq')
+      .execute();
+
+    expect(await migrateToLatest(store.db)).toEqual(['0016-usage-blocks-one-version']);
+
+    const rows = await store.db.selectFrom('usage_blocks').select(['batch_id', 'events']).execute();
+    expect(rows.every((r) => r.events.startsWith('{"v":2,'))).toBe(true);
+    expect(rows.filter((r) => r.batch_id === 'use_v1')).toHaveLength(blocks.size);
+    const back = await usageStore.listEvents({
+      from: '2025-10-02T00:00:00.000Z',
+      to: '2025-10-03T00:00:00.000Z',
+      clientIds: ['client_odd', 'client_even'],
+    });
+    const byId = (a: UsageEvent, b: UsageEvent) => a.requestId.localeCompare(b.requestId);
+    expect(back.sort(byId)).toEqual([...old, ...current].sort(byId));
+    expect(
+      await store.db
+        .selectFrom('usage_blocks')
+        .select(['seq', 'events'])
+        .where('batch_id', '=', 'use_v2')
+        .orderBy('seq')
+        .execute(),
+    ).toEqual(v2Before);
   });
 });

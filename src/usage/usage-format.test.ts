@@ -3,7 +3,7 @@ import {
   decodeBlock,
   encodeBlocks,
   encodePackedBlocks,
-  type EncodedBlockV2,
+  type EncodedBlock,
 } from './usage-blocks.ts';
 import {
   createBatchBuilder,
@@ -15,6 +15,7 @@ import {
 import { compilePriceBook } from './usage-price-book.ts';
 import { hourOf, parseBound, splitRange } from './usage-range.ts';
 import { newId } from '../lib/ids.ts';
+import { eventsOfV1 } from '../store/migrations/0016-usage-blocks-one-version.ts';
 import type { UsageEvent } from './usage-types.ts';
 
 describe('price book', () => {
@@ -167,7 +168,7 @@ describe('event blocks', () => {
       createdAt: new Date(at + 10).toISOString(),
     }));
     const [block] = encodeBlocks('use_2', events).blocks;
-    const data = JSON.parse(block!.events) as EncodedBlockV2;
+    const data = JSON.parse(block!.events) as EncodedBlock;
     expect(data.shapes).toHaveLength(1);
     expect(block!.events.split('GET /v1/health').length - 1).toBe(1);
     // Shape and cost repeat: one run each; statuses cycle 200, 202, 201 (e(i * 2)).
@@ -182,7 +183,7 @@ describe('event blocks', () => {
 
   it('refuses a block whose runs do not add up to its events', () => {
     const [block] = encodeBlocks('use_3', [e(2), e(4)]).blocks;
-    const data = JSON.parse(block!.events) as EncodedBlockV2;
+    const data = JSON.parse(block!.events) as EncodedBlock;
     expect(data.st).toEqual([202, 1, 201, 1]);
     data.st = [202, 1, 201, 2];
     expect(() => decodeBlock({ ...block!, events: JSON.stringify(data) })).toThrow(
@@ -306,7 +307,7 @@ describe('packed batches', () => {
     expect(encodeBlocks('use_p', unpackBatch(packed).events)).toEqual({ blocks, rollups });
   });
 
-  it('reads blocks stored before request ids were kept as one string (version 1)', () => {
+  it('reads version 1 only in its migration (0016), and refuses it elsewhere', () => {
     const events = JSON.stringify({
       v: 1,
       shapes: [['key_1', 'GET /v1/health', 'GET', 'live', 1500]],
@@ -317,9 +318,9 @@ describe('packed batches', () => {
       d: [120, 80],
       c: [1500, 0],
     });
-    expect(
-      decodeBlock({ client_id: 'client_a', hour: '2025-10-02T13:00:00.000Z', events }),
-    ).toEqual([
+    const row = { client_id: 'client_a', hour: '2025-10-02T13:00:00.000Z', events };
+    expect(() => decodeBlock(row)).toThrow(/unknown version 1/);
+    expect(eventsOfV1({ ...row, batch_id: 'use_v1', seq: 0 })).toEqual([
       {
         requestId: 'req_a',
         clientId: 'client_a',

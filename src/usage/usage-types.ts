@@ -31,22 +31,15 @@ export interface UsageBatch {
   events: readonly UsageEvent[];
 }
 
-/**
- * Raw events, packed: one row per (batch, client, hour) holding that batch's events of the
- * client in that hour as compact JSON (see `encodeBlocks`). Writing a row per block instead of
- * a row per event is what keeps metering cheap on the hot path; the exact per-event record is
- * still all there (request id, key, endpoint, method, status, environment, price, cost,
- * duration, time), for the partial hours at a query's edges and for audits.
- */
+/** Raw events, one row per (flush batch, client, hour): the format is `EncodedBlock` (usage-blocks.ts). */
 export interface UsageBlocksTable {
   batch_id: string;
   seq: number;
   client_id: string;
-  /** `YYYY-MM-DDTHH:00:00.000Z`: every event of the block lies in this hour. */
   hour: string;
   calls: number;
   cost_micros: number;
-  /** JSON, see `EncodedBlock`. */
+  /** JSON: `EncodedBlock`. */
   events: string;
 }
 

@@ -14,6 +14,7 @@ import * as imports from './0012-import.ts';
 import * as budgets from './0013-budgets.ts';
 import * as webhookEvents from './0014-webhook-events.ts';
 import * as budgetLeases from './0015-budget-leases.ts';
+import * as usageBlocksOneVersion from './0016-usage-blocks-one-version.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '0013-budgets': budgets,
   '0014-webhook-events': webhookEvents,
   '0015-budget-leases': budgetLeases,
+  '0016-usage-blocks-one-version': usageBlocksOneVersion,
 };
