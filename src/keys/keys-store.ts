@@ -46,6 +46,86 @@ async function dropPoolIfUnused(db: Db, poolId: string | null): Promise<void> {
 export function createKeysStore(db: Kysely<Database>) {
   return {
     ...createKeyNoticesStore(db),
+    ...createKeyReads(db),
+    ...createKeyIssues(db),
+    ...createKeyChanges(db),
+    ...createKeyRemovals(db),
+    ...createCreditPools(db),
+  };
+}
+
+/** Lookups: by hash (verification), by client and id, pages, legacy counts. */
+function createKeyReads(db: Kysely<Database>) {
+  return {
+    /** The verification lookup: by hash only, since the hash is what identifies the caller. */
+    async findByHash(hash: string): Promise<KeyRow | undefined> {
+      return selectKeys(db).where('api_keys.key_hash', '=', hash).executeTakeFirst();
+    },
+    async find(clientId: string, keyId: string): Promise<KeyRow | undefined> {
+      return selectKeys(db)
+        .where('api_keys.client_id', '=', clientId)
+        .where('api_keys.id', '=', keyId)
+        .executeTakeFirst();
+    },
+    /** Operator paths only (CLI by key id): which client owns a key. Never used on client routes. */
+    async ownerOf(keyId: string): Promise<string | null> {
+      const row = await db
+        .selectFrom('api_keys')
+        .select('client_id')
+        .where('id', '=', keyId)
+        .executeTakeFirst();
+      return row?.client_id ?? null;
+    },
+    async list(clientId: string, opts: { limit: number; cursor?: string }): Promise<KeyRow[]> {
+      let q = selectKeys(db)
+        .where('api_keys.client_id', '=', clientId)
+        .orderBy('api_keys.id', 'asc')
+        .limit(opts.limit);
+      if (opts.cursor) q = q.where('api_keys.id', '>', opts.cursor);
+      return q.execute();
+    },
+    /** Every key of these clients (a page of the operator's client list), by client then id. */
+    async listForClients(clientIds: readonly string[]): Promise<KeyRow[]> {
+      if (!clientIds.length) return [];
+      return selectKeys(db)
+        .where('api_keys.client_id', 'in', clientIds)
+        .orderBy('api_keys.client_id', 'asc')
+        .orderBy('api_keys.id', 'asc')
+        .execute();
+    },
+    /** Legacy keys stored (any status) and those still active: the verify path and the gauge. */
+    async countLegacy(): Promise<{ total: number; active: number }> {
+      const rows = await db
+        .selectFrom('api_keys')
+        .select(['status', (eb) => eb.fn.countAll<number | string>().as('n')])
+        .where('legacy', '=', 1)
+        .groupBy('status')
+        .execute();
+      let total = 0;
+      let active = 0;
+      for (const r of rows) {
+        total += Number(r.n);
+        if (r.status === 'active') active += Number(r.n);
+      }
+      return { total, active };
+    },
+    /** Active legacy keys last used at or after `since` (ISO): those still in use. */
+    async countLegacyUsedSince(since: string): Promise<number> {
+      const row = await db
+        .selectFrom('api_keys')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('legacy', '=', 1)
+        .where('status', '=', 'active')
+        .where('last_used_at', '>=', since)
+        .executeTakeFirst();
+      return Number(row?.n ?? 0);
+    },
+  };
+}
+
+/** New keys: an issue (with its pool) and a roll (the old key claimed, its successor inserted). */
+function createKeyIssues(db: Kysely<Database>) {
+  return {
     /** A key, and its credit pool when it has one, in one transaction. */
     async insert(
       row: KeysTable,
@@ -88,42 +168,12 @@ export function createKeysStore(db: Kysely<Database>) {
         return true;
       });
     },
-    /** The verification lookup: by hash only, since the hash is what identifies the caller. */
-    async findByHash(hash: string): Promise<KeyRow | undefined> {
-      return selectKeys(db).where('api_keys.key_hash', '=', hash).executeTakeFirst();
-    },
-    async find(clientId: string, keyId: string): Promise<KeyRow | undefined> {
-      return selectKeys(db)
-        .where('api_keys.client_id', '=', clientId)
-        .where('api_keys.id', '=', keyId)
-        .executeTakeFirst();
-    },
-    /** Operator paths only (CLI by key id): which client owns a key. Never used on client routes. */
-    async ownerOf(keyId: string): Promise<string | null> {
-      const row = await db
-        .selectFrom('api_keys')
-        .select('client_id')
-        .where('id', '=', keyId)
-        .executeTakeFirst();
-      return row?.client_id ?? null;
-    },
-    async list(clientId: string, opts: { limit: number; cursor?: string }): Promise<KeyRow[]> {
-      let q = selectKeys(db)
-        .where('api_keys.client_id', '=', clientId)
-        .orderBy('api_keys.id', 'asc')
-        .limit(opts.limit);
-      if (opts.cursor) q = q.where('api_keys.id', '>', opts.cursor);
-      return q.execute();
-    },
-    /** Every key of these clients (a page of the operator's client list), by client then id. */
-    async listForClients(clientIds: readonly string[]): Promise<KeyRow[]> {
-      if (!clientIds.length) return [];
-      return selectKeys(db)
-        .where('api_keys.client_id', 'in', clientIds)
-        .orderBy('api_keys.client_id', 'asc')
-        .orderBy('api_keys.id', 'asc')
-        .execute();
-    },
+  };
+}
+
+/** Changes to existing keys: a guarded update, retirement, last-used times. */
+function createKeyChanges(db: Kysely<Database>) {
+  return {
     async update(
       clientId: string,
       keyId: string,
@@ -179,6 +229,25 @@ export function createKeysStore(db: Kysely<Database>) {
         return true;
       });
     },
+    async touchMany(touches: Array<{ id: string; at: string }>): Promise<void> {
+      if (!touches.length) return;
+      await db.transaction().execute(async (tx) => {
+        for (const t of touches) {
+          await tx
+            .updateTable('api_keys')
+            .set({ last_used_at: t.at })
+            .where('id', '=', t.id)
+            .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', t.at)]))
+            .execute();
+        }
+      });
+    },
+  };
+}
+
+/** Deletion: a key (and its pool once unused), or every key of a client. */
+function createKeyRemovals(db: Kysely<Database>) {
+  return {
     async delete(clientId: string, keyId: string): Promise<boolean> {
       return db.transaction().execute(async (tx) => {
         const row = await tx
@@ -203,6 +272,12 @@ export function createKeysStore(db: Kysely<Database>) {
         return rows.map((r) => r.id);
       });
     },
+  };
+}
+
+/** The credit pools keys spend from: take atomically, refill once per period. */
+function createCreditPools(db: Kysely<Database>) {
+  return {
     /**
      * Takes `n` credits from a pool atomically (one statement, safe across nodes and across the
      * keys sharing the pool). Returns what is left, or null when fewer than `n` remain.
@@ -239,46 +314,6 @@ export function createKeysStore(db: Kysely<Database>) {
         .where('id', '=', poolId)
         .where((eb) => eb.or([eb('refilled_at', 'is', null), eb('refilled_at', '<', periodStart)]))
         .execute();
-    },
-    /** Legacy keys stored (any status) and those still active: the verify path and the gauge. */
-    async countLegacy(): Promise<{ total: number; active: number }> {
-      const rows = await db
-        .selectFrom('api_keys')
-        .select(['status', (eb) => eb.fn.countAll<number | string>().as('n')])
-        .where('legacy', '=', 1)
-        .groupBy('status')
-        .execute();
-      let total = 0;
-      let active = 0;
-      for (const r of rows) {
-        total += Number(r.n);
-        if (r.status === 'active') active += Number(r.n);
-      }
-      return { total, active };
-    },
-    /** Active legacy keys last used at or after `since` (ISO): those still in use. */
-    async countLegacyUsedSince(since: string): Promise<number> {
-      const row = await db
-        .selectFrom('api_keys')
-        .select((eb) => eb.fn.countAll<number | string>().as('n'))
-        .where('legacy', '=', 1)
-        .where('status', '=', 'active')
-        .where('last_used_at', '>=', since)
-        .executeTakeFirst();
-      return Number(row?.n ?? 0);
-    },
-    async touchMany(touches: Array<{ id: string; at: string }>): Promise<void> {
-      if (!touches.length) return;
-      await db.transaction().execute(async (tx) => {
-        for (const t of touches) {
-          await tx
-            .updateTable('api_keys')
-            .set({ last_used_at: t.at })
-            .where('id', '=', t.id)
-            .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', t.at)]))
-            .execute();
-        }
-      });
     },
   };
 }
