@@ -35,7 +35,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/infra/change-feed-sqlite.ts createSqliteTransport',
   'src/infra/change-feed.ts createChangeFeed',
   'src/keys/key-events.ts createKeyEvents',
-  'src/keys/key-notices-store.ts createKeyNoticesStore',
   'src/ratelimit/ratelimit-service.ts createRateLimitService',
   'src/server.ts startServer',
   'src/services.ts createServices',

@@ -19,6 +19,11 @@ export function lowLevel(remaining: number, granted: number): LowLevel {
  * every other one finds the marker set and sends nothing.
  */
 export function createKeyNoticesStore(db: Kysely<Database>) {
+  return { ...createCreditNotices(db), ...createExpiryNotices(db) };
+}
+
+/** credits.low: the pool's grant marked as reported, and the pools a stopped node left. */
+function createCreditNotices(db: Kysely<Database>) {
   return {
     /**
      * Marks the pool's grant `grantSeq` as reported down to `level` and runs `inTx` in the same
@@ -80,7 +85,12 @@ export function createKeyNoticesStore(db: Kysely<Database>) {
       }
       return out;
     },
+  };
+}
 
+/** key.expiring: the keys due a notice, and the marker that sends it once. */
+function createExpiryNotices(db: Kysely<Database>) {
+  return {
     /**
      * Active keys, not rolled, expiring in (now, until] whose notice for `days` (7 or 1) is not
      * sent yet (a 1-day notice also replaces a 7-day one never sent).
