@@ -34,7 +34,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/infra/change-feed-redis.ts createRedisTransport',
   'src/infra/change-feed-sqlite.ts createSqliteTransport',
   'src/infra/change-feed.ts createChangeFeed',
-  'src/keys/key-events.ts createKeyEvents',
   'src/ratelimit/ratelimit-service.ts createRateLimitService',
   'src/server.ts startServer',
   'src/services.ts createServices',
