@@ -22,7 +22,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/cli/commands/invoices.ts invoicesCommand',
   'src/cli/commands/keys.ts keysCommand',
   'src/cli/commands/webhooks.ts endpointsCommand',
-  'src/clients/clients-service.ts createClientsService',
   'src/http/app.ts buildApp',
   'src/http/routes/budgets.ts adminBudgetRoutes',
   'src/http/routes/client-api.ts clientApiRoutes',
