@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { createClientsStore } from '../src/clients/clients-store.ts';
+import { createClientsStore } from '../src/clients/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/infra/logger.ts';
 import { loadKeyring } from '../src/infra/master-key.ts';

@@ -1,21 +1,30 @@
 import { createAdminTokensService } from './admin-tokens/admin-tokens-service.ts';
 import { createAdminTokensStore } from './admin-tokens/admin-tokens-store.ts';
-import { createAuditService } from './audit/audit-service.ts';
+import { createAuditService, type AuditService } from './audit/audit-service.ts';
 import { createAuditStore } from './audit/audit-store.ts';
 import { clientDirectory, createBillingService } from './billing/billing-service.ts';
 import { createBillingStore } from './billing/billing-store.ts';
-import { createMailer } from './infra/mailer.ts';
+import { createMailer, type Mailer } from './infra/mailer.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './infra/logger.ts';
 import { createRedis, type Redis } from './infra/redis.ts';
-import { createChangeFeed } from './infra/change-feed.ts';
-import { clientSnapshots, createClientsService } from './clients/clients-service.ts';
-import { createClientsStore } from './clients/clients-store.ts';
+import { createChangeFeed, type ChangeFeed } from './infra/change-feed.ts';
+import {
+  createClientReads,
+  createClientsService,
+  createClientsStore,
+  type ClientReads,
+} from './clients/index.ts';
 import { createCredentialsService } from './credentials/credentials-service.ts';
 import { createCredentialsStore } from './credentials/credentials-store.ts';
 import { createProxyService } from './proxy/proxy-service.ts';
-import { createKeysService, type KeysServiceDeps } from './keys/keys-service.ts';
-import { createKeysStore } from './keys/keys-store.ts';
+import {
+  createKeysService,
+  createKeysStore,
+  keyExists,
+  type KeysServiceDeps,
+  type KeysStore,
+} from './keys/index.ts';
 import type { Metrics } from './infra/metrics.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import type { Keyring } from './infra/master-key.ts';
@@ -40,8 +49,11 @@ import type { WebhookEndpoint } from './webhooks/webhooks-types.ts';
 import { createImportService } from './import/import-service.ts';
 import { createImportStore } from './import/import-store.ts';
 import { createUnitOfWork, scopedDb } from './store/unit-of-work.ts';
-import { createBudgetsService, type BudgetsService } from './budgets/budgets-service.ts';
+import { createBudgetsService } from './budgets/budgets-service.ts';
 import { createBudgetsStore } from './budgets/budgets-store.ts';
+import type { BillingService } from './billing/billing-service.ts';
+import type { UsageService } from './usage/usage-service.ts';
+import type { RateLimitService } from './ratelimit/ratelimit-service.ts';
 
 export interface ServicesDeps {
   store: Store;
@@ -52,6 +64,24 @@ export interface ServicesDeps {
   clock?: Clock;
   /** Verification cache tunables (a test node that must read storage on every call sets 0). */
   keysCache?: Pick<KeysServiceDeps, 'cacheSize' | 'positiveTtlMs' | 'negativeTtlMs'>;
+}
+
+/** What every part of the composition shares: storage, settings, the audit log, the mailer. */
+interface Base {
+  store: Store;
+  db: ReturnType<typeof scopedDb>;
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  keyring: Keyring;
+  clock: Clock;
+  redis: Redis | null;
+  audit: AuditService;
+  mailer: Mailer;
+  metaStore: ReturnType<typeof createMetaStore>;
+  changes: ChangeFeed;
+  /** Run in reverse order by `close`: buffers flush before the store closes. */
+  closers: Array<() => Promise<void>>;
 }
 
 function redisReady(redis: Redis, ms: number): Promise<void> {
@@ -70,198 +100,159 @@ function redisReady(redis: Redis, ms: number): Promise<void> {
 
 /**
  * The composition root: stores → services, nothing else. The server, the CLI and the tests
- * all build their services here.
+ * all build their services here. Each service is built once its dependencies exist: reading
+ * clients needs only their store, so keys, billing and budgets are built before the clients
+ * service (which creates keys), and nothing is bound late.
  */
-export function createServices({
+export function createServices(deps: ServicesDeps) {
+  const base = createBase(deps);
+  const { db, config, clock, audit, closers } = base;
+  const adminTokens = createAdminTokensService({
+    adminTokensStore: createAdminTokensStore(db),
+    metaStore: base.metaStore,
+    audit,
+    clock,
+    keyPrefix: config.keyPrefix,
+  });
+  const clientsStore = createClientsStore(db);
+  const clientReads = createClientReads(clientsStore);
+  const { webhooks, webhookDispatcher } = buildWebhooks(base, clientReads);
+  const { usage, ratelimit } = buildMetering(base);
+  const billing = buildBilling(base, clientReads, usage, webhooks.emit);
+  const keysStore = createKeysStore(db);
+  const budgets = buildBudgets(base, {
+    usage,
+    clientReads,
+    billing,
+    keysStore,
+    emit: webhooks.emit,
+  });
+  const keys = createKeysService({
+    keysStore,
+    audit,
+    clock,
+    logger: base.logger,
+    keyPrefix: config.keyPrefix,
+    getClient: clientReads.snapshot,
+    changes: base.changes,
+    registry: base.metrics.registry,
+    rateLimitGate: ratelimit.gate,
+    budgetGate: budgets.gate,
+    emit: webhooks.emit,
+    emitAlone: webhooks.emitAlone,
+    ...deps.keysCache,
+  });
+  closers.push(() => keys.close());
+  const clients = createClientsService({ clientsStore, keys, audit, clock, emit: webhooks.emit });
+  const rest = buildVault(base, clientReads, webhooks.emit);
+  const leaks = buildLeaks(base, { keys, clients, emit: webhooks.emit });
+  // A permanently deleted client loses its credentials (soft-deleted, data keys shredded),
+  // payment details, budgets and leak policies.
+  const system = { type: 'system' as const, id: 'client-deletion' };
+  clients.onDeleted(async (clientId) => {
+    await rest.credentials.removeAllFor(clientId, system);
+  });
+  clients.onDeleted((clientId) => billing.forgetPaymentDetails(clientId, system));
+  clients.onDeleted((clientId) => budgets.forgetClient(clientId));
+  clients.onDeleted((clientId) => leaks.forgetClient(clientId));
+  /** Imports from the seeds' own systems (issue 20): through the services above only. */
+  const imports = createImportService({
+    importStore: createImportStore(db),
+    ...{ clients, keys, billing, usage, credentials: rest.credentials, audit, clock },
+    inUnit: createUnitOfWork(base.store.db),
+  });
+  /** Web dashboard sessions (cookie → admin token or client key, re-checked every request). */
+  const dashboard = createDashboardService({
+    dashboardStore: createDashboardStore(db),
+    audit,
+    clock,
+  });
+  return {
+    ...{ config, store: base.store, logger: base.logger, metrics: base.metrics, clock },
+    ...{ keyring: base.keyring, redis: base.redis, audit, adminTokens, usage, ratelimit, billing },
+    ...{ changes: base.changes, keys, clients, ...rest, dashboard, leaks, webhooks },
+    ...{ webhookDispatcher, imports, budgets },
+    /** Readiness checks for /readyz: each throws when its dependency is down. */
+    readiness: readiness(base, ratelimit),
+    onClose(fn: () => Promise<void>) {
+      closers.push(fn);
+    },
+    /** Flushes every buffer, then closes the store. */
+    close: () => closeAll(base),
+  };
+}
+
+function createBase({
   store,
   config,
   logger,
   metrics,
   keyring,
   clock = systemClock,
-  keysCache,
-}: ServicesDeps) {
+}: ServicesDeps): Base {
   // Every store's queries join a unit of work while one is open (the import's rows).
   const db = scopedDb(store.db);
   /** Shared command connection when KEYPLANE_REDIS_URL is set (pub/sub uses `redis.duplicate()`). */
   const redis: Redis | null = config.redisUrl ? createRedis(config.redisUrl, logger) : null;
-  const metaStore = createMetaStore(db);
-  const audit = createAuditService({ auditStore: createAuditStore(db), clock });
-  const adminTokens = createAdminTokensService({
-    adminTokensStore: createAdminTokensStore(db),
-    metaStore,
-    audit,
-    clock,
-    keyPrefix: config.keyPrefix,
-  });
-
-  /** Run in reverse order by `close`: buffers flush before the store closes. */
   const closers: Array<() => Promise<void>> = [];
+  const audit = createAuditService({ auditStore: createAuditStore(db), clock });
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom });
+  closers.push(() => mailer.close());
+  /** Key and client changes reach every node's verification cache (Redis, PostgreSQL or SQLite). */
+  const changes = createChangeFeed({ store, redis, logger });
+  closers.push(() => changes.close());
+  const metaStore = createMetaStore(db);
+  return {
+    store,
+    db,
+    config,
+    logger,
+    metrics,
+    keyring,
+    clock,
+    redis,
+    audit,
+    mailer,
+    metaStore,
+    changes,
+    closers,
+  } satisfies Base;
+}
 
-  /**
-   * Webhooks: modules call `webhooks.emit(trx, event)` inside the transaction of the state
-   * change; the dispatcher (started by `serve`, on any number of nodes) delivers the outbox.
-   */
-  const allowPrivateWebhooks = config.mode === 'development';
+/**
+ * Webhooks: modules call `webhooks.emit(trx, event)` inside the transaction of the state
+ * change; the dispatcher (started by `serve`, on any number of nodes) delivers the outbox.
+ */
+function buildWebhooks(base: Base, clientReads: ClientReads) {
+  const { db, store, config, keyring, clock, audit } = base;
+  const allowPrivate = config.mode === 'development';
   const webhooksStore = createWebhooksStore(db, store.engine);
-  // Set once the mailer and clients exist (below): who to tell about a disabled endpoint.
-  let tellDisabled: (endpoint: WebhookEndpoint) => Promise<void> = async () => undefined;
   const webhookDispatcher = createWebhookDispatcher({
     webhooksStore,
     keyring,
     clock,
-    logger,
-    registry: metrics.registry,
-    allowPrivate: allowPrivateWebhooks,
-    onDisabled: (endpoint) => tellDisabled(endpoint),
+    logger: base.logger,
+    registry: base.metrics.registry,
+    allowPrivate,
+    onDisabled: disabledNotice(base, clientReads),
   });
   const webhooks = createWebhooksService({
     webhooksStore,
     keyring,
     clock,
     audit,
-    allowPrivate: allowPrivateWebhooks,
+    allowPrivate,
     onEmit: () => webhookDispatcher.wake(),
   });
-  closers.push(() => webhookDispatcher.stop());
+  base.closers.push(() => webhookDispatcher.stop());
+  return { webhooks, webhookDispatcher };
+}
 
-  /** Metering: calls queue in memory and flush in batches (≤ 250 ms); `close` flushes the rest. */
-  const usage = createUsageService({
-    usageStore: createUsageStore(db),
-    // SQLite work is synchronous: a writer thread keeps it off the request thread.
-    writer: store.engine === 'sqlite' ? createSqliteUsageWriter(config.databaseUrl) : undefined,
-    priceBook: compilePriceBook(config.pricing),
-    currency: config.currency,
-    clock,
-    logger,
-    registry: metrics.registry,
-  });
-  closers.push(() => usage.close());
-
-  /** Sliding-window limits: Redis when configured (global), in-process otherwise or meanwhile. */
-  const ratelimit = createRateLimitService({
-    config: config.rateLimits,
-    clock,
-    logger,
-    redis,
-    registry: metrics.registry,
-  });
-
-  /** Key and client changes reach every node's verification cache (Redis, PostgreSQL or SQLite). */
-  const changes = createChangeFeed({ store, redis, logger });
-  closers.push(() => changes.close());
-
-  // keys ask for a client's status during verification (straight from the clients store);
-  // the clients service creates keys.
-  const clientsStore = createClientsStore(db);
-  const clientSnapshot = clientSnapshots(clientsStore);
-  // keys reserve each call's price on the client's budgets (built below, once billing exists).
-  let budgets: BudgetsService | null = null;
-  const keys = createKeysService({
-    keysStore: createKeysStore(db),
-    audit,
-    clock,
-    logger,
-    keyPrefix: config.keyPrefix,
-    getClient: clientSnapshot,
-    changes,
-    registry: metrics.registry,
-    rateLimitGate: ratelimit.gate,
-    budgetGate: {
-      reserve: (auth, endpoint) => budgets!.gate.reserve(auth, endpoint),
-      cancel: (hold) => budgets!.gate.cancel(hold),
-    },
-    emit: webhooks.emit,
-    emitAlone: webhooks.emitAlone,
-    ...keysCache,
-  });
-  closers.push(() => keys.close());
-  const clients = createClientsService({
-    clientsStore,
-    keys,
-    audit,
-    clock,
-    emit: webhooks.emit,
-  });
-
-  /** The credentials vault. Only development mode may fall back to provider keys in the environment (seed 04). */
-  const credentials = createCredentialsService({
-    credentialsStore: createCredentialsStore(db),
-    metaStore,
-    audit,
-    keyring,
-    clock,
-    logger,
-    providers: config.providers,
-    environment: config.mode === 'development' ? process.env : null,
-    getClient: clientSnapshot,
-    changes,
-    emit: webhooks.emit,
-  });
-  closers.push(() => credentials.close());
-  // A permanently deleted client loses its credentials: soft-deleted, data keys shredded.
-  clients.onDeleted(async (clientId) => {
-    await credentials.removeAllFor(clientId, { type: 'system', id: 'client-deletion' });
-  });
-
-  /** The upstream proxy: provider calls with the vault's credential injected (SPEC §3). */
-  const proxy = createProxyService({ credentials, providers: config.providers, logger });
-  closers.push(() => proxy.close());
-
-  /** Billing: invoices per client per period from usage, emailed over SMTP when configured. */
-  const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom });
-  closers.push(() => mailer.close());
-  const billing = createBillingService({
-    billingStore: createBillingStore(db),
-    clients: clientDirectory(clients),
-    usage,
-    mailer,
-    audit,
-    clock,
-    settings: {
-      currency: config.currency,
-      invoiceEmptyClients: config.billing.invoiceEmptyClients,
-      operator: config.billing.operator,
-    },
-    onError: (err, context) => logger.error({ err, ...context }, 'invoice delivery error'),
-    emit: webhooks.emit,
-  });
-  clients.onDeleted((clientId) =>
-    billing.forgetPaymentDetails(clientId, { type: 'system', id: 'client-deletion' }),
-  );
-  /** Budgets (issue 16): money limits per period, reserved on every priced call, alerts once. */
-  budgets = createBudgetsService({
-    budgetsStore: createBudgetsStore(db),
-    audit,
-    clock,
-    logger,
-    changes,
-    priceOf: (endpoint, environment) => usage.priceOf(endpoint, environment),
-    clientInfo: async (clientId) => {
-      const client = await clients.get(clientId).catch(() => null);
-      if (!client || client.status === 'deleted') return null;
-      const details = await billing.getPaymentDetails(clientId);
-      return {
-        name: client.name,
-        currency: details?.currency ?? config.currency,
-        frequency: details?.frequency ?? 'weekly',
-        alertEmail: details?.billingEmail ?? client.email ?? null,
-      };
-    },
-    keyExists: async (clientId, keyId) =>
-      keys.get(clientId, keyId).then(
-        () => true,
-        () => false,
-      ),
-    mailer,
-    operatorEmail: config.billing.operator.email ?? null,
-    emit: webhooks.emit,
-  });
-  closers.push(() => budgets!.close());
-  clients.onDeleted((clientId) => budgets!.forgetClient(clientId));
-  tellDisabled = async (endpoint) => {
+/** Who to tell about a disabled endpoint: its client, or the operator for operator endpoints. */
+function disabledNotice({ mailer, config }: Base, clientReads: ClientReads) {
+  return async (endpoint: WebhookEndpoint): Promise<void> => {
     const to = endpoint.clientId
-      ? (await clients.get(endpoint.clientId)).email
+      ? (await clientReads.get(endpoint.clientId)).email
       : (config.billing.operator.email ?? null);
     if (!to || !mailer.enabled) return;
     const text = `Your webhook endpoint ${endpoint.url} (${endpoint.id}) failed every delivery for 5 days and has been disabled (${endpoint.disabledReason}). Fix it, then enable it again; pending messages will then be delivered.`;
@@ -272,16 +263,148 @@ export function createServices({
       html: `<p>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</p>`,
     });
   };
+}
 
-  /** Leaked keys: secret scanning reports act on a key by its client's policy (issue 17). */
+/** Metering and rate limits. */
+function buildMetering(base: Base): { usage: UsageService; ratelimit: RateLimitService } {
+  const { store, config, clock, logger, metrics } = base;
+  /** Calls queue in memory and flush in batches (≤ 250 ms); `close` flushes the rest. */
+  const usage = createUsageService({
+    usageStore: createUsageStore(base.db),
+    // SQLite work is synchronous: a writer thread keeps it off the request thread.
+    writer: store.engine === 'sqlite' ? createSqliteUsageWriter(config.databaseUrl) : undefined,
+    priceBook: compilePriceBook(config.pricing),
+    currency: config.currency,
+    clock,
+    logger,
+    registry: metrics.registry,
+  });
+  base.closers.push(() => usage.close());
+  /** Sliding-window limits: Redis when configured (global), in-process otherwise or meanwhile. */
+  const ratelimit = createRateLimitService({
+    config: config.rateLimits,
+    clock,
+    logger,
+    redis: base.redis,
+    registry: metrics.registry,
+  });
+  return { usage, ratelimit };
+}
+
+/** Billing: invoices per client per period from usage, emailed over SMTP when configured. */
+function buildBilling(
+  base: Base,
+  clientReads: ClientReads,
+  usage: UsageService,
+  emit: ReturnType<typeof createWebhooksService>['emit'],
+) {
+  const { config, logger } = base;
+  return createBillingService({
+    billingStore: createBillingStore(base.db),
+    clients: clientDirectory(clientReads),
+    usage,
+    mailer: base.mailer,
+    audit: base.audit,
+    clock: base.clock,
+    settings: {
+      currency: config.currency,
+      invoiceEmptyClients: config.billing.invoiceEmptyClients,
+      operator: config.billing.operator,
+    },
+    onError: (err, context) => logger.error({ err, ...context }, 'invoice delivery error'),
+    emit,
+  });
+}
+
+/** What budgets need of a client: its name, currency, invoice frequency and alert address. */
+function budgetClientInfo(clientReads: ClientReads, billing: BillingService, currency: string) {
+  return async (clientId: string) => {
+    const client = await clientReads.get(clientId).catch(() => null);
+    if (!client || client.status === 'deleted') return null;
+    const details = await billing.getPaymentDetails(clientId);
+    return {
+      name: client.name,
+      currency: details?.currency ?? currency,
+      frequency: details?.frequency ?? ('weekly' as const),
+      alertEmail: details?.billingEmail ?? client.email ?? null,
+    };
+  };
+}
+
+/** Budgets (issue 16): money limits per period, reserved on every priced call, alerts once. */
+function buildBudgets(
+  base: Base,
+  parts: {
+    usage: UsageService;
+    clientReads: ClientReads;
+    billing: BillingService;
+    keysStore: KeysStore;
+    emit: ReturnType<typeof createWebhooksService>['emit'];
+  },
+) {
+  const { config } = base;
+  const budgets = createBudgetsService({
+    budgetsStore: createBudgetsStore(base.db),
+    audit: base.audit,
+    clock: base.clock,
+    logger: base.logger,
+    changes: base.changes,
+    priceOf: (endpoint, environment) => parts.usage.priceOf(endpoint, environment),
+    clientInfo: budgetClientInfo(parts.clientReads, parts.billing, config.currency),
+    keyExists: keyExists(parts.keysStore),
+    mailer: base.mailer,
+    operatorEmail: config.billing.operator.email ?? null,
+    emit: parts.emit,
+  });
+  base.closers.push(() => budgets.close());
+  return budgets;
+}
+
+/**
+ * The credentials vault (only development mode may fall back to provider keys in the
+ * environment, seed 04) and the upstream proxy that injects them (SPEC §3).
+ */
+function buildVault(
+  base: Base,
+  clientReads: ClientReads,
+  emit: ReturnType<typeof createWebhooksService>['emit'],
+) {
+  const { config, closers } = base;
+  const credentials = createCredentialsService({
+    credentialsStore: createCredentialsStore(base.db),
+    metaStore: base.metaStore,
+    audit: base.audit,
+    keyring: base.keyring,
+    clock: base.clock,
+    logger: base.logger,
+    providers: config.providers,
+    environment: config.mode === 'development' ? process.env : null,
+    getClient: clientReads.snapshot,
+    changes: base.changes,
+    emit,
+  });
+  closers.push(() => credentials.close());
+  const proxy = createProxyService({
+    credentials,
+    providers: config.providers,
+    logger: base.logger,
+  });
+  closers.push(() => proxy.close());
+  return { credentials, proxy };
+}
+
+/** Leaked keys: secret scanning reports act on a key by its client's policy (issue 17). */
+function buildLeaks(
+  base: Base,
+  parts: Pick<Parameters<typeof createLeaksService>[0], 'keys' | 'clients' | 'emit'>,
+) {
+  const { config, clock } = base;
   const leaks = createLeaksService({
-    leaksStore: createLeaksStore(db),
-    keys,
-    clients,
-    audit,
-    mailer,
-    keyring,
-    emit: webhooks.emit,
+    leaksStore: createLeaksStore(base.db),
+    ...parts,
+    audit: base.audit,
+    mailer: base.mailer,
+    keyring: base.keyring,
     githubKeys: createGithubKeySource({
       publicKeysUrl: config.leaks.github.publicKeysUrl,
       inline: config.leaks.github.publicKeys,
@@ -289,96 +412,50 @@ export function createServices({
       clock,
     }),
     clock,
-    logger,
+    logger: base.logger,
     settings: {
       ...config.leaks,
       keyPrefix: config.keyPrefix,
       operatorEmail: config.leaks.operatorEmail ?? config.billing.operator.email ?? null,
     },
   });
-  closers.push(() => leaks.close());
-  clients.onDeleted((clientId) => leaks.forgetClient(clientId));
+  base.closers.push(() => leaks.close());
+  return leaks;
+}
 
-  /** Imports from the seeds' own systems (issue 20): through the services above only. */
-  const imports = createImportService({
-    importStore: createImportStore(db),
-    clients,
-    keys,
-    billing,
-    usage,
-    credentials,
-    audit,
-    clock,
-    inUnit: createUnitOfWork(store.db),
-  });
-
-  /** Web dashboard sessions (cookie → admin token or client key, re-checked every request). */
-  const dashboard = createDashboardService({
-    dashboardStore: createDashboardStore(db),
-    audit,
-    clock,
-  });
-
+/** Readiness checks for /readyz: each throws when its dependency is down. */
+function readiness({ store, redis }: Base, ratelimit: RateLimitService) {
   return {
-    config,
-    store,
-    logger,
-    metrics,
-    clock,
-    keyring,
-    redis,
-    audit,
-    adminTokens,
-    usage,
-    ratelimit,
-    billing,
-    changes,
-    keys,
-    clients,
-    credentials,
-    proxy,
-    dashboard,
-    leaks,
-    webhooks,
-    webhookDispatcher,
-    imports,
-    budgets,
-    /** Readiness checks for /readyz: each throws when its dependency is down. */
-    readiness: {
-      storage: async () => {
-        if (store.engine === 'sqlite') store.sqlite!.prepare('select 1').get();
-        else await store.pgPool!.query('select 1');
-      },
-      ...(redis && {
-        // Redis down does not stop this node: it serves with local fallbacks and says so.
-        redis: async () => {
-          try {
-            // A node that has just started is still connecting: give it a moment.
-            if (redis.status !== 'ready') await redisReady(redis, 1000);
-            await redis.ping();
-          } catch {
-            throw new Error('degraded: redis unreachable, using local fallbacks');
-          }
-        },
-        ratelimit: () => ratelimit.readiness(),
-      }),
-    } as Record<string, () => Promise<void>>,
-    onClose(fn: () => Promise<void>) {
-      closers.push(fn);
+    storage: async () => {
+      if (store.engine === 'sqlite') store.sqlite!.prepare('select 1').get();
+      else await store.pgPool!.query('select 1');
     },
-    /** Flushes every buffer, then closes the store. */
-    async close() {
-      for (const fn of closers.reverse()) {
+    ...(redis && {
+      // Redis down does not stop this node: it serves with local fallbacks and says so.
+      redis: async () => {
         try {
-          await fn();
-        } catch (err) {
-          logger.error({ err }, 'error while closing');
+          // A node that has just started is still connecting: give it a moment.
+          if (redis.status !== 'ready') await redisReady(redis, 1000);
+          await redis.ping();
+        } catch {
+          throw new Error('degraded: redis unreachable, using local fallbacks');
         }
-      }
-      if (redis) redis.disconnect();
-      await store.close();
-    },
-  };
+      },
+      ratelimit: () => ratelimit.readiness(),
+    }),
+  } as Record<string, () => Promise<void>>;
+}
+
+async function closeAll({ closers, logger, redis, store }: Base): Promise<void> {
+  for (const fn of closers.reverse()) {
+    try {
+      await fn();
+    } catch (err) {
+      logger.error({ err }, 'error while closing');
+    }
+  }
+  if (redis) redis.disconnect();
+  await store.close();
 }
 
 export type Services = ReturnType<typeof createServices>;

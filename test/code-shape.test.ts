@@ -35,7 +35,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/infra/change-feed.ts createChangeFeed',
   'src/ratelimit/ratelimit-service.ts createRateLimitService',
   'src/server.ts startServer',
-  'src/services.ts createServices',
   'src/store/migrations/0005-billing.ts up',
   'src/store/migrations/0011-webhooks.ts up',
 ]);

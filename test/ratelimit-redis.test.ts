@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/infra/logger.ts';
 import { createRedis, type Redis } from '../src/infra/redis.ts';
-import type { AuthContext } from '../src/keys/keys-types.ts';
+import type { AuthContext } from '../src/keys/index.ts';
 import { createManualClock, systemClock } from '../src/lib/clock.ts';
 import { createRateLimitService } from '../src/ratelimit/ratelimit-service.ts';
 import { logCapture } from './support/harness.ts';

@@ -1,7 +1,7 @@
 import type { BillingFrequency } from '../billing/billing-types.ts';
 import type { ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
-import type { AuthContext, MaybePromise } from '../keys/keys-types.ts';
+import type { AuthContext, MaybePromise } from '../keys/index.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 import { createAlertWatch, type ReachedAlert } from './budgets-alert-watch.ts';

@@ -1,9 +1,7 @@
 export type ClientStatus = 'active' | 'suspended' | 'deleted';
 
-export interface RateLimitSetting {
-  limit: number;
-  windowSeconds: number;
-}
+export type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
+import type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
 
 export interface ClientsTable {
   id: string;

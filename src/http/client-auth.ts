@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
-import type { AuthContext, MaybePromise, VerifyCode, VerifyResult } from '../keys/keys-types.ts';
+import type { AuthContext, MaybePromise, VerifyCode, VerifyResult } from '../keys/index.ts';
 import { AppError, type ErrorCode } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
 import type { App } from './app.ts';

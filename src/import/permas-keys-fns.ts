@@ -1,4 +1,4 @@
-import type { LegacyKeyInput } from '../keys/legacy-keys-fns.ts';
+import type { LegacyKeyInput } from '../keys/index.ts';
 import { RowError, sourceBool, sourceText, sourceTime } from './import-fns.ts';
 import type { Row } from './source-rows.ts';
 

@@ -3,7 +3,7 @@ import type {
   PaymentDetailsInput,
   PaymentMethod,
 } from '../billing/billing-types.ts';
-import type { LegacyKeyInput } from '../keys/legacy-keys-fns.ts';
+import type { LegacyKeyInput } from '../keys/index.ts';
 import { toMicros } from '../lib/money.ts';
 import { RowError, sourceBool, sourceText, sourceTime } from './import-fns.ts';
 

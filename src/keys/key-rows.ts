@@ -1,4 +1,4 @@
-import type { RateLimitSetting } from '../clients/clients-types.ts';
+import type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { generateKey, hashKey, parseKey, type KeyEnvironment } from '../lib/key-format.ts';

@@ -41,3 +41,14 @@ export async function mustClient(ctx: KeysContext, clientId: string): Promise<vo
   const client = await ctx.getClient(clientId);
   if (!client || client.status === 'deleted') throw new AppError('not_found', 'client not found');
 }
+
+/**
+ * Whether keyId names a key of clientId, from the store alone: budgets ask it, and they are
+ * built before the keys service (whose verification reserves on them).
+ */
+export function keyExists(keysStore: KeysStore) {
+  return async (clientId: string, keyId: string): Promise<boolean> =>
+    isIdOf('key', keyId) &&
+    isIdOf('client', clientId) &&
+    (await keysStore.find(clientId, keyId)) !== undefined;
+}

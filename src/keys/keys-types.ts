@@ -1,7 +1,6 @@
-import type { RateLimitSetting } from '../clients/clients-types.ts';
+import type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
 import type { BudgetDecision, BudgetHold } from '../budgets/budgets-types.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
-import type { ClientStatus } from '../clients/clients-types.ts';
 
 export type KeyStatus = 'active' | 'revoked';
 
@@ -198,6 +197,6 @@ export interface ClientSnapshot {
   id: string;
   name: string;
   tier: string;
-  status: ClientStatus;
+  status: 'active' | 'suspended' | 'deleted';
   defaultRateLimit: RateLimitSetting | null;
 }

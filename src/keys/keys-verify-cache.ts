@@ -6,7 +6,7 @@ import type { KeyEnvironment } from '../lib/key-format.ts';
 import { KeyCache } from './key-cache.ts';
 import { Lru } from './keys-fns.ts';
 import type { KeysStore } from './keys-store.ts';
-import type { RateLimitSetting } from '../clients/clients-types.ts';
+import type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
 import type { ClientSnapshot } from './keys-types.ts';
 
 /** A verified key as the verification cache holds it (by the key's hash). */

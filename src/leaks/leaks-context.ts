@@ -1,10 +1,10 @@
 import type { AuditService } from '../audit/audit-service.ts';
-import type { ClientsService } from '../clients/clients-service.ts';
+import type { ClientsService } from '../clients/index.ts';
 import type { LeaksConfig } from '../config.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Mailer } from '../infra/mailer.ts';
 import type { Keyring } from '../infra/master-key.ts';
-import type { KeysService } from '../keys/keys-service.ts';
+import type { KeysService } from '../keys/index.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { EmitEvent } from '../webhooks/webhooks-service.ts';
 import type { GithubKeySource } from './github-keys.ts';

@@ -1,5 +1,5 @@
 import type { Actor } from '../audit/audit-types.ts';
-import type { ApiKey } from '../keys/keys-types.ts';
+import type { ApiKey } from '../keys/index.ts';
 import { byId, readPage } from '../lib/page.ts';
 import type { LeaksContext } from './leaks-context.ts';
 import { openSealedKey } from './leaks-fns.ts';

@@ -1,5 +1,5 @@
 import type { Actor } from '../audit/audit-types.ts';
-import type { ApiKey } from '../keys/keys-types.ts';
+import type { ApiKey } from '../keys/index.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { hashKey, keyPrefixOf, parseKey } from '../lib/key-format.ts';

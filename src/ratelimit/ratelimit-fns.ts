@@ -1,5 +1,5 @@
-import type { RateLimitSetting } from '../clients/clients-types.ts';
-import type { AuthContext, RateLimitState } from '../keys/keys-types.ts';
+import type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
+import type { AuthContext, RateLimitState } from '../keys/index.ts';
 import type { Bucket, LimiterResult, RateLimitsConfig } from './ratelimit-types.ts';
 
 /** Does the pattern (`METHOD /template`, or a prefix ending in `*`) name this endpoint? */

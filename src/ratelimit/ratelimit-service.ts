@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../infra/logger.ts';
 import type { Redis } from '../infra/redis.ts';
-import type { AuthContext, RateLimitGate, RateLimitState } from '../keys/keys-types.ts';
+import type { AuthContext, RateLimitGate, RateLimitState } from '../keys/index.ts';
 import type { Clock } from '../lib/clock.ts';
 import { createMemoryLimiter } from './memory-limiter.ts';
 import { combine, resolveBuckets } from './ratelimit-fns.ts';

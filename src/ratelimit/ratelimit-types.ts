@@ -1,4 +1,4 @@
-import type { RateLimitSetting } from '../clients/clients-types.ts';
+import type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
 
 /** The `rateLimits` section of the config file: defaults for keys without a limit of their own. */
 export interface RateLimitsConfig {

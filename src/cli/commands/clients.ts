@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import type { Client } from '../../clients/clients-types.ts';
-import type { ApiKey } from '../../keys/keys-types.ts';
+import type { Client } from '../../clients/index.ts';
+import type { ApiKey } from '../../keys/index.ts';
 import { cliActor, output, table, withServices, usageError } from '../context.ts';
 
 /** Seed 01's banner: the key is shown once, loudly, on a terminal. */

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { clearedCookie, sessionCookie } from '../../dashboard/dashboard-fns.ts';
 import { SESSION_COOKIE, type DashboardSession } from '../../dashboard/dashboard-types.ts';
-import type { VerifyCode, VerifyResult } from '../../keys/keys-types.ts';
+import type { VerifyCode, VerifyResult } from '../../keys/index.ts';
 import { AppError } from '../../lib/errors.ts';
 import { hashKey } from '../../lib/key-format.ts';
 import type { Services } from '../../services.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ApiKey } from '../../keys/keys-types.ts';
+import type { ApiKey } from '../../keys/index.ts';
 import { AppError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
