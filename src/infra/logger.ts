@@ -101,9 +101,19 @@ export function bufferedDestination(
     pass();
     flush(cb);
   };
+  // Called at exit, so everything goes out before it returns: our lines are written in sync mode,
+  // as a write() in async mode would hand them to a thread that an exiting process abandons (the
+  // "stopped" line of a graceful stop went missing that way on a loaded machine).
+  const sonic = stream as DestinationStream & { sync: boolean };
   stream.flushSync = () => {
-    pass();
-    flushSync();
+    const wasSync = sonic.sync;
+    sonic.sync = true;
+    try {
+      pass();
+      flushSync();
+    } finally {
+      sonic.sync = wasSync;
+    }
   };
   stream.end = () => {
     pass();
