@@ -4,6 +4,7 @@
  * price book. Other modules import from here, never from the files behind it.
  */
 export { createUsageService, type CallRecord, type UsageService } from './usage-service.ts';
+export type { EventsQuery, UsageEventRow } from './usage-queries.ts';
 export { createUsageStore, type UsageStore } from './usage-store.ts';
 export { createSqliteUsageWriter, type UsageWriter } from './usage-writer.ts';
 export { compilePriceBook, type PriceBook } from './usage-price-book.ts';

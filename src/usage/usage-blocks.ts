@@ -27,7 +27,7 @@ import type { UsageBlocksTable, UsageEvent, UsageHourlyTable } from './usage-typ
  * against ~8 µs with a row and its index entries per call, and ingestion on PostgreSQL measured
  * about half with plain rows (README, "Fast at volume"). Nothing reads this JSON but
  * `decodeBlock`: queries read the hourly rollups, and the raw events as rows come from
- * `usageStore.listEvents`. Migration `0016` rewrote the blocks of the earlier version 1.
+ * `usage.events` (`keyplane usage events`). Migration `0016` rewrote the blocks of the earlier version 1.
  */
 export interface EncodedBlock {
   v: 2;

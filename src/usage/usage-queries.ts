@@ -1,8 +1,16 @@
 import { AppError } from '../lib/errors.ts';
 import { formatMicros } from '../lib/money.ts';
+import { readPage, type Page } from '../lib/page.ts';
 import { splitRange } from './usage-range.ts';
 import type { UsageAggRow, UsageDim, UsageFilter, UsageStore } from './usage-store.ts';
-import type { BillingLine, KeyUsage, UsageGroupBy, UsageSummary } from './usage-types.ts';
+import type { EventPosition } from './usage-store-read.ts';
+import type {
+  BillingLine,
+  KeyUsage,
+  UsageEvent,
+  UsageGroupBy,
+  UsageSummary,
+} from './usage-types.ts';
 
 /** What the queries read: the store, and the currency their answers are in. */
 export interface UsageQueriesContext {
@@ -184,11 +192,75 @@ async function billingLines(
     );
 }
 
-/** Metering's read side: summaries, per-key statistics and billing lines. */
+export interface EventsQuery {
+  clientId: string;
+  from: string;
+  to: string;
+  keyId?: string;
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/** One stored call, as a row. */
+export type UsageEventRow = Omit<UsageEvent, 'external'>;
+
+const formatCursor = (p: EventPosition) =>
+  Buffer.from(JSON.stringify([p.hour, p.batchId, p.seq, p.index])).toString('base64url');
+
+function parseCursor(cursor: string): EventPosition {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(cursor, 'base64url').toString());
+  } catch {
+    v = null;
+  }
+  const [hour, batchId, seq, index] = Array.isArray(v) ? (v as unknown[]) : [];
+  if (
+    typeof hour !== 'string' ||
+    typeof batchId !== 'string' ||
+    !Number.isInteger(seq) ||
+    !Number.isInteger(index)
+  )
+    throw new AppError('validation_failed', 'cursor must be a nextCursor value');
+  return { hour, batchId, seq: seq as number, index: index as number };
+}
+
+/**
+ * One client's stored calls in `[from, to)`, one row each, a page at a time: in hour order,
+ * and within an hour in the order they were written.
+ */
+async function events(ctx: UsageQueriesContext, q: EventsQuery): Promise<Page<UsageEventRow>> {
+  checkRange(q.from, q.to);
+  const after = q.cursor ? parseCursor(q.cursor) : undefined;
+  const cursors = new Map<UsageEventRow, string>();
+  return readPage(
+    { limit: q.limit },
+    (limit) =>
+      ctx.usageStore.eventRows({
+        clientId: q.clientId,
+        from: q.from,
+        to: q.to,
+        keyId: q.keyId,
+        after,
+        limit,
+      }),
+    (rows) =>
+      rows.map(({ event, position }) => {
+        const { external: _, ...row } = event;
+        cursors.set(row, formatCursor(position));
+        return row;
+      }),
+    (row) => cursors.get(row)!,
+  );
+}
+
+/** Metering's read side: summaries, per-key statistics, billing lines and the events as rows. */
 export function createUsageQueries(ctx: UsageQueriesContext) {
   return {
     summary: (q: SummaryQuery) => summary(ctx, q),
     keyUsage: (q: KeyUsageQuery) => keyUsage(ctx, q),
     billingLines: (q: BillingLinesQuery) => billingLines(ctx, q),
+    events: (q: EventsQuery) => events(ctx, q),
   };
 }

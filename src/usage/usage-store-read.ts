@@ -5,6 +5,29 @@ import { hourOf } from './usage-range.ts';
 import type { UsageAggRow, UsageDim, UsageFilter } from './usage-store.ts';
 import type { UsageEvent } from './usage-types.ts';
 
+/** Where a stored event sits: its block and its index in it. Events are listed in this order. */
+export interface EventPosition {
+  hour: string;
+  batchId: string;
+  seq: number;
+  index: number;
+}
+
+export interface EventRowsFilter {
+  clientId: string;
+  /** Inclusive ISO bound. */
+  from: string;
+  /** Exclusive ISO bound. */
+  to: string;
+  keyId?: string;
+  /** List the events after this one. */
+  after?: EventPosition;
+  limit: number;
+}
+
+/** Blocks read per query while listing events. */
+const BLOCKS_PER_READ = 20;
+
 const COLUMN: Record<Exclude<UsageDim, 'day'>, string> = {
   client: 'client_id',
   key: 'key_id',
@@ -47,6 +70,62 @@ async function eventsIn(db: Kysely<Database>, f: UsageFilter): Promise<UsageEven
   }
   return out;
 }
+
+/** One client's blocks from `after`'s on, in (hour, batch, seq) order. */
+function blocksFrom(db: Kysely<Database>, f: EventRowsFilter, after: EventPosition | undefined) {
+  let q = db
+    .selectFrom('usage_blocks')
+    .select(['batch_id', 'seq', 'client_id', 'hour', 'events'])
+    .where('client_id', '=', f.clientId)
+    .where('hour', '>=', hourOf(f.from))
+    .where('hour', '<', f.to);
+  if (after) {
+    const { hour, batchId, seq } = after;
+    q = q.where((eb) =>
+      eb.or([
+        eb('hour', '>', hour),
+        eb.and([eb('hour', '=', hour), eb('batch_id', '>', batchId)]),
+        eb.and([eb('hour', '=', hour), eb('batch_id', '=', batchId), eb('seq', '>=', seq)]),
+      ]),
+    );
+  }
+  return q.orderBy('hour').orderBy('batch_id').orderBy('seq').limit(BLOCKS_PER_READ);
+}
+
+/**
+ * Up to `limit` stored events of one client in `[from, to)` after `f.after`, as rows, each with
+ * its position (the keyset of the next page).
+ */
+async function eventRows(
+  db: Kysely<Database>,
+  f: EventRowsFilter,
+): Promise<Array<{ event: UsageEvent; position: EventPosition }>> {
+  const from = Date.parse(f.from);
+  const to = Date.parse(f.to);
+  const out: Array<{ event: UsageEvent; position: EventPosition }> = [];
+  let after = f.after;
+  for (;;) {
+    const blocks = await blocksFrom(db, f, after).execute();
+    for (const block of blocks) {
+      const at = { hour: block.hour, batchId: block.batch_id, seq: Number(block.seq) };
+      const same = f.after && samePlace(f.after, at);
+      for (const [index, event] of decodeBlock(block).entries()) {
+        if (same && index <= f.after!.index) continue;
+        const ms = Date.parse(event.createdAt);
+        if (ms < from || ms >= to || (f.keyId && event.keyId !== f.keyId)) continue;
+        out.push({ event, position: { ...at, index } });
+        if (out.length === f.limit) return out;
+      }
+    }
+    if (blocks.length < BLOCKS_PER_READ) return out;
+    const last = blocks[blocks.length - 1]!;
+    // The next read starts after the last block read.
+    after = { hour: last.hour, batchId: last.batch_id, seq: Number(last.seq) + 1, index: -1 };
+  }
+}
+
+const samePlace = (a: Omit<EventPosition, 'index'>, b: Omit<EventPosition, 'index'>) =>
+  a.hour === b.hour && a.batchId === b.batchId && a.seq === b.seq;
 
 /** The usage store's read side: rollups, and the raw events of the blocks. */
 export function createUsageReads(db: Kysely<Database>) {
@@ -101,6 +180,12 @@ export function createUsageReads(db: Kysely<Database>) {
         a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0,
       );
     },
+
+    /**
+     * One client's stored events in `[from, to)` as rows, in stored order (hour, then the
+     * order they were written), `limit` at most, after `after`: the plain query path.
+     */
+    eventRows: (f: EventRowsFilter) => eventRows(db, f),
 
     /** Exact counts straight from the stored events (tests and audits of the rollups). */
     async countEvents(clientId?: string): Promise<{ calls: number; costMicros: number }> {

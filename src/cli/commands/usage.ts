@@ -4,8 +4,61 @@ import { output, table, withServices, usageError } from '../context.ts';
 
 const GROUPS = ['day', 'endpoint', 'key', 'client'];
 
+interface EventsOptions {
+  client: string;
+  key?: string;
+  from?: string;
+  to?: string;
+  limit: string;
+  cursor?: string;
+  json?: boolean;
+}
+
+/** `keyplane usage events --client ID`: the stored calls as rows, a page at a time. */
+function usageEventsCommand(usage: Command) {
+  usage
+    .command('events')
+    .description("one client's metered calls in [from, to), one row each (oldest hour first)")
+    .requiredOption('--client <id>', 'the client')
+    .option('--key <id>', 'only this key')
+    .option('--from <date>', 'inclusive start, ISO date or timestamp (default: 30 days ago)')
+    .option('--to <date>', 'exclusive end, ISO date or timestamp (default: now)')
+    .option('--limit <n>', 'page size (max 1000)', '50')
+    .option('--cursor <cursor>', 'nextCursor of the previous page')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: EventsOptions) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+        throw usageError('error: --limit must be 1-1000');
+      await withServices(async (s) => {
+        const page = await s.usage.events({
+          clientId: opts.client,
+          keyId: opts.key,
+          ...resolveRange(opts, s.clock.now()),
+          limit,
+          cursor: opts.cursor,
+        });
+        output(opts, page, () =>
+          [
+            table(page.data, [
+              'createdAt',
+              'requestId',
+              'keyId',
+              'endpoint',
+              'status',
+              'environment',
+              'costMicros',
+              'durationUs',
+            ]),
+            page.nextCursor ? `\nmore: --cursor ${page.nextCursor}` : '',
+          ].join('\n'),
+        );
+      });
+    });
+}
+
 export function usageCommand(program: Command) {
-  program
+  const usage = program
     .command('usage')
     .description('calls and cost in [from, to), grouped (all clients, or one with --client)')
     .option('--client <id>', 'only this client')
@@ -39,4 +92,5 @@ export function usageCommand(program: Command) {
         });
       },
     );
+  usageEventsCommand(usage);
 }
