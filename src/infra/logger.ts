@@ -104,7 +104,8 @@ export function bufferedDestination(
   // Called at exit, so everything goes out before it returns: our lines are written in sync mode,
   // as a write() in async mode would hand them to a thread that an exiting process abandons (the
   // "stopped" line of a graceful stop went missing that way on a loaded machine).
-  const sonic = stream as DestinationStream & { sync: boolean };
+  // `sync` is SonicBoom's own mode flag (its constructor option), read on every write.
+  const sonic = stream as unknown as { sync: boolean };
   stream.flushSync = () => {
     const wasSync = sonic.sync;
     sonic.sync = true;
