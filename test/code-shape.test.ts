@@ -28,7 +28,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/http/routes/clients.ts adminClientRoutes',
   'src/http/routes/dashboard-session.ts dashboardSessionRoutes',
   'src/http/routes/operational.ts operationalRoutes',
-  'src/http/routes/webhooks.ts webhookFace',
   'src/infra/change-feed-postgres.ts createPostgresTransport',
   'src/infra/change-feed-redis.ts createRedisTransport',
   'src/infra/change-feed-sqlite.ts createSqliteTransport',

@@ -85,10 +85,14 @@ const op = (face: Face, name: string) =>
 
 /** The same routes for the operator (/admin/v1/webhooks) and for a client (/v1/webhooks). */
 function webhookFace(app: App, services: Services, face: Face) {
-  const hooks = services.webhooks;
-  const { tags } = face;
-  const endpointParams = idParams;
+  eventTypesRoute(app, face);
+  endpointReadRoutes(app, services, face);
+  endpointChangeRoutes(app, services, face);
+  messageRoutes(app, services, face);
+}
 
+function eventTypesRoute(app: App, face: Face) {
+  const { tags } = face;
   app.get(
     '/webhooks/event-types',
     {
@@ -103,7 +107,12 @@ function webhookFace(app: App, services: Services, face: Face) {
     },
     async () => ({ data: [...EVENT_TYPES] }),
   );
+}
 
+/** Register, list and read endpoints. */
+function endpointReadRoutes(app: App, services: Services, face: Face) {
+  const hooks = services.webhooks;
+  const { tags } = face;
   app.post(
     '/webhooks/endpoints',
     {
@@ -147,7 +156,7 @@ function webhookFace(app: App, services: Services, face: Face) {
         tags,
         security: face.security,
         summary: 'Get an endpoint',
-        params: endpointParams,
+        params: idParams,
         response: { 200: z.object({ endpoint: webhookEndpointSchema }), ...errorResponses },
       },
     },
@@ -155,7 +164,12 @@ function webhookFace(app: App, services: Services, face: Face) {
       endpoint: await hooks.getEndpoint(face.ownerOf(request), request.params.id),
     }),
   );
+}
 
+/** Change, delete, roll the secret. */
+function endpointChangeRoutes(app: App, services: Services, face: Face) {
+  const hooks = services.webhooks;
+  const { tags } = face;
   app.patch(
     '/webhooks/endpoints/:id',
     {
@@ -165,7 +179,7 @@ function webhookFace(app: App, services: Services, face: Face) {
         tags,
         security: face.security,
         summary: 'Change the URL, description, event types or enabled (enabling clears a disable)',
-        params: endpointParams,
+        params: idParams,
         body: endpointBody.partial(),
         response: { 200: z.object({ endpoint: webhookEndpointSchema }), ...errorResponses },
       },
@@ -189,7 +203,7 @@ function webhookFace(app: App, services: Services, face: Face) {
         tags,
         security: face.security,
         summary: 'Delete an endpoint (its pending deliveries are dropped)',
-        params: endpointParams,
+        params: idParams,
         response: { 204: z.null().describe('deleted'), ...errorResponses },
       },
     },
@@ -208,7 +222,7 @@ function webhookFace(app: App, services: Services, face: Face) {
         tags,
         security: face.security,
         summary: 'New signing secret (shown once); the old one also signs during the grace period',
-        params: endpointParams,
+        params: idParams,
         body: z
           .object({
             graceSeconds: z
@@ -232,7 +246,12 @@ function webhookFace(app: App, services: Services, face: Face) {
         request.body?.graceSeconds,
       ),
   );
+}
 
+/** The message log and replays. */
+function messageRoutes(app: App, services: Services, face: Face) {
+  const hooks = services.webhooks;
+  const { tags } = face;
   app.get(
     '/webhooks/messages',
     {
