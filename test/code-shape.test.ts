@@ -26,7 +26,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/http/routes/budgets.ts adminBudgetRoutes',
   'src/http/routes/client-api.ts clientApiRoutes',
   'src/http/routes/clients.ts adminClientRoutes',
-  'src/http/routes/dashboard-session.ts dashboardSessionRoutes',
   'src/http/routes/operational.ts operationalRoutes',
   'src/infra/change-feed-postgres.ts createPostgresTransport',
   'src/infra/change-feed-redis.ts createRedisTransport',

@@ -74,25 +74,84 @@ function noStore(reply: FastifyReply): void {
  * `X-Keyplane-Dashboard: 1` header) in place of the header credential; see dashboard-cookie.ts.
  */
 export async function dashboardSessionRoutes(app: App, services: Services) {
-  /** The session behind the cookie, checked against its token or key right now. */
-  async function current(request: FastifyRequest): Promise<{ session: SessionView }> {
-    const session = await sessionOfKind(services, request);
-    if (!session) throw new AppError('unauthorized', 'not signed in');
-    if (session.kind === 'operator') {
-      const token = await adminTokenOf(services, session);
-      return view(session, token.name, token.scopes);
-    }
-    // Who am I: the same checks as any request with the key, without using up a rate-limit
-    // slot or a credit.
-    const result = await services.keys.verifyHash(session.keyHash!, {
-      ip: request.ip,
-      endpoint: endpointOf(request),
-      consume: false,
-    });
-    if (!result.valid) throw keyRefused(services, result);
-    return view(session, result.auth!.clientName, result.scopes);
-  }
+  signInRoute(app, services);
+  sessionRoutes(app, services);
+}
 
+type Opened = {
+  opened: Awaited<ReturnType<Services['dashboard']['open']>>;
+  name: string;
+  scopes: string[];
+};
+
+/** The session behind the cookie, checked against its token or key right now. */
+async function current(
+  services: Services,
+  request: FastifyRequest,
+): Promise<{ session: SessionView }> {
+  const session = await sessionOfKind(services, request);
+  if (!session) throw new AppError('unauthorized', 'not signed in');
+  if (session.kind === 'operator') {
+    const token = await adminTokenOf(services, session);
+    return view(session, token.name, token.scopes);
+  }
+  // Who am I: the same checks as any request with the key, without using up a rate-limit
+  // slot or a credit.
+  const result = await services.keys.verifyHash(session.keyHash!, {
+    ip: request.ip,
+    endpoint: endpointOf(request),
+    consume: false,
+  });
+  if (!result.valid) throw keyRefused(services, result);
+  return view(session, result.auth!.clientName, result.scopes);
+}
+
+async function openOperator(
+  services: Services,
+  request: FastifyRequest,
+  adminToken: string,
+): Promise<Opened> {
+  const token = await services.adminTokens.authenticate(adminToken);
+  if (!token) throw new AppError('unauthorized', 'invalid or revoked admin token');
+  const opened = await services.dashboard.open(
+    { kind: 'operator', adminTokenId: token.id },
+    { type: 'admin', id: token.id, ip: request.ip },
+  );
+  return { opened, name: token.name, scopes: token.scopes };
+}
+
+async function openClient(
+  services: Services,
+  request: FastifyRequest,
+  apiKey: string,
+): Promise<Opened> {
+  const endpoint = endpointOf(request);
+  const result = await services.keys.verify(apiKey, { ip: request.ip, endpoint });
+  if (!result.valid) {
+    void services.keys.reportFailure({
+      code: result.code,
+      ip: request.ip,
+      endpoint,
+      rawKey: apiKey,
+      keyId: result.keyId,
+      clientId: result.clientId,
+    });
+    throw keyRefused(services, result);
+  }
+  const auth = result.auth!;
+  const opened = await services.dashboard.open(
+    {
+      kind: 'client',
+      keyHash: hashKey(apiKey),
+      clientId: auth.clientId,
+      keyId: auth.keyId,
+    },
+    { type: 'client', id: auth.keyId, ip: request.ip },
+  );
+  return { opened, name: auth.clientName, scopes: auth.scopes };
+}
+
+function signInRoute(app: App, services: Services) {
   app.post(
     '/session',
     {
@@ -111,45 +170,10 @@ export async function dashboardSessionRoutes(app: App, services: Services) {
     async (request, reply) => {
       noStore(reply);
       const body = request.body;
-      let opened: Awaited<ReturnType<Services['dashboard']['open']>>;
-      let name: string;
-      let scopes: string[];
-      if ('adminToken' in body) {
-        const token = await services.adminTokens.authenticate(body.adminToken);
-        if (!token) throw new AppError('unauthorized', 'invalid or revoked admin token');
-        opened = await services.dashboard.open(
-          { kind: 'operator', adminTokenId: token.id },
-          { type: 'admin', id: token.id, ip: request.ip },
-        );
-        name = token.name;
-        scopes = token.scopes;
-      } else {
-        const endpoint = endpointOf(request);
-        const result = await services.keys.verify(body.apiKey, { ip: request.ip, endpoint });
-        if (!result.valid) {
-          void services.keys.reportFailure({
-            code: result.code,
-            ip: request.ip,
-            endpoint,
-            rawKey: body.apiKey,
-            keyId: result.keyId,
-            clientId: result.clientId,
-          });
-          throw keyRefused(services, result);
-        }
-        const auth = result.auth!;
-        opened = await services.dashboard.open(
-          {
-            kind: 'client',
-            keyHash: hashKey(body.apiKey),
-            clientId: auth.clientId,
-            keyId: auth.keyId,
-          },
-          { type: 'client', id: auth.keyId, ip: request.ip },
-        );
-        name = auth.clientName;
-        scopes = auth.scopes;
-      }
+      const { opened, name, scopes } =
+        'adminToken' in body
+          ? await openOperator(services, request, body.adminToken)
+          : await openClient(services, request, body.apiKey);
       reply.header(
         'set-cookie',
         sessionCookie(SESSION_COOKIE, opened.secret, {
@@ -160,7 +184,10 @@ export async function dashboardSessionRoutes(app: App, services: Services) {
       return view(opened.session, name, scopes);
     },
   );
+}
 
+/** Who is signed in, and signing out. */
+function sessionRoutes(app: App, services: Services) {
   app.get(
     '/session',
     {
@@ -175,7 +202,7 @@ export async function dashboardSessionRoutes(app: App, services: Services) {
     },
     async (request, reply) => {
       noStore(reply);
-      return current(request);
+      return current(services, request);
     },
   );
 
