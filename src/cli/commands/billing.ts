@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { PaymentDetails } from '../../billing/billing-types.ts';
+import type { PaymentDetails, PaymentDetailsInput } from '../../billing/billing-types.ts';
 import { PAYMENT_METHODS } from '../../billing/billing-types.ts';
 import { cliActor, output, withServices, usageError } from '../context.ts';
 
@@ -38,72 +38,76 @@ export function billingCommand(program: Command) {
     .option('--vat-id <id>', 'company VAT id')
     .option('--invoice-empty <yes|no>', 'issue invoices without billable usage')
     .option('--json', 'machine-readable output')
-    .action(
-      async (
-        id: string,
-        opts: {
-          method?: string;
-          frequency?: string;
-          email?: string;
-          currency?: string;
-          company?: string;
-          address?: string;
-          vatId?: string;
-          invoiceEmpty?: string;
-          json?: boolean;
-        },
-      ) => {
-        await withServices(async (s) => {
-          const setting = [
-            opts.method,
-            opts.frequency,
-            opts.email,
-            opts.currency,
-            opts.company,
-            opts.address,
-            opts.vatId,
-            opts.invoiceEmpty,
-          ].some((v) => v !== undefined);
-          if (!setting) {
-            const paymentDetails = await s.billing.getPaymentDetails(id);
-            output(opts, { paymentDetails }, () => describe(paymentDetails, id));
-            return;
-          }
-          const current = await s.billing.getPaymentDetails(id);
-          const method = opts.method ?? current?.method ?? 'bank_transfer';
-          if (!(PAYMENT_METHODS as readonly string[]).includes(method)) {
-            throw usageError(`--method must be one of ${PAYMENT_METHODS.join(', ')}`);
-          }
-          const frequency = opts.frequency ?? current?.frequency ?? 'weekly';
-          if (frequency !== 'weekly' && frequency !== 'monthly') {
-            throw usageError('--frequency must be weekly or monthly');
-          }
-          if (opts.invoiceEmpty !== undefined && !/^(yes|no|default)$/.test(opts.invoiceEmpty)) {
-            throw usageError('--invoice-empty must be yes, no or default');
-          }
-          const paymentDetails = await s.billing.setPaymentDetails(
-            id,
-            {
-              method: method as PaymentDetails['method'],
-              frequency,
-              billingEmail: opts.email ?? current?.billingEmail ?? null,
-              currency: opts.currency?.toUpperCase() ?? current?.currency,
-              company: {
-                name: opts.company ?? current?.company.name ?? null,
-                address: opts.address?.replace(/\\n/g, '\n') ?? current?.company.address ?? null,
-                vatId: opts.vatId ?? current?.company.vatId ?? null,
-              },
-              invoiceWhenEmpty:
-                opts.invoiceEmpty === undefined
-                  ? (current?.invoiceWhenEmpty ?? null)
-                  : opts.invoiceEmpty === 'default'
-                    ? null
-                    : opts.invoiceEmpty === 'yes',
-            },
-            cliActor(),
-          );
-          output(opts, { paymentDetails }, () => describe(paymentDetails, id));
-        });
-      },
+    .action(paymentAction);
+}
+
+interface PaymentOptions {
+  method?: string;
+  frequency?: string;
+  email?: string;
+  currency?: string;
+  company?: string;
+  address?: string;
+  vatId?: string;
+  invoiceEmpty?: string;
+  json?: boolean;
+}
+
+/** No setting option: show. Otherwise the options change the current details. */
+async function paymentAction(id: string, opts: PaymentOptions) {
+  await withServices(async (s) => {
+    const setting = [
+      opts.method,
+      opts.frequency,
+      opts.email,
+      opts.currency,
+      opts.company,
+      opts.address,
+      opts.vatId,
+      opts.invoiceEmpty,
+    ].some((v) => v !== undefined);
+    if (!setting) {
+      const paymentDetails = await s.billing.getPaymentDetails(id);
+      output(opts, { paymentDetails }, () => describe(paymentDetails, id));
+      return;
+    }
+    const current = await s.billing.getPaymentDetails(id);
+    const paymentDetails = await s.billing.setPaymentDetails(
+      id,
+      paymentInput(opts, current),
+      cliActor(),
     );
+    output(opts, { paymentDetails }, () => describe(paymentDetails, id));
+  });
+}
+
+function paymentInput(opts: PaymentOptions, current: PaymentDetails | null): PaymentDetailsInput {
+  const method = opts.method ?? current?.method ?? 'bank_transfer';
+  if (!(PAYMENT_METHODS as readonly string[]).includes(method)) {
+    throw usageError(`--method must be one of ${PAYMENT_METHODS.join(', ')}`);
+  }
+  const frequency = opts.frequency ?? current?.frequency ?? 'weekly';
+  if (frequency !== 'weekly' && frequency !== 'monthly') {
+    throw usageError('--frequency must be weekly or monthly');
+  }
+  if (opts.invoiceEmpty !== undefined && !/^(yes|no|default)$/.test(opts.invoiceEmpty)) {
+    throw usageError('--invoice-empty must be yes, no or default');
+  }
+  return {
+    method: method as PaymentDetails['method'],
+    frequency,
+    billingEmail: opts.email ?? current?.billingEmail ?? null,
+    currency: opts.currency?.toUpperCase() ?? current?.currency,
+    company: {
+      name: opts.company ?? current?.company.name ?? null,
+      address: opts.address?.replace(/\\n/g, '\n') ?? current?.company.address ?? null,
+      vatId: opts.vatId ?? current?.company.vatId ?? null,
+    },
+    invoiceWhenEmpty:
+      opts.invoiceEmpty === undefined
+        ? (current?.invoiceWhenEmpty ?? null)
+        : opts.invoiceEmpty === 'default'
+          ? null
+          : opts.invoiceEmpty === 'yes',
+  };
 }

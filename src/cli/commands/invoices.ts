@@ -111,7 +111,14 @@ export function invoicesCommand(program: Command) {
   const cmd = program
     .command('invoices')
     .description('invoice runs, invoices, delivery by email (works on the store directly)');
+  runCommand(cmd);
+  listCommand(cmd);
+  showCommand(cmd);
+  sendCommand(cmd);
+  settleCommands(cmd);
+}
 
+function runCommand(cmd: Command) {
   cmd
     .command('run')
     .description(
@@ -145,7 +152,9 @@ export function invoicesCommand(program: Command) {
         );
       });
     });
+}
 
+function listCommand(cmd: Command) {
   cmd
     .command('list')
     .description('list invoices, newest first')
@@ -189,7 +198,9 @@ export function invoicesCommand(program: Command) {
         });
       },
     );
+}
 
+function showCommand(cmd: Command) {
   cmd
     .command('show <id>')
     .description('show an invoice with its delivery attempts')
@@ -207,7 +218,9 @@ export function invoicesCommand(program: Command) {
         );
       });
     });
+}
 
+function sendCommand(cmd: Command) {
   cmd
     .command('send <id>')
     .description('email (or re-email) an invoice now')
@@ -223,7 +236,10 @@ export function invoicesCommand(program: Command) {
         if (!r.delivered) setExitCode(1);
       });
     });
+}
 
+/** void and paid: the invoice's final state. */
+function settleCommands(cmd: Command) {
   cmd
     .command('void <id>')
     .description('void an issued or sent invoice (it keeps its number)')

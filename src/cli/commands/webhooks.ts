@@ -71,6 +71,13 @@ function endpointsCommand(parent: Command) {
   const cmd = parent
     .command('endpoints')
     .description("the operator's endpoints (all events), or a client's with --client");
+  addEndpointCommand(cmd);
+  readEndpointCommands(cmd);
+  updateEndpointCommand(cmd);
+  deleteAndRollCommands(cmd);
+}
+
+function addEndpointCommand(cmd: Command) {
   cmd
     .command('add')
     .description('register an endpoint; its signing secret is printed once')
@@ -104,6 +111,10 @@ function endpointsCommand(parent: Command) {
         });
       },
     );
+}
+
+/** list and show. */
+function readEndpointCommands(cmd: Command) {
   cmd
     .command('list')
     .description('list endpoints (never their secrets)')
@@ -126,6 +137,9 @@ function endpointsCommand(parent: Command) {
         output(opts, { endpoint }, () => endpointRows([endpoint]));
       });
     });
+}
+
+function updateEndpointCommand(cmd: Command) {
   cmd
     .command('update <id>')
     .description('change an endpoint; --enable also clears a 5-day disable')
@@ -169,6 +183,10 @@ function endpointsCommand(parent: Command) {
         });
       },
     );
+}
+
+/** delete and roll-secret. */
+function deleteAndRollCommands(cmd: Command) {
   cmd
     .command('delete <id>')
     .description('delete an endpoint (its pending deliveries are dropped)')
