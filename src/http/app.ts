@@ -192,7 +192,50 @@ export interface BuildAppOptions {
 }
 
 export async function buildApp({ services, docs = true }: BuildAppOptions): Promise<App> {
-  const { config, logger, metrics } = services;
+  const app = createFastify(services);
+  registerHooks(app, services);
+  await app.register(fastifySwagger, swaggerOptions());
+  if (docs) await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  registerAuth(app);
+  registerClientAuth(app);
+  registerMetering(app, services);
+  for (const [routes, prefix] of ROUTES) {
+    await app.register(async (scope) => routes(scope as App, services), prefix ? { prefix } : {});
+  }
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(async (scope) => dashboardStaticRoutes(scope as App, services));
+  return app;
+}
+
+/** Every route group, in registration order, with its prefix. */
+const ROUTES: Array<[(app: App, services: Services) => unknown, string?]> = [
+  [operationalRoutes],
+  [adminTokenRoutes, '/admin/v1'],
+  [auditRoutes, '/admin/v1'],
+  [adminClientRoutes, '/admin/v1'],
+  [clientApiRoutes, '/v1'],
+  [clientBudgetRoutes, '/v1'],
+  [adminBudgetRoutes, '/admin/v1'],
+  [credentialsRoutes, '/v1'],
+  [adminCredentialsRoutes, '/admin/v1'],
+  [usageRoutes, '/v1'],
+  [adminUsageRoutes, '/admin/v1'],
+  [usageIngestRoutes, '/admin/v1'],
+  [invoiceRoutes, '/v1'],
+  [adminInvoiceRoutes, '/admin/v1'],
+  [webhookRoutes, '/v1'],
+  [adminWebhookRoutes, '/admin/v1'],
+  [proxyRoutes, '/v1'],
+  [leakPartnerRoutes, '/v1'],
+  [leakClientRoutes, '/v1'],
+  [adminLeakRoutes, '/admin/v1'],
+  [dashboardSessionRoutes, '/dashboard/api'],
+];
+
+function createFastify(services: Services): App {
+  const { config, logger } = services;
   const app = Fastify({
     loggerInstance: logger,
     // One line per request, written by our onResponse hook (route, status, duration).
@@ -226,7 +269,12 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
   );
+  return app;
+}
 
+/** The hooks every request runs: names, hardening headers, graceful close, metrics and access line. */
+function registerHooks(app: App, services: Services): void {
+  const { logger, metrics } = services;
   nameEndpoints(app);
 
   // Hooks that run on every request are callback style: no promise per request.
@@ -259,60 +307,4 @@ export async function buildApp({ services, docs = true }: BuildAppOptions): Prom
     });
     done();
   });
-
-  await app.register(fastifySwagger, swaggerOptions());
-  if (docs) await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
-
-  registerAuth(app);
-  registerClientAuth(app);
-  registerMetering(app, services);
-  await app.register(async (scope) => operationalRoutes(scope as App, services));
-  await app.register(async (scope) => adminTokenRoutes(scope as App, services), {
-    prefix: '/admin/v1',
-  });
-  await app.register(async (scope) => auditRoutes(scope as App, services), { prefix: '/admin/v1' });
-  await app.register(async (scope) => adminClientRoutes(scope as App, services), {
-    prefix: '/admin/v1',
-  });
-  await app.register(async (scope) => clientApiRoutes(scope as App, services), { prefix: '/v1' });
-  await app.register(async (scope) => clientBudgetRoutes(scope as App, services), {
-    prefix: '/v1',
-  });
-  await app.register(async (scope) => adminBudgetRoutes(scope as App, services), {
-    prefix: '/admin/v1',
-  });
-  await app.register(async (scope) => credentialsRoutes(scope as App, services), { prefix: '/v1' });
-  await app.register(async (scope) => adminCredentialsRoutes(scope as App, services), {
-    prefix: '/admin/v1',
-  });
-  await app.register(async (scope) => usageRoutes(scope as App, services), { prefix: '/v1' });
-  await app.register(async (scope) => adminUsageRoutes(scope as App, services), {
-    prefix: '/admin/v1',
-  });
-  await app.register(async (scope) => usageIngestRoutes(scope as App, services), {
-    prefix: '/admin/v1',
-  });
-  await app.register(async (scope) => invoiceRoutes(scope as App, services), { prefix: '/v1' });
-  await app.register(async (scope) => adminInvoiceRoutes(scope as App, services), {
-    prefix: '/admin/v1',
-  });
-
-  await app.register(async (scope) => webhookRoutes(scope as App, services), { prefix: '/v1' });
-  await app.register(async (scope) => adminWebhookRoutes(scope as App, services), {
-    prefix: '/admin/v1',
-  });
-
-  await app.register(async (scope) => proxyRoutes(scope as App, services), { prefix: '/v1' });
-  await app.register(async (scope) => leakPartnerRoutes(scope as App, services), { prefix: '/v1' });
-  await app.register(async (scope) => leakClientRoutes(scope as App, services), { prefix: '/v1' });
-  await app.register(async (scope) => adminLeakRoutes(scope as App, services), {
-    prefix: '/admin/v1',
-  });
-  await app.register(async (scope) => dashboardSessionRoutes(scope as App, services), {
-    prefix: '/dashboard/api',
-  });
-
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(async (scope) => dashboardStaticRoutes(scope as App, services));
-  return app;
 }
