@@ -69,6 +69,4 @@ describe('code shape', () => {
 });
 
 /** Shrinks to [] as the cycles are broken. */
-const KNOWN_CYCLES = [
-  'admin-tokens, audit, billing, budgets, clients, credentials, dashboard, import, infra, keys, leaks, store, usage, webhooks',
-];
+const KNOWN_CYCLES = ['billing, budgets, clients, keys, webhooks', 'infra, store, usage'];

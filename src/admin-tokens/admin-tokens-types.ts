@@ -1,19 +1,4 @@
-export interface AdminTokensTable {
-  id: string;
-  name: string;
-  token_hash: string;
-  start: string;
-  /** JSON array of scopes. */
-  scopes: string;
-  created_at: string;
-  created_by: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-}
-
-export interface AdminTokensTables {
-  admin_tokens: AdminTokensTable;
-}
+export type { AdminTokensTable, AdminTokensTables } from '../store/tables/admin-tokens.ts';
 
 /** `admin` grants everything; the others narrow it. */
 export const ADMIN_SCOPES = [

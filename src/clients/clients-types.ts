@@ -1,28 +1,8 @@
-export type ClientStatus = 'active' | 'suspended' | 'deleted';
+import type { ClientStatus } from '../store/tables/clients.ts';
+export type { ClientStatus, ClientsTable, ClientsTables } from '../store/tables/clients.ts';
 
 export type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
 import type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
-
-export interface ClientsTable {
-  id: string;
-  name: string;
-  /** null once the client is deleted (PII scrubbed). */
-  email: string | null;
-  tier: string;
-  status: ClientStatus;
-  /** JSON object. */
-  metadata: string;
-  /** JSON {limit, windowSeconds} or null: the default for this client's keys. */
-  default_rate_limit: string | null;
-  created_at: string;
-  updated_at: string;
-  suspended_at: string | null;
-  deleted_at: string | null;
-}
-
-export interface ClientsTables {
-  clients: ClientsTable;
-}
 
 export interface Client {
   id: string;

@@ -1,3 +1,5 @@
+export type { CredentialsTable, CredentialsTables } from '../store/tables/credentials.ts';
+
 /**
  * The credentials vault (SPEC §5): clients' own provider credentials (bring-your-own-key) and
  * the operator's platform credentials, envelope-encrypted at rest.
@@ -18,6 +20,7 @@ export const PROVIDERS = [
   'copilotkit',
   'generic',
 ] as const;
+
 export type Provider = (typeof PROVIDERS)[number];
 
 export const CREDENTIAL_TYPES = [
@@ -26,48 +29,18 @@ export const CREDENTIAL_TYPES = [
   'service_account',
   'oauth_client',
 ] as const;
+
 export type CredentialType = (typeof CREDENTIAL_TYPES)[number];
 
 export const PERMISSIONS = ['read_only', 'read_write', 'admin'] as const;
+
 export type Permission = (typeof PERMISSIONS)[number];
 
 export const POLICIES = ['byok', 'platform', 'byok_then_platform'] as const;
+
 export type Policy = (typeof POLICIES)[number];
 
 export type VerificationStatus = 'verified' | 'rejected' | 'unreachable' | 'unsupported';
-
-export interface CredentialsTable {
-  id: string;
-  /** A client id, or PLATFORM_OWNER for the operator's own credentials. */
-  client_id: string;
-  provider: string;
-  name: string;
-  /** `name` while the credential is not deleted, null after: unique per (client, provider). */
-  active_name: string | null;
-  type: string;
-  permissions: string;
-  /** JSON string[]: the names of the secret's fields (never their values). */
-  fields: string;
-  /** `v1.{iv}.{tag}.{ciphertext}` (base64url): the secret under the data key. */
-  secret: string;
-  /** `v1.{iv}.{tag}.{ciphertext}`: the data key under master key `master_key_id`; null once shredded. */
-  wrapped_key: string | null;
-  master_key_id: string | null;
-  is_active: number;
-  is_verified: number;
-  last_verified_at: string | null;
-  verify_status: string | null;
-  verify_message: string | null;
-  last_used_at: string | null;
-  usage_count: number;
-  created_at: string;
-  updated_at: string;
-  deleted_at: string | null;
-}
-
-export interface CredentialsTables {
-  credentials: CredentialsTable;
-}
 
 /** Credential metadata as the API shows it: never the secret. */
 export interface Credential {

@@ -1,0 +1,74 @@
+/**
+ * The budgets tables' rows, as the store's `Database` assembles them (and the column
+ * value types they need). The module's own types file re-exports them: the store imports no
+ * module, so no module depends on the store through its own tables.
+ */
+/**
+ * Budgets (issue 16): a money limit per period on a client (every key) or on one key, in the
+ * client's currency (integer micro-units), priced from the same price book as invoices.
+ */
+
+/** `billing`: the client's invoice period (ISO week, or the month for monthly clients). */
+export const BUDGET_PERIODS = ['day', 'week', 'month', 'billing'] as const;
+
+export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
+
+/** `hard`: a call that would exceed it is refused; `soft`: alerts only. */
+export const BUDGET_MODES = ['hard', 'soft'] as const;
+
+export type BudgetMode = (typeof BUDGET_MODES)[number];
+
+export interface BudgetsTable {
+  id: string;
+  client_id: string;
+  /** null: the whole client (every key); else one key of the client */
+  key_id: string | null;
+  amount_micros: number;
+  period: BudgetPeriod;
+  mode: BudgetMode;
+  /** JSON number[] of percentages, ascending */
+  thresholds: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The spend of one budget in one period: reserved before a call, corrected after it. */
+export interface BudgetSpendTable {
+  budget_id: string;
+  /** ISO start of the period */
+  period_start: string;
+  client_id: string;
+  spent_micros: number;
+}
+
+/** One row per alert fired: the primary key makes each fire once, whichever node crossed it. */
+export interface BudgetAlertsTable {
+  budget_id: string;
+  period_start: string;
+  threshold: number;
+  client_id: string;
+  spent_micros: number;
+  fired_at: string;
+}
+
+/**
+ * A slice of a budget's period reserved by one node (counted in `budget_spend` from the moment
+ * it is granted) and spent by it without a query; what it did not spend goes back.
+ */
+export interface BudgetLeasesTable {
+  lease_id: string;
+  budget_id: string;
+  period_start: string;
+  client_id: string;
+  node_id: string;
+  micros: number;
+  /** ISO: the node stops using it then and gives the rest back */
+  expires_at: string;
+}
+
+export interface BudgetsTables {
+  budgets: BudgetsTable;
+  budget_spend: BudgetSpendTable;
+  budget_alerts: BudgetAlertsTable;
+  budget_leases: BudgetLeasesTable;
+}
