@@ -19,6 +19,9 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/cli/commands/budgets.ts budgetsCommand',
   'src/cli/commands/clients.ts clientsCommand',
   'src/cli/commands/keys.ts keysCommand',
+  'src/http/routes/budgets.ts adminBudgetRoutes',
+  'src/http/routes/client-api.ts clientApiRoutes',
+  'src/http/routes/clients.ts adminClientRoutes',
   'src/infra/change-feed-postgres.ts createPostgresTransport',
   'src/infra/change-feed-redis.ts createRedisTransport',
   'src/infra/change-feed-sqlite.ts createSqliteTransport',
@@ -69,4 +72,4 @@ describe('code shape', () => {
 });
 
 /** Shrinks to [] as the cycles are broken. */
-const KNOWN_CYCLES = ['budgets, clients, keys', 'infra, store, usage'];
+const KNOWN_CYCLES = ['budgets, keys', 'infra, store, usage'];
