@@ -74,6 +74,13 @@ export function usageError(message: string): CliExit {
   return new CliExit(1, message.startsWith('error: ') ? message : `error: ${message}`);
 }
 
+/** A whole-number flag in [1, max], or a usage error naming it (`--limit must be 1-1000`). */
+export function countOption(value: string, flag: string, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw usageError(`error: ${flag} must be 1-${max}`);
+  return n;
+}
+
 export function loadConfigOrExit(overrides: Partial<Record<string, string>> = {}): Config {
   const io = cliIo();
   try {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { output, table, withServices, setExitCode, usageError } from '../context.ts';
+import { output, table, withServices, setExitCode, countOption } from '../context.ts';
 
 export function auditCommand(program: Command) {
   const cmd = program
@@ -20,9 +20,7 @@ export function auditCommand(program: Command) {
         limit: string;
         json?: boolean;
       }) => {
-        const limit = Number(opts.limit);
-        if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-          throw usageError('error: --limit must be 1-1000');
+        const limit = countOption(opts.limit, '--limit', 1000);
         await withServices(async (s) => {
           const page = await s.audit.list({
             clientId: opts.client,

@@ -14,6 +14,7 @@ import {
   setExitCode,
   cliIo,
   usageError,
+  countOption,
 } from '../context.ts';
 
 /**
@@ -282,10 +283,7 @@ function rewrapCommand(cmd: Command) {
     .option('--batch <n>', 'data keys per page', '200')
     .option('--json', 'machine-readable output')
     .action(async (opts: { batch: string; json?: boolean }) => {
-      const batchSize = Number(opts.batch);
-      if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-        throw usageError('error: --batch must be 1-10000');
-      }
+      const batchSize = countOption(opts.batch, '--batch', 10_000);
       await withServices(async (s) => {
         const tty = cliIo().stderr.isTTY === true && !opts.json;
         const bar = tty

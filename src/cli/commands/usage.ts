@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolveRange, type UsageGroupBy } from '../../usage/index.ts';
-import { output, table, withServices, usageError } from '../context.ts';
+import { output, table, withServices, usageError, countOption } from '../context.ts';
 
 const GROUPS = ['day', 'endpoint', 'key', 'client'];
 
@@ -27,9 +27,7 @@ function usageEventsCommand(usage: Command) {
     .option('--cursor <cursor>', 'nextCursor of the previous page')
     .option('--json', 'machine-readable output')
     .action(async (opts: EventsOptions) => {
-      const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-        throw usageError('error: --limit must be 1-1000');
+      const limit = countOption(opts.limit, '--limit', 1000);
       await withServices(async (s) => {
         const page = await s.usage.events({
           clientId: opts.client,
