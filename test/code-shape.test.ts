@@ -21,7 +21,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/cli/commands/keys.ts keysCommand',
   'src/http/routes/budgets.ts adminBudgetRoutes',
   'src/http/routes/client-api.ts clientApiRoutes',
-  'src/http/routes/clients.ts adminClientRoutes',
   'src/infra/change-feed-postgres.ts createPostgresTransport',
   'src/infra/change-feed-redis.ts createRedisTransport',
   'src/infra/change-feed-sqlite.ts createSqliteTransport',

@@ -34,6 +34,7 @@ import {
 import { adminTokenRoutes } from './routes/admin-tokens.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { clientApiRoutes } from './routes/client-api.ts';
+import { adminKeyRoutes } from './routes/admin-keys.ts';
 import { adminClientRoutes } from './routes/clients.ts';
 import { adminCredentialsRoutes, credentialsRoutes } from './routes/credentials.ts';
 import { registerClientAuth } from './client-auth.ts';
@@ -215,6 +216,7 @@ const ROUTES: Array<[(app: App, services: Services) => unknown, string?]> = [
   [adminTokenRoutes, '/admin/v1'],
   [auditRoutes, '/admin/v1'],
   [adminClientRoutes, '/admin/v1'],
+  [adminKeyRoutes, '/admin/v1'],
   [clientApiRoutes, '/v1'],
   [clientBudgetRoutes, '/v1'],
   [adminBudgetRoutes, '/admin/v1'],

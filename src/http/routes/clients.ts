@@ -5,16 +5,7 @@ import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
 import { errorResponses, paginationQuery } from '../schemas.ts';
-import {
-  apiKeySchema,
-  createdKeySchema,
-  createKeyBody,
-  keyList,
-  rateLimitSchema,
-  revokeBody,
-  rollBody,
-  rolledKeySchema,
-} from './key-schemas.ts';
+import { apiKeySchema, rateLimitSchema } from './key-schemas.ts';
 
 export const clientSchema = z.object({
   id: z.string(),
@@ -30,21 +21,28 @@ export const clientSchema = z.object({
   deletedAt: z.string().nullable(),
 });
 
-const clientParams = z.object({ id: z.string().min(1).max(100) });
-const keyParams = z.object({ id: z.string().min(1).max(100), keyId: z.string().min(1).max(100) });
+export const clientParams = z.object({ id: z.string().min(1).max(100) });
 const tags = ['admin: clients'];
-const keyTags = ['admin: keys'];
+const clientReply = z.object({ client: clientSchema });
 
+/**
+ * `/admin/v1/clients`: create, list, read, update, suspend / reactivate and delete clients.
+ * The admin routes for a client's keys are in admin-keys.ts.
+ */
 export async function adminClientRoutes(app: App, services: Services) {
-  const read = requireAdmin(services, 'clients:read');
-  const write = requireAdmin(services, 'clients:write');
-  const keysRead = requireAdmin(services, 'keys:read');
-  const keysWrite = requireAdmin(services, 'keys:write');
+  createClientRoute(app, services);
+  listClientsRoute(app, services);
+  getClientRoute(app, services);
+  updateClientRoute(app, services);
+  clientStatusRoutes(app, services);
+  deleteClientRoute(app, services);
+}
 
+function createClientRoute(app: App, services: Services) {
   app.post(
     '/clients',
     {
-      preHandler: write,
+      preHandler: requireAdmin(services, 'clients:write'),
       schema: {
         tags,
         summary: 'Create a client and its first key (the key is shown once)',
@@ -73,11 +71,13 @@ export async function adminClientRoutes(app: App, services: Services) {
       return reply.code(201).send(created);
     },
   );
+}
 
+function listClientsRoute(app: App, services: Services) {
   app.get(
     '/clients',
     {
-      preHandler: read,
+      preHandler: requireAdmin(services, 'clients:read'),
       schema: {
         tags,
         summary: 'List clients',
@@ -113,11 +113,13 @@ export async function adminClientRoutes(app: App, services: Services) {
       return { ...page, data: page.data.map((c) => ({ ...c, keys: keys.get(c.id) ?? [] })) };
     },
   );
+}
 
+function getClientRoute(app: App, services: Services) {
   app.get(
     '/clients/:id',
     {
-      preHandler: read,
+      preHandler: requireAdmin(services, 'clients:read'),
       schema: {
         tags,
         summary: 'Get a client with its keys',
@@ -144,11 +146,13 @@ export async function adminClientRoutes(app: App, services: Services) {
       return { client, keys: keys.data };
     },
   );
+}
 
+function updateClientRoute(app: App, services: Services) {
   app.patch(
     '/clients/:id',
     {
-      preHandler: write,
+      preHandler: requireAdmin(services, 'clients:write'),
       schema: {
         tags,
         summary: 'Update name, email, tier, metadata or default rate limit',
@@ -162,14 +166,18 @@ export async function adminClientRoutes(app: App, services: Services) {
             defaultRateLimit: rateLimitSchema.nullable().optional(),
           })
           .strict(),
-        response: { 200: z.object({ client: clientSchema }), ...errorResponses },
+        response: { 200: clientReply, ...errorResponses },
       },
     },
     async (request) => ({
       client: await services.clients.update(request.params.id, request.body, actorOf(request)),
     }),
   );
+}
 
+/** Suspend and reactivate: reversible, every key of the client stops or works again at once. */
+function clientStatusRoutes(app: App, services: Services) {
+  const write = requireAdmin(services, 'clients:write');
   app.post(
     '/clients/:id/suspend',
     {
@@ -182,7 +190,7 @@ export async function adminClientRoutes(app: App, services: Services) {
           .object({ reason: z.string().max(500).optional() })
           .strict()
           .nullish(),
-        response: { 200: z.object({ client: clientSchema }), ...errorResponses },
+        response: { 200: clientReply, ...errorResponses },
       },
     },
     async (request) => ({
@@ -202,240 +210,29 @@ export async function adminClientRoutes(app: App, services: Services) {
         tags,
         summary: 'Reactivate a suspended client',
         params: clientParams,
-        response: { 200: z.object({ client: clientSchema }), ...errorResponses },
+        response: { 200: clientReply, ...errorResponses },
       },
     },
     async (request) => ({
       client: await services.clients.reactivate(request.params.id, actorOf(request)),
     }),
   );
+}
 
+function deleteClientRoute(app: App, services: Services) {
   app.delete(
     '/clients/:id',
     {
-      preHandler: write,
+      preHandler: requireAdmin(services, 'clients:write'),
       schema: {
         tags,
         summary: 'Delete a client permanently (keys destroyed, PII scrubbed, tombstone kept)',
         params: clientParams,
-        response: { 200: z.object({ client: clientSchema }), ...errorResponses },
+        response: { 200: clientReply, ...errorResponses },
       },
     },
     async (request) => ({
       client: await services.clients.delete(request.params.id, actorOf(request)),
     }),
-  );
-
-  app.post(
-    '/clients/:id/keys',
-    {
-      preHandler: keysWrite,
-      schema: {
-        tags: keyTags,
-        summary: 'Issue a key for a client (shown once)',
-        params: clientParams,
-        body: createKeyBody,
-        response: { 201: createdKeySchema, ...errorResponses },
-      },
-    },
-    async (request, reply) =>
-      reply
-        .code(201)
-        .send(await services.keys.create(request.params.id, request.body, actorOf(request))),
-  );
-
-  app.get(
-    '/clients/:id/keys',
-    {
-      preHandler: keysRead,
-      schema: {
-        tags: keyTags,
-        summary: "List a client's keys",
-        params: clientParams,
-        querystring: paginationQuery,
-        response: { 200: keyList, ...errorResponses },
-      },
-    },
-    async (request) => {
-      await services.clients.get(request.params.id);
-      return services.keys.list(request.params.id, request.query);
-    },
-  );
-
-  app.get(
-    '/clients/:id/keys/:keyId',
-    {
-      preHandler: keysRead,
-      schema: {
-        tags: keyTags,
-        summary: 'Get one key',
-        params: keyParams,
-        response: { 200: z.object({ key: apiKeySchema }), ...errorResponses },
-      },
-    },
-    async (request) => ({ key: await services.keys.get(request.params.id, request.params.keyId) }),
-  );
-
-  app.post(
-    '/clients/:id/keys/:keyId/revoke',
-    {
-      preHandler: keysWrite,
-      schema: {
-        tags: keyTags,
-        summary: 'Revoke a key, with an optional reason',
-        params: keyParams,
-        body: revokeBody.nullish(),
-        response: { 200: z.object({ key: apiKeySchema }), ...errorResponses },
-      },
-    },
-    async (request) => ({
-      key: await services.keys.revoke(
-        request.params.id,
-        request.params.keyId,
-        actorOf(request),
-        request.body?.reason,
-      ),
-    }),
-  );
-
-  app.post(
-    '/clients/:id/keys/:keyId/reactivate',
-    {
-      preHandler: keysWrite,
-      schema: {
-        tags: keyTags,
-        summary: 'Reactivate a revoked key',
-        params: keyParams,
-        response: { 200: z.object({ key: apiKeySchema }), ...errorResponses },
-      },
-    },
-    async (request) => ({
-      key: await services.keys.reactivate(
-        request.params.id,
-        request.params.keyId,
-        actorOf(request),
-      ),
-    }),
-  );
-
-  app.post(
-    '/clients/:id/keys/:keyId/roll',
-    {
-      preHandler: keysWrite,
-      schema: {
-        tags: keyTags,
-        summary: 'Roll a key: a new key now, the old one works until the grace deadline',
-        params: keyParams,
-        body: rollBody.nullish(),
-        response: { 201: rolledKeySchema, ...errorResponses },
-      },
-    },
-    async (request, reply) =>
-      reply
-        .code(201)
-        .send(
-          await services.keys.roll(
-            request.params.id,
-            request.params.keyId,
-            actorOf(request),
-            request.body?.gracePeriodSeconds,
-          ),
-        ),
-  );
-
-  app.delete(
-    '/clients/:id/keys/:keyId',
-    {
-      preHandler: keysWrite,
-      schema: {
-        tags: keyTags,
-        summary: 'Delete a key permanently',
-        params: keyParams,
-        response: { 204: z.null().describe('deleted'), ...errorResponses },
-      },
-    },
-    async (request, reply) => {
-      await services.keys.delete(request.params.id, request.params.keyId, actorOf(request));
-      return reply.code(204).send(null);
-    },
-  );
-
-  app.post(
-    '/verify',
-    {
-      preHandler: requireAdmin(services, 'verify'),
-      schema: {
-        tags: ['admin: verify'],
-        summary: 'Verify a key for a service that checks keys itself (always 200)',
-        body: z.object({
-          key: z.string().max(4096),
-          scopes: z.array(z.string().max(64)).max(100).optional(),
-          ip: z.string().max(64).optional(),
-          endpoint: z.string().max(300).optional(),
-        }),
-        response: {
-          200: z.object({
-            valid: z.boolean(),
-            code: z.string(),
-            clientId: z.string().nullable(),
-            keyId: z.string().nullable(),
-            scopes: z.array(z.string()),
-            environment: z.enum(['live', 'test']).nullable(),
-            ratelimit: z
-              .object({ limit: z.number(), remaining: z.number(), reset: z.number() })
-              .nullable(),
-            remaining: z.number().nullable(),
-            reason: z
-              .enum(['credits', 'budget'])
-              .optional()
-              .describe("USAGE_EXCEEDED: what ran out (the key's credits or a hard budget)"),
-            budgetId: z.string().optional(),
-            budgetResetAt: z
-              .number()
-              .optional()
-              .describe('reason budget: when its period ends (epoch ms)'),
-            meta: z.record(z.string(), z.unknown()),
-          }),
-          ...errorResponses,
-        },
-      },
-    },
-    async (request) => {
-      const { key, ...opts } = request.body;
-      const { auth: _auth, ...result } = await services.keys.verify(key, opts);
-      if (!result.valid) {
-        void services.keys.reportFailure({
-          code: result.code,
-          ip: opts.ip,
-          endpoint: opts.endpoint,
-          rawKey: key,
-          keyId: result.keyId,
-          clientId: result.clientId,
-        });
-      }
-      return result;
-    },
-  );
-
-  app.get(
-    '/keys/legacy',
-    {
-      preHandler: keysRead,
-      schema: {
-        tags: keyTags,
-        summary: 'Imported legacy keys: how many exist, are active, and were used in 30 days',
-        description:
-          'Legacy keys are keys imported by hash from another system (`keyplane import`). Rolling one issues a Keyplane key; retire them until `active` is 0.',
-        response: {
-          200: z.object({
-            total: z.number().int(),
-            active: z.number().int(),
-            usedLast30Days: z.number().int(),
-          }),
-          ...errorResponses,
-        },
-      },
-    },
-    async () => services.keys.legacySummary(),
   );
 }
