@@ -1,5 +1,6 @@
+import type { preHandlerAsyncHookHandler } from 'fastify';
 import { z } from 'zod';
-import { BUDGET_MODES, BUDGET_PERIODS } from '../../budgets/index.ts';
+import { BUDGET_MODES, BUDGET_PERIODS, type BudgetsService } from '../../budgets/index.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
@@ -75,12 +76,28 @@ const list = z.object({ data: z.array(budgetSchema) });
 const one = z.object({ budget: budgetSchema });
 const tags = ['admin: budgets'];
 
+/** What the admin budget routes share: the service and the two scope checks. */
+interface AdminCtx {
+  budgets: BudgetsService;
+  read: preHandlerAsyncHookHandler;
+  write: preHandlerAsyncHookHandler;
+}
+
 /** Admin API: a client's budgets and its keys' budgets. */
 export async function adminBudgetRoutes(app: App, services: Services) {
-  const read = requireAdmin(services, 'clients:read');
-  const write = requireAdmin(services, 'clients:write');
-  const b = services.budgets;
+  const ctx: AdminCtx = {
+    budgets: services.budgets,
+    read: requireAdmin(services, 'clients:read'),
+    write: requireAdmin(services, 'clients:write'),
+  };
+  clientBudgetsRoutes(app, ctx);
+  keyBudgetsRoutes(app, ctx);
+  oneBudgetRoute(app, ctx);
+  budgetChangeRoutes(app, ctx);
+}
 
+/** A client's budgets, and a new budget on the whole client. */
+function clientBudgetsRoutes(app: App, { budgets: b, read, write }: AdminCtx) {
   app.get(
     '/clients/:id/budgets',
     {
@@ -115,6 +132,10 @@ export async function adminBudgetRoutes(app: App, services: Services) {
       return reply.code(201).send({ budget });
     },
   );
+}
+
+/** One key's budgets, and a new budget on that key. */
+function keyBudgetsRoutes(app: App, { budgets: b, read, write }: AdminCtx) {
   app.get(
     '/clients/:id/keys/:keyId/budgets',
     {
@@ -146,6 +167,9 @@ export async function adminBudgetRoutes(app: App, services: Services) {
       return reply.code(201).send({ budget });
     },
   );
+}
+
+function oneBudgetRoute(app: App, { budgets: b, read }: AdminCtx) {
   app.get(
     '/clients/:id/budgets/:budgetId',
     {
@@ -159,6 +183,10 @@ export async function adminBudgetRoutes(app: App, services: Services) {
     },
     async (request) => ({ budget: await b.get(request.params.id, request.params.budgetId) }),
   );
+}
+
+/** Change a budget, or remove it. */
+function budgetChangeRoutes(app: App, { budgets: b, write }: AdminCtx) {
   app.patch(
     '/clients/:id/budgets/:budgetId',
     {
