@@ -40,7 +40,13 @@ export function budgetsCommand(program: Command) {
   const cmd = program
     .command('budgets')
     .description("a client's spend budgets (per client or per key)");
+  setCommand(cmd);
+  listCommand(cmd);
+  updateCommand(cmd);
+  deleteCommand(cmd);
+}
 
+function setCommand(cmd: Command) {
   cmd
     .command('set')
     .description('set a budget on a client, or on one of its keys with --key')
@@ -78,7 +84,9 @@ export function budgetsCommand(program: Command) {
         });
       },
     );
+}
 
+function listCommand(cmd: Command) {
   cmd
     .command('list')
     .description("a client's budgets and the spend of their current period")
@@ -93,7 +101,9 @@ export function budgetsCommand(program: Command) {
         output(opts, { data }, () => rows(data));
       });
     });
+}
 
+function updateCommand(cmd: Command) {
   cmd
     .command('update <budgetId>')
     .description("change a budget's amount, mode or thresholds")
@@ -124,7 +134,9 @@ export function budgetsCommand(program: Command) {
         });
       },
     );
+}
 
+function deleteCommand(cmd: Command) {
   cmd
     .command('delete <budgetId>')
     .description('remove a budget (its spend and alerts go with it)')
