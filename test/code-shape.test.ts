@@ -21,7 +21,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/http/routes/client-api.ts clientApiRoutes',
   'src/infra/change-feed-postgres.ts createPostgresTransport',
   'src/infra/change-feed-redis.ts createRedisTransport',
-  'src/infra/change-feed-sqlite.ts createSqliteTransport',
   'src/infra/change-feed.ts createChangeFeed',
   'src/store/migrations/0005-billing.ts up',
   'src/store/migrations/0011-webhooks.ts up',
