@@ -4,6 +4,20 @@ import { isChangeEvent, type Transport, type TransportSink } from './change-feed
 
 const BACKOFF = { baseMs: 200, maxMs: 5000 };
 
+/** What the transport's steps share: the pool, the listening connection and its retry state. */
+interface PostgresFeedContext {
+  pool: pg.Pool;
+  channel: string;
+  sink: TransportSink;
+  client: pg.Client | null;
+  listening: boolean;
+  everListened: boolean;
+  failures: number;
+  retry: NodeJS.Timeout | null;
+  connecting: Promise<void> | null;
+  closed: boolean;
+}
+
 /**
  * The change feed over PostgreSQL LISTEN/NOTIFY: NOTIFY goes through the pool, LISTEN holds one
  * dedicated connection made from the pool's settings. When that connection drops it comes back
@@ -15,96 +29,99 @@ export function createPostgresTransport(deps: {
   channel: string;
   sink: TransportSink;
 }): Transport {
-  const { pool, channel, sink } = deps;
-  let client: pg.Client | null = null;
-  let listening = false;
-  let everListened = false;
-  let failures = 0;
-  let retry: NodeJS.Timeout | null = null;
-  let connecting: Promise<void> | null = null;
-  let closed = false;
-
-  const onNotification = (msg: pg.Notification) => {
-    if (msg.channel !== channel || !msg.payload) return;
-    try {
-      const event: unknown = JSON.parse(msg.payload);
-      if (isChangeEvent(event)) sink.deliver(event);
-    } catch {
-      /* not ours */
-    }
+  const ctx: PostgresFeedContext = {
+    ...deps,
+    client: null,
+    listening: false,
+    everListened: false,
+    failures: 0,
+    retry: null,
+    connecting: null,
+    closed: false,
   };
-
-  function lost(c: pg.Client, err?: Error) {
-    if (c !== client) return;
-    client = null;
-    listening = false;
-    c.removeAllListeners('notification');
-    c.end().catch(() => undefined);
-    if (closed) return;
-    sink.logger.warn(
-      { err: err && { message: err.message } },
-      'change feed: PostgreSQL listener lost, reconnecting',
-    );
-    schedule();
-  }
-
-  function schedule() {
-    if (closed || retry) return;
-    retry = setTimeout(
-      () => {
-        retry = null;
-        connect();
-      },
-      backoffMs(failures, BACKOFF),
-    );
-    retry.unref();
-    failures++;
-  }
-
-  function connect() {
-    if (closed || connecting) return;
-    const c = new pg.Client({ ...pool.options, keepAlive: true });
-    c.on('error', (err) => lost(c, err));
-    c.on('end', () => lost(c));
-    c.on('notification', onNotification);
-    client = c;
-    connecting = (async () => {
-      try {
-        await c.connect();
-        await c.query(`LISTEN ${channel}`);
-        if (closed || client !== c) return;
-        listening = true;
-        failures = 0;
-        // Anything sent before this point and after the last LISTEN may have been missed.
-        if (everListened) sink.resync();
-        else everListened = true;
-      } catch (err) {
-        lost(c, err as Error);
-        if (!everListened) everListened = true; // a late first connect may have missed events too
-      }
-    })().finally(() => {
-      connecting = null;
-    });
-  }
-
   return {
     name: 'postgres',
-    start() {
-      connect();
+    start: () => connect(ctx),
+    send: async (event) => {
+      await ctx.pool.query('select pg_notify($1, $2)', [ctx.channel, JSON.stringify(event)]);
     },
-    async send(event) {
-      await pool.query('select pg_notify($1, $2)', [channel, JSON.stringify(event)]);
-    },
-    isLive: () => listening,
-    async close() {
-      closed = true;
-      if (retry) clearTimeout(retry);
-      retry = null;
-      await connecting;
-      const c = client;
-      client = null;
-      listening = false;
-      if (c) await c.end().catch(() => undefined);
-    },
+    isLive: () => ctx.listening,
+    close: () => close(ctx),
   };
+}
+
+function onNotification(ctx: PostgresFeedContext, msg: pg.Notification) {
+  if (msg.channel !== ctx.channel || !msg.payload) return;
+  try {
+    const event: unknown = JSON.parse(msg.payload);
+    if (isChangeEvent(event)) ctx.sink.deliver(event);
+  } catch {
+    /* not ours */
+  }
+}
+
+function connect(ctx: PostgresFeedContext) {
+  if (ctx.closed || ctx.connecting) return;
+  const c = new pg.Client({ ...ctx.pool.options, keepAlive: true });
+  c.on('error', (err) => lost(ctx, c, err));
+  c.on('end', () => lost(ctx, c));
+  c.on('notification', (msg) => onNotification(ctx, msg));
+  ctx.client = c;
+  ctx.connecting = listen(ctx, c).finally(() => {
+    ctx.connecting = null;
+  });
+}
+
+async function listen(ctx: PostgresFeedContext, c: pg.Client) {
+  try {
+    await c.connect();
+    await c.query(`LISTEN ${ctx.channel}`);
+    if (ctx.closed || ctx.client !== c) return;
+    ctx.listening = true;
+    ctx.failures = 0;
+    // Anything sent before this point and after the last LISTEN may have been missed.
+    if (ctx.everListened) ctx.sink.resync();
+    else ctx.everListened = true;
+  } catch (err) {
+    lost(ctx, c, err as Error);
+    ctx.everListened = true; // a late first connect may have missed events too
+  }
+}
+
+function lost(ctx: PostgresFeedContext, c: pg.Client, err?: Error) {
+  if (c !== ctx.client) return;
+  ctx.client = null;
+  ctx.listening = false;
+  c.removeAllListeners('notification');
+  c.end().catch(() => undefined);
+  if (ctx.closed) return;
+  ctx.sink.logger.warn(
+    { err: err && { message: err.message } },
+    'change feed: PostgreSQL listener lost, reconnecting',
+  );
+  schedule(ctx);
+}
+
+function schedule(ctx: PostgresFeedContext) {
+  if (ctx.closed || ctx.retry) return;
+  ctx.retry = setTimeout(
+    () => {
+      ctx.retry = null;
+      connect(ctx);
+    },
+    backoffMs(ctx.failures, BACKOFF),
+  );
+  ctx.retry.unref();
+  ctx.failures++;
+}
+
+async function close(ctx: PostgresFeedContext) {
+  ctx.closed = true;
+  if (ctx.retry) clearTimeout(ctx.retry);
+  ctx.retry = null;
+  await ctx.connecting;
+  const c = ctx.client;
+  ctx.client = null;
+  ctx.listening = false;
+  if (c) await c.end().catch(() => undefined);
 }
