@@ -19,7 +19,6 @@ const FUNCTIONS_STILL_LONG = new Set([
   'src/cli/commands/clients.ts clientsCommand',
   'src/cli/commands/keys.ts keysCommand',
   'src/http/routes/client-api.ts clientApiRoutes',
-  'src/infra/change-feed.ts createChangeFeed',
   'src/store/migrations/0005-billing.ts up',
   'src/store/migrations/0011-webhooks.ts up',
 ]);

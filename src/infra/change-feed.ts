@@ -72,6 +72,20 @@ export function isChangeEvent(value: unknown): value is WireEvent {
   );
 }
 
+/** What the feed's steps share: who this process is, its subscribers, and the transports. */
+interface FeedContext {
+  logger: Logger;
+  origin: string;
+  subscribers: Set<(e: ChangeEvent) => void>;
+  resyncers: Set<() => void>;
+  /** uids already delivered (insertion-ordered, bounded): the same event via two routes counts once. */
+  seen: Set<string>;
+  transports: Transport[];
+  counter: number;
+  started: boolean;
+  closed: boolean;
+}
+
 /**
  * The cache-invalidation feed. Local subscribers hear a change synchronously inside `publish`;
  * other processes hear it through the store's own channel — a `change_log` table polled with
@@ -87,44 +101,41 @@ export function createChangeFeed(deps: {
   /** SQLite poll interval (ms). */
   pollMs?: number;
 }): ChangeFeed {
-  const { store, redis, logger } = deps;
-  const origin = randomBytes(8).toString('hex');
-  const subscribers = new Set<(e: ChangeEvent) => void>();
-  const resyncers = new Set<() => void>();
-  /** uids already delivered (insertion-ordered, bounded): the same event via two routes counts once. */
-  const seen = new Set<string>();
-  let counter = 0;
-  let started = false;
-  let closed = false;
-
-  const safely = (fn: () => void) => {
-    try {
-      fn();
-    } catch (err) {
-      logger.error({ err }, 'change feed subscriber threw');
-    }
+  const ctx: FeedContext = {
+    logger: deps.logger,
+    origin: randomBytes(8).toString('hex'),
+    subscribers: new Set(),
+    resyncers: new Set(),
+    seen: new Set(),
+    transports: [],
+    counter: 0,
+    started: false,
+    closed: false,
   };
-  const fanOut = (event: ChangeEvent) => {
-    const plain: ChangeEvent = { kind: event.kind, id: event.id, clientId: event.clientId };
-    for (const fn of subscribers) safely(() => fn(plain));
-  };
-
-  const sink: TransportSink = {
-    origin,
-    logger,
-    deliver(event) {
-      if (closed || event.origin === origin || seen.has(event.uid)) return;
-      seen.add(event.uid);
-      if (seen.size > SEEN_MAX) seen.delete(seen.values().next().value as string);
-      fanOut(event);
+  ctx.transports = createTransports(deps, createSink(ctx));
+  return {
+    publish: (event) => publish(ctx, event),
+    subscribe(fn) {
+      ctx.subscribers.add(fn);
+      start(ctx);
+      return () => void ctx.subscribers.delete(fn);
     },
-    resync() {
-      if (closed) return;
-      logger.info('change feed resync: caches start over');
-      for (const fn of resyncers) safely(fn);
+    onResync(fn) {
+      ctx.resyncers.add(fn);
+      start(ctx);
+      return () => void ctx.resyncers.delete(fn);
     },
+    isLive: () => ctx.transports.some((t) => t.isLive()),
+    close: () => close(ctx),
   };
+}
 
+/** The store's own channel always; Redis beside it when configured. */
+function createTransports(
+  deps: { store: Store; redis: Redis | null; pollMs?: number },
+  sink: TransportSink,
+): Transport[] {
+  const { store, redis } = deps;
   const transports: Transport[] = [];
   if (store.engine === 'sqlite') {
     transports.push(createSqliteTransport({ store, sink, pollMs: deps.pollMs ?? 200 }));
@@ -132,58 +143,76 @@ export function createChangeFeed(deps: {
     transports.push(createPostgresTransport({ pool: store.pgPool!, channel: CHANNEL, sink }));
   }
   if (redis) transports.push(createRedisTransport({ redis, channel: CHANNEL, sink }));
+  return transports;
+}
 
-  const start = () => {
-    if (started || closed) return;
-    started = true;
-    for (const t of transports) t.start();
-  };
-
-  const feed: ChangeFeed = {
-    async publish(event) {
-      // Inside a unit of work the write has not committed yet: announce it once it has.
-      if (afterCommit(() => feed.publish(event))) return;
-      fanOut(event);
-      if (closed) return;
-      const wire: WireEvent = {
-        kind: event.kind,
-        id: event.id,
-        clientId: event.clientId,
-        origin,
-        uid: `${origin}:${++counter}`,
-      };
-      // The write this event reports has already committed: a transport failure is logged,
-      // never thrown back at the caller (the other transport, or a resync, covers it).
-      const results = await Promise.allSettled(transports.map((t) => t.send(wire)));
-      results.forEach((r, i) => {
-        if (r.status === 'rejected') {
-          logger.warn(
-            { err: { message: (r.reason as Error)?.message }, transport: transports[i]!.name },
-            'change feed: could not publish to other processes',
-          );
-        }
-      });
+/** Where the transports hand what they hear: other processes' events, once each, and resyncs. */
+function createSink(ctx: FeedContext): TransportSink {
+  return {
+    origin: ctx.origin,
+    logger: ctx.logger,
+    deliver(event) {
+      if (ctx.closed || event.origin === ctx.origin || ctx.seen.has(event.uid)) return;
+      ctx.seen.add(event.uid);
+      if (ctx.seen.size > SEEN_MAX) ctx.seen.delete(ctx.seen.values().next().value as string);
+      fanOut(ctx, event);
     },
-    subscribe(fn) {
-      subscribers.add(fn);
-      start();
-      return () => void subscribers.delete(fn);
-    },
-    onResync(fn) {
-      resyncers.add(fn);
-      start();
-      return () => void resyncers.delete(fn);
-    },
-    isLive() {
-      return transports.some((t) => t.isLive());
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      subscribers.clear();
-      resyncers.clear();
-      await Promise.allSettled(transports.map((t) => t.close()));
+    resync() {
+      if (ctx.closed) return;
+      ctx.logger.info('change feed resync: caches start over');
+      for (const fn of ctx.resyncers) safely(ctx, fn);
     },
   };
-  return feed;
+}
+
+function safely(ctx: FeedContext, fn: () => void) {
+  try {
+    fn();
+  } catch (err) {
+    ctx.logger.error({ err }, 'change feed subscriber threw');
+  }
+}
+
+function fanOut(ctx: FeedContext, event: ChangeEvent) {
+  const plain: ChangeEvent = { kind: event.kind, id: event.id, clientId: event.clientId };
+  for (const fn of ctx.subscribers) safely(ctx, () => fn(plain));
+}
+
+function start(ctx: FeedContext) {
+  if (ctx.started || ctx.closed) return;
+  ctx.started = true;
+  for (const t of ctx.transports) t.start();
+}
+
+async function publish(ctx: FeedContext, event: ChangeEvent): Promise<void> {
+  // Inside a unit of work the write has not committed yet: announce it once it has.
+  if (afterCommit(() => publish(ctx, event))) return;
+  fanOut(ctx, event);
+  if (ctx.closed) return;
+  const wire: WireEvent = {
+    kind: event.kind,
+    id: event.id,
+    clientId: event.clientId,
+    origin: ctx.origin,
+    uid: `${ctx.origin}:${++ctx.counter}`,
+  };
+  // The write this event reports has already committed: a transport failure is logged,
+  // never thrown back at the caller (the other transport, or a resync, covers it).
+  const results = await Promise.allSettled(ctx.transports.map((t) => t.send(wire)));
+  results.forEach((r, i) => {
+    if (r.status === 'rejected') {
+      ctx.logger.warn(
+        { err: { message: (r.reason as Error)?.message }, transport: ctx.transports[i]!.name },
+        'change feed: could not publish to other processes',
+      );
+    }
+  });
+}
+
+async function close(ctx: FeedContext) {
+  if (ctx.closed) return;
+  ctx.closed = true;
+  ctx.subscribers.clear();
+  ctx.resyncers.clear();
+  await Promise.allSettled(ctx.transports.map((t) => t.close()));
 }
