@@ -1,9 +1,9 @@
 import type { BillingFrequency } from '../billing/billing-types.ts';
 import type { ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
-import type { AuthContext, MaybePromise } from '../keys/index.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
+import type { MaybePromise } from '../lib/maybe-promise.ts';
 import { createAlertWatch, type ReachedAlert } from './budgets-alert-watch.ts';
 import { periodBounds } from './budgets-fns.ts';
 import {
@@ -18,7 +18,13 @@ import {
 } from './budgets-leases.ts';
 import { createBudgetRules, type ClientRules } from './budgets-rules.ts';
 import type { BudgetsStore, ReserveItem } from './budgets-store.ts';
-import type { BudgetDecision, BudgetHold, BudgetLease, BudgetRule } from './budgets-types.ts';
+import type {
+  BudgetCaller,
+  BudgetDecision,
+  BudgetHold,
+  BudgetLease,
+  BudgetRule,
+} from './budgets-types.ts';
 
 export { toRule } from './budgets-rules.ts';
 export type { ReachedAlert } from './budgets-alert-watch.ts';
@@ -83,7 +89,7 @@ function periodOf(
 
 function reserve(
   ctx: GateCtx,
-  auth: AuthContext,
+  auth: BudgetCaller,
   endpoint: string | undefined,
 ): MaybePromise<BudgetDecision | null> {
   if (auth.environment === 'test' || endpoint === undefined) return null;
@@ -98,7 +104,7 @@ function reserve(
 function reserveWith(
   ctx: GateCtx,
   entry: ClientRules,
-  auth: AuthContext,
+  auth: BudgetCaller,
   endpoint: string,
 ): MaybePromise<BudgetDecision | null> {
   const applicable = entry.rules.filter((r) => r.keyId === null || r.keyId === auth.keyId);
@@ -196,7 +202,7 @@ export function createBudgetGate(deps: BudgetGateDeps) {
   const alerts = createAlertWatch({ ...deps, track });
   const ctx: GateCtx = { deps, rules, alerts, leases, track, periods: new Map() };
   return {
-    reserve: (auth: AuthContext, endpoint: string | undefined) => reserve(ctx, auth, endpoint),
+    reserve: (auth: BudgetCaller, endpoint: string | undefined) => reserve(ctx, auth, endpoint),
     settle: (hold: BudgetHold, status: number) => settle(ctx, hold, status),
     /** Gives a whole reservation back (a later step of verification refused the call). */
     cancel: (hold: BudgetHold) => settle(ctx, hold, 599),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../infra/logger.ts';
-import type { MaybePromise } from '../keys/index.ts';
+import type { MaybePromise } from '../lib/maybe-promise.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { BudgetsStore, ReserveItem } from './budgets-store.ts';
 import type { BudgetLease } from './budgets-types.ts';

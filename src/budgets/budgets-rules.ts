@@ -1,7 +1,7 @@
 import type { BillingFrequency } from '../billing/billing-types.ts';
 import type { ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
-import type { MaybePromise } from '../keys/keys-types.ts';
+import type { MaybePromise } from '../lib/maybe-promise.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { BudgetsStore } from './budgets-store.ts';
 import type { BudgetRule, BudgetsTable } from './budgets-types.ts';

@@ -1,3 +1,4 @@
+import type { KeyEnvironment } from '../lib/key-format.ts';
 import type { BudgetPeriod, BudgetMode } from '../store/tables/budgets.ts';
 export { BUDGET_PERIODS, BUDGET_MODES } from '../store/tables/budgets.ts';
 export type {
@@ -62,6 +63,13 @@ export interface BudgetRule {
   period: BudgetPeriod;
   mode: BudgetMode;
   thresholds: number[];
+}
+
+/** Who makes a call, as far as budgets care (keys' verified AuthContext has these fields). */
+export interface BudgetCaller {
+  clientId: string;
+  keyId: string;
+  environment: KeyEnvironment;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
-import type { BudgetDecision, BudgetHold } from '../budgets/budgets-types.ts';
+import type { BudgetDecision, BudgetHold } from '../budgets/index.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
+import type { MaybePromise } from '../lib/maybe-promise.ts';
 import type { KeyStatus, KeysTable } from '../store/tables/keys.ts';
 export type {
   KeyStatus,
@@ -128,8 +129,7 @@ export interface BudgetStep {
   cancel(hold: BudgetHold): void;
 }
 
-/** A value, or a promise of it when it had to wait (callers `await` either). */
-export type MaybePromise<T> = T | Promise<T>;
+export type { MaybePromise } from '../lib/maybe-promise.ts';
 
 /** What verification needs to know about a key's client (asked of the clients service). */
 export interface ClientSnapshot {

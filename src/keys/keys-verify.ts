@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import type { RateLimitSetting } from '../lib/rate-limit-setting.ts';
-import type { BudgetDecision, BudgetHold } from '../budgets/budgets-types.ts';
+import type { BudgetDecision, BudgetHold } from '../budgets/index.ts';
 import type { Clock } from '../lib/clock.ts';
 import { hashKey, keyPrefixOf, parseKey } from '../lib/key-format.ts';
 import type { KeyEvents } from './key-events.ts';
