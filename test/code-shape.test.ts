@@ -16,7 +16,6 @@ import {
  * no longer offends (delete it), so the lists always tell the truth.
  */
 const FUNCTIONS_STILL_LONG = new Set([
-  'src/cli/commands/clients.ts clientsCommand',
   'src/cli/commands/keys.ts keysCommand',
   'src/http/routes/client-api.ts clientApiRoutes',
   'src/store/migrations/0005-billing.ts up',

@@ -57,7 +57,15 @@ function parseMeta(text: string | undefined): Record<string, unknown> | undefine
 
 export function clientsCommand(program: Command) {
   const cmd = program.command('clients').description('manage clients (tenants)');
+  createCommand(cmd);
+  listCommand(cmd);
+  showCommand(cmd);
+  updateCommand(cmd);
+  statusCommands(cmd);
+  deleteCommand(cmd);
+}
 
+function createCommand(cmd: Command) {
   cmd
     .command('create')
     .description('create a client and its first API key (printed once)')
@@ -90,7 +98,27 @@ export function clientsCommand(program: Command) {
         });
       },
     );
+}
 
+type ClientWithKeys = Client & { keys: ApiKey[] };
+
+/** One line per client, then one per key (● active, ○ revoked). */
+function clientListText(data: ClientWithKeys[]): string {
+  if (!data.length) return '(no clients)';
+  return data
+    .map((c) =>
+      [
+        `${c.id}  ${c.name} <${c.email ?? ''}>  tier=${c.tier}  status=${c.status}  created=${c.createdAt}`,
+        ...c.keys.map(
+          (k) =>
+            `    ${k.status === 'active' ? '●' : '○'} ${k.id}  ${k.start}…  ${k.environment}  ${k.status}${k.name ? `  "${k.name}"` : ''}`,
+        ),
+      ].join('\n'),
+    )
+    .join('\n');
+}
+
+function listCommand(cmd: Command) {
   cmd
     .command('list')
     .description('list clients with their keys (active and revoked)')
@@ -111,24 +139,12 @@ export function clientsCommand(program: Command) {
             keys: (await s.keys.list(c.id, { limit: 1000 })).data,
           })),
         );
-        output(opts, { data, nextCursor: page.nextCursor }, () =>
-          data.length
-            ? data
-                .map((c) =>
-                  [
-                    `${c.id}  ${c.name} <${c.email ?? ''}>  tier=${c.tier}  status=${c.status}  created=${c.createdAt}`,
-                    ...c.keys.map(
-                      (k) =>
-                        `    ${k.status === 'active' ? '●' : '○'} ${k.id}  ${k.start}…  ${k.environment}  ${k.status}${k.name ? `  "${k.name}"` : ''}`,
-                    ),
-                  ].join('\n'),
-                )
-                .join('\n')
-            : '(no clients)',
-        );
+        output(opts, { data, nextCursor: page.nextCursor }, () => clientListText(data));
       });
     });
+}
 
+function showCommand(cmd: Command) {
   cmd
     .command('show <id>')
     .description('show a client and its keys')
@@ -142,7 +158,9 @@ export function clientsCommand(program: Command) {
         );
       });
     });
+}
 
+function updateCommand(cmd: Command) {
   cmd
     .command('update <id>')
     .description("change a client's name, email, tier or metadata")
@@ -166,7 +184,10 @@ export function clientsCommand(program: Command) {
         });
       },
     );
+}
 
+/** `revoke` suspends a client (all its keys stop at once), `reactivate` undoes it. */
+function statusCommands(cmd: Command) {
   cmd
     .command('revoke <id>')
     .description('suspend a client: all its keys stop at once (reversible with reactivate)')
@@ -193,7 +214,9 @@ export function clientsCommand(program: Command) {
         output(opts, { client }, () => `reactivated ${client.id} (${client.name})`);
       });
     });
+}
 
+function deleteCommand(cmd: Command) {
   cmd
     .command('delete <id>')
     .description(
