@@ -3,6 +3,14 @@ import type { Kysely } from 'kysely';
 // Billing (src/billing/): payment details, invoices with their per-period counters, delivery
 // attempts and completed runs. Portable types only; money is integer micros in bigint columns.
 export async function up(db: Kysely<unknown>): Promise<void> {
+  await createPaymentDetails(db);
+  await createInvoices(db);
+  await createInvoiceCounters(db);
+  await createInvoiceDeliveries(db);
+  await createInvoiceRuns(db);
+}
+
+async function createPaymentDetails(db: Kysely<unknown>) {
   await db.schema
     .createTable('payment_details')
     .addColumn('client_id', 'text', (c) => c.primaryKey())
@@ -17,7 +25,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('updated_at', 'text', (c) => c.notNull())
     .execute();
+}
 
+async function createInvoices(db: Kysely<unknown>) {
   await db.schema
     .createTable('invoices')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -60,13 +70,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('invoices')
     .columns(['next_send_at'])
     .execute();
+}
 
+async function createInvoiceCounters(db: Kysely<unknown>) {
   await db.schema
     .createTable('invoice_counters')
     .addColumn('period', 'text', (c) => c.primaryKey())
     .addColumn('last_seq', 'integer', (c) => c.notNull())
     .execute();
+}
 
+async function createInvoiceDeliveries(db: Kysely<unknown>) {
   await db.schema
     .createTable('invoice_deliveries')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -86,7 +100,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('invoice_deliveries')
     .columns(['invoice_id', 'id'])
     .execute();
+}
 
+async function createInvoiceRuns(db: Kysely<unknown>) {
   await db.schema
     .createTable('invoice_runs')
     .addColumn('period', 'text', (c) => c.primaryKey())
