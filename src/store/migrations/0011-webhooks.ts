@@ -4,6 +4,13 @@ import { PostgresAdapter, sql, type Kysely } from 'kysely';
 // endpoint (the dispatcher's work queue, leased with claimed_until), and every attempt.
 export async function up(db: Kysely<unknown>): Promise<void> {
   const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  await createEndpoints(db);
+  await createMessages(db);
+  await createDeliveries(db, postgres);
+  await createAttempts(db);
+}
+
+async function createEndpoints(db: Kysely<unknown>) {
   await db.schema
     .createTable('webhook_endpoints')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -25,6 +32,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('webhook_endpoints')
     .column('client_id')
     .execute();
+}
+
+async function createMessages(db: Kysely<unknown>) {
   await db.schema
     .createTable('webhook_messages')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -38,6 +48,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('webhook_messages')
     .columns(['client_id', 'id'])
     .execute();
+}
+
+async function createDeliveries(db: Kysely<unknown>, postgres: boolean) {
   await db.schema
     .createTable('webhook_deliveries')
     // SQLite: an integer primary key is the rowid, assigned in insertion order.
@@ -63,6 +76,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .on('webhook_deliveries')
     .column('message_id')
     .execute();
+}
+
+async function createAttempts(db: Kysely<unknown>) {
   await db.schema
     .createTable('webhook_attempts')
     .addColumn('id', 'text', (c) => c.primaryKey())
