@@ -17,17 +17,35 @@ import { clientSchema } from './clients.ts';
 import { budgetSchema } from './budgets.ts';
 
 const tags = ['client'];
+const security = [{ apiKey: [] }];
 const keyParams = z.object({ id: z.string().min(1).max(100) });
+
+/** The two preHandlers of the self-service routes: any valid key, or one with keys:write. */
+interface ClientGuards {
+  auth: ReturnType<typeof requireClient>;
+  keysWrite: ReturnType<typeof requireClient>;
+}
 
 /** A client acting on its own keys, as the audit log names it. */
 function clientActor(request: { client: { keyId: string } | null; ip: string }) {
   return { type: 'client' as const, id: request.client!.keyId, ip: request.ip };
 }
 
+/** The self-service API (`/v1`): a client's view of itself and its own keys. */
 export async function clientApiRoutes(app: App, services: Services) {
-  const auth = requireClient(services);
-  const keysWrite = requireClient(services, { scope: 'keys:write' });
+  const guards: ClientGuards = {
+    auth: requireClient(services),
+    keysWrite: requireClient(services, { scope: 'keys:write' }),
+  };
+  healthRoute(app, guards);
+  meRoute(app, services, guards);
+  ownKeyReadRoutes(app, services, guards);
+  createOwnKeyRoute(app, services, guards);
+  revokeOwnKeyRoute(app, services, guards);
+  rollOwnKeyRoute(app, services, guards);
+}
 
+function healthRoute(app: App, { auth }: ClientGuards) {
   app.get(
     '/health',
     {
@@ -35,7 +53,7 @@ export async function clientApiRoutes(app: App, services: Services) {
       schema: {
         tags,
         summary: "Check a key: the client's key check (seed 01)",
-        security: [{ apiKey: [] }],
+        security,
         response: {
           200: z.object({
             status: z.literal('ok'),
@@ -52,7 +70,9 @@ export async function clientApiRoutes(app: App, services: Services) {
       client: { id: request.client!.clientId, name: request.client!.clientName },
     }),
   );
+}
 
+function meRoute(app: App, services: Services, { auth }: ClientGuards) {
   app.get(
     '/me',
     {
@@ -60,7 +80,7 @@ export async function clientApiRoutes(app: App, services: Services) {
       schema: {
         tags,
         summary: 'Own client profile and the calling key',
-        security: [{ apiKey: [] }],
+        security,
         response: {
           200: z.object({
             client: clientSchema,
@@ -83,7 +103,10 @@ export async function clientApiRoutes(app: App, services: Services) {
       return { client, key, budgets };
     },
   );
+}
 
+/** GET /keys and GET /keys/:id: the client's own keys. */
+function ownKeyReadRoutes(app: App, services: Services, { auth }: ClientGuards) {
   app.get(
     '/keys',
     {
@@ -91,7 +114,7 @@ export async function clientApiRoutes(app: App, services: Services) {
       schema: {
         tags,
         summary: 'List own keys',
-        security: [{ apiKey: [] }],
+        security,
         querystring: paginationQuery,
         response: { 200: keyList, ...errorResponses },
       },
@@ -99,6 +122,25 @@ export async function clientApiRoutes(app: App, services: Services) {
     async (request) => services.keys.list(request.client!.clientId, request.query),
   );
 
+  app.get(
+    '/keys/:id',
+    {
+      preHandler: auth,
+      schema: {
+        tags,
+        summary: 'Get one own key',
+        security,
+        params: keyParams,
+        response: { 200: z.object({ key: apiKeySchema }), ...errorResponses },
+      },
+    },
+    async (request) => ({
+      key: await services.keys.get(request.client!.clientId, request.params.id),
+    }),
+  );
+}
+
+function createOwnKeyRoute(app: App, services: Services, { keysWrite }: ClientGuards) {
   app.post(
     '/keys',
     {
@@ -106,7 +148,7 @@ export async function clientApiRoutes(app: App, services: Services) {
       schema: {
         tags,
         summary: 'Create an own key (scope keys:write; the key is shown once)',
-        security: [{ apiKey: [] }],
+        security,
         body: createKeyBody,
         response: { 201: createdKeySchema, ...errorResponses },
       },
@@ -118,24 +160,9 @@ export async function clientApiRoutes(app: App, services: Services) {
         .send(await services.keys.createOwn(request.client!, request.body, clientActor(request)));
     },
   );
+}
 
-  app.get(
-    '/keys/:id',
-    {
-      preHandler: auth,
-      schema: {
-        tags,
-        summary: 'Get one own key',
-        security: [{ apiKey: [] }],
-        params: keyParams,
-        response: { 200: z.object({ key: apiKeySchema }), ...errorResponses },
-      },
-    },
-    async (request) => ({
-      key: await services.keys.get(request.client!.clientId, request.params.id),
-    }),
-  );
-
+function revokeOwnKeyRoute(app: App, services: Services, { keysWrite }: ClientGuards) {
   app.post(
     '/keys/:id/revoke',
     {
@@ -143,7 +170,7 @@ export async function clientApiRoutes(app: App, services: Services) {
       schema: {
         tags,
         summary: 'Revoke an own key (scope keys:write)',
-        security: [{ apiKey: [] }],
+        security,
         params: keyParams,
         body: revokeBody.nullish(),
         response: { 200: z.object({ key: apiKeySchema }), ...errorResponses },
@@ -158,7 +185,9 @@ export async function clientApiRoutes(app: App, services: Services) {
       ),
     }),
   );
+}
 
+function rollOwnKeyRoute(app: App, services: Services, { keysWrite }: ClientGuards) {
   app.post(
     '/keys/:id/roll',
     {
@@ -167,7 +196,7 @@ export async function clientApiRoutes(app: App, services: Services) {
         tags,
         summary:
           'Roll an own key (scope keys:write): new key now, old one until the grace deadline',
-        security: [{ apiKey: [] }],
+        security,
         params: keyParams,
         body: rollBody.nullish(),
         response: { 201: rolledKeySchema, ...errorResponses },
