@@ -30,9 +30,32 @@ const list = (text?: string) =>
     .map((x) => x.trim())
     .filter(Boolean);
 
+/** `keyplane keys create|list|revoke|reactivate|roll|delete`: one function per subcommand. */
 export function keysCommand(program: Command) {
   const cmd = program.command('keys').description("manage a client's API keys");
+  createCommand(cmd);
+  listCommand(cmd);
+  revokeCommand(cmd);
+  reactivateCommand(cmd);
+  rollCommand(cmd);
+  deleteCommand(cmd);
+}
 
+interface CreateOptions {
+  client: string;
+  name?: string;
+  description?: string;
+  env: string;
+  scopes?: string;
+  ip?: string;
+  expiresIn?: string;
+  rateLimit?: string;
+  credits?: string;
+  refill?: string;
+  json?: boolean;
+}
+
+function createCommand(cmd: Command) {
   cmd
     .command('create')
     .description('issue a new key for a client (printed once)')
@@ -47,68 +70,56 @@ export function keysCommand(program: Command) {
     .option('--credits <n>', 'calls this key may make')
     .option('--refill <interval:amount>', 'credit refill, e.g. monthly:1000 or daily:100')
     .option('--json', 'machine-readable output: {key, apiKey}')
-    .action(
-      async (opts: {
-        client: string;
-        name?: string;
-        description?: string;
-        env: string;
-        scopes?: string;
-        ip?: string;
-        expiresIn?: string;
-        rateLimit?: string;
-        credits?: string;
-        refill?: string;
-        json?: boolean;
-      }) => {
-        if (opts.env !== 'live' && opts.env !== 'test')
-          throw usageError('error: --env must be live or test');
-        const credits = opts.credits === undefined ? undefined : Number(opts.credits);
-        if (credits !== undefined && (!Number.isInteger(credits) || credits < 0)) {
-          throw usageError('error: --credits must be a whole number ≥ 0');
-        }
-        let refill: { interval: 'daily' | 'monthly'; amount: number } | undefined;
-        if (opts.refill) {
-          const m = /^(daily|monthly):(\d+)$/.exec(opts.refill);
-          if (!m) throw usageError('error: --refill must be daily:N or monthly:N');
-          refill = { interval: m[1] as 'daily' | 'monthly', amount: Number(m[2]) };
-        }
-        await withServices(async (s) => {
-          const created = await s.keys.create(
-            opts.client,
-            {
-              name: opts.name,
-              description: opts.description,
-              environment: opts.env as 'live' | 'test',
-              scopes: list(opts.scopes),
-              ipAllowlist: list(opts.ip),
-              expiresInSeconds: opts.expiresIn
-                ? seconds(opts.expiresIn, '--expires-in')
-                : undefined,
-              rateLimit: opts.rateLimit ? parseRateLimit(opts.rateLimit) : undefined,
-              credits,
-              refill,
-            },
-            cliActor(),
-          );
-          const k = created.key;
-          output(opts, created, () =>
-            keyBanner(
-              'API KEY CREATED',
-              [
-                `Key ID:      ${k.id}`,
-                `Client ID:   ${k.clientId}`,
-                `Environment: ${k.environment}`,
-                `Scopes:      ${k.scopes.join(', ') || '(none)'}`,
-                `Expires:     ${k.expiresAt ?? 'never'}`,
-              ],
-              created.apiKey,
-            ),
-          );
-        });
-      },
-    );
+    .action(createKey);
+}
 
+async function createKey(opts: CreateOptions) {
+  if (opts.env !== 'live' && opts.env !== 'test')
+    throw usageError('error: --env must be live or test');
+  const credits = opts.credits === undefined ? undefined : Number(opts.credits);
+  if (credits !== undefined && (!Number.isInteger(credits) || credits < 0)) {
+    throw usageError('error: --credits must be a whole number ≥ 0');
+  }
+  let refill: { interval: 'daily' | 'monthly'; amount: number } | undefined;
+  if (opts.refill) {
+    const m = /^(daily|monthly):(\d+)$/.exec(opts.refill);
+    if (!m) throw usageError('error: --refill must be daily:N or monthly:N');
+    refill = { interval: m[1] as 'daily' | 'monthly', amount: Number(m[2]) };
+  }
+  await withServices(async (s) => {
+    const created = await s.keys.create(
+      opts.client,
+      {
+        name: opts.name,
+        description: opts.description,
+        environment: opts.env as 'live' | 'test',
+        scopes: list(opts.scopes),
+        ipAllowlist: list(opts.ip),
+        expiresInSeconds: opts.expiresIn ? seconds(opts.expiresIn, '--expires-in') : undefined,
+        rateLimit: opts.rateLimit ? parseRateLimit(opts.rateLimit) : undefined,
+        credits,
+        refill,
+      },
+      cliActor(),
+    );
+    const k = created.key;
+    output(opts, created, () =>
+      keyBanner(
+        'API KEY CREATED',
+        [
+          `Key ID:      ${k.id}`,
+          `Client ID:   ${k.clientId}`,
+          `Environment: ${k.environment}`,
+          `Scopes:      ${k.scopes.join(', ') || '(none)'}`,
+          `Expires:     ${k.expiresAt ?? 'never'}`,
+        ],
+        created.apiKey,
+      ),
+    );
+  });
+}
+
+function listCommand(cmd: Command) {
   cmd
     .command('list')
     .description("list a client's keys")
@@ -121,7 +132,9 @@ export function keysCommand(program: Command) {
         output(opts, page, () => keyRows(page.data));
       });
     });
+}
 
+function revokeCommand(cmd: Command) {
   cmd
     .command('revoke <keyId>')
     .description('revoke a key (reversible with reactivate)')
@@ -142,7 +155,9 @@ export function keysCommand(program: Command) {
         );
       });
     });
+}
 
+function reactivateCommand(cmd: Command) {
   cmd
     .command('reactivate <keyId>')
     .description('reactivate a revoked key')
@@ -153,7 +168,9 @@ export function keysCommand(program: Command) {
         output(opts, { key }, () => `reactivated ${key.id} (${key.start}…)`);
       });
     });
+}
 
+function rollCommand(cmd: Command) {
   cmd
     .command('roll <keyId>')
     .description('issue a replacement key; the old one keeps working for the grace period')
@@ -175,7 +192,9 @@ export function keysCommand(program: Command) {
         );
       });
     });
+}
 
+function deleteCommand(cmd: Command) {
   cmd
     .command('delete <keyId>')
     .description('delete a key permanently')
