@@ -15,8 +15,7 @@ import {
  * this test was written; they may only shrink. A new offender fails, and so does an entry that
  * no longer offends (delete it), so the lists always tell the truth.
  */
-const FUNCTIONS_STILL_LONG = new Set([
-]);
+const FUNCTIONS_STILL_LONG = new Set([]);
 
 const FILES_STILL_LONG = new Set<string>([]);
 
