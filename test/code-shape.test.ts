@@ -59,4 +59,4 @@ describe('code shape', () => {
 });
 
 /** Shrinks to [] as the cycles are broken. */
-const KNOWN_CYCLES = ['infra, store, usage'];
+const KNOWN_CYCLES: string[] = [];

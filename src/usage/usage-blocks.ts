@@ -28,6 +28,8 @@ import type { UsageBlocksTable, UsageEvent, UsageHourlyTable } from './usage-typ
  * about half with plain rows (README, "Fast at volume"). Nothing reads this JSON but
  * `decodeBlock`: queries read the hourly rollups, and the raw events as rows come from
  * `usage.events` (`keyplane usage events`). Migration `0016` rewrote the blocks of the earlier version 1.
+ * The migrations keep their own frozen copy of this version (`store/migrations/usage-block-v2.ts`):
+ * a new version is a new migration, and the old ones keep writing what they wrote.
  */
 export interface EncodedBlock {
   v: 2;

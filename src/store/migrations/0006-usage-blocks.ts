@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { decodeBlock, encodeBlocks, type UsageEvent } from '../../usage/index.ts';
+import { decodeBlockV2, encodeBlocksV2, type MigratedEvent } from './usage-block-v2.ts';
 
 // Usage events are stored packed: one `usage_blocks` row per (flush batch, client, hour) instead
 // of one `usage_events` row per call (a row per call cost the writer ~8 µs an event, most of the
@@ -53,7 +53,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       .execute()) as Array<Record<string, unknown>>;
     if (!rows.length) break;
     after = String(rows[rows.length - 1]!.request_id);
-    const events: UsageEvent[] = rows.map((r) => ({
+    const events: MigratedEvent[] = rows.map((r) => ({
       requestId: String(r.request_id),
       clientId: String(r.client_id),
       keyId: String(r.key_id),
@@ -71,7 +71,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       .insertInto('usage_batches')
       .values({ batch_id: batchId, events: events.length, created_at: now })
       .execute();
-    for (const block of encodeBlocks(batchId, events).blocks) {
+    for (const block of encodeBlocksV2(batchId, events)) {
       await db.insertInto('usage_blocks').values(block).execute();
     }
     for (let i = 0; i < events.length; i += 500) {
@@ -135,7 +135,7 @@ export async function down(db: Kysely<any>): Promise<void> {
     const last = blocks[blocks.length - 1]!;
     after = [last.batch_id, Number(last.seq)];
     for (const block of blocks) {
-      const events = decodeBlock(block);
+      const events = decodeBlockV2(block);
       for (let i = 0; i < events.length; i += 500) {
         await db
           .insertInto('usage_events')

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { encodeBlocks, type UsageEvent } from '../../usage/index.ts';
+import { encodeBlocksV2, type MigratedEvent } from './usage-block-v2.ts';
 
 // Usage blocks have one format from here on (see `usage/usage-blocks.ts`). Blocks written
 // before it (version 1: an array per column, request ids as a JSON array) are rewritten in
@@ -29,7 +29,7 @@ interface BlockRow {
 }
 
 /** The events of a version 1 block, as they were recorded. */
-export function eventsOfV1(row: BlockRow): UsageEvent[] {
+export function eventsOfV1(row: BlockRow): MigratedEvent[] {
   const data = JSON.parse(row.events) as BlockV1;
   if (data.v !== 1) throw new Error(`usage block ${row.batch_id}/${row.seq}: unknown version`);
   const hourMs = Date.parse(row.hour);
@@ -74,7 +74,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     after = [last.batch_id, Number(last.seq)];
     for (const row of rows) {
       // One client and hour in, so exactly one block out.
-      const [block] = encodeBlocks(row.batch_id, eventsOfV1(row)).blocks;
+      const [block] = encodeBlocksV2(row.batch_id, eventsOfV1(row));
       await db
         .updateTable('usage_blocks')
         .set({ events: block!.events })
