@@ -139,7 +139,7 @@ describe.each(ENGINES)('budget alerts on %s', (engine) => {
     const { client, key } = created.json<{ client: { id: string }; key: { id: string } }>();
     await a.services.budgets.create(
       client.id,
-      { amount: '0.02', period: 'day', mode: 'hard', thresholds: [1000] },
+      { amountMicros: 20_000, period: 'day', mode: 'hard', thresholds: [1000] },
       { type: 'system', id: 'test' },
     );
     const auth = {
@@ -176,7 +176,7 @@ describe.each(ENGINES)('budget alerts on %s', (engine) => {
     );
     const budget = await a.services.budgets.create(
       client.id,
-      { amount: '0.10', period: 'month', mode: 'hard' },
+      { amountMicros: 100_000, period: 'month', mode: 'hard' },
       { type: 'system', id: 'test' },
     );
     return { clientId: client.id, budgetId: budget.id, periodStart: budget.current.periodStart };

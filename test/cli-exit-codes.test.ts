@@ -28,6 +28,20 @@ const usageErrors: Array<{ args: string[]; stderr: string | RegExp }> = [
   { args: ['clients', 'delete', 'cli_x'], stderr: 'add --yes to confirm' },
   { args: ['credentials', 'rewrap', '--batch', '0'], stderr: '--batch must be 1-10000' },
   { args: ['scan', 'no-such-file'], stderr: 'cannot read no-such-file' },
+  // budgets: the flags go through the HTTP body's schema (src/budgets/budgets-input.ts)
+  ...[
+    [['--period', 'year'], '--period must be one of day, week, month, billing'],
+    [['--mode', 'strict'], '--mode must be one of hard, soft'],
+    [['--thresholds', '50,x'], '--thresholds must look like 50,80,100'],
+    [['--thresholds', '0,50'], '--thresholds must look like 50,80,100'],
+    [['--amount', '0'], '--amount: the amount must be a positive amount of money'],
+    [['--amount', '1.0000001'], '--amount: not a decimal amount with at most 6 decimals'],
+  ].map(([flags, stderr]) => ({
+    args: ['budgets', 'set', '--client', 'c', '--amount', '1', ...(flags as string[])],
+    stderr: stderr as string,
+  })),
+  { args: ['budgets', 'update', 'bud_x', '--client', 'c', '--mode', 'x'], stderr: '--mode must' },
+  { args: ['budgets', 'update', 'bud_x', '--client', 'c', '--amount', '-1'], stderr: '--amount: ' },
 ];
 
 describe('keyplane exit codes', () => {

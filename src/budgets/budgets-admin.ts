@@ -1,20 +1,13 @@
 import type { Actor } from '../audit/audit-types.ts';
-import { checkEnum } from '../lib/check.ts';
 import { AppError } from '../lib/errors.ts';
 import { isIdOf, newId } from '../lib/ids.ts';
 import { formatMicros } from '../lib/money.ts';
-import { amountOf, normalizeThresholds, periodBounds } from './budgets-fns.ts';
+import { periodBounds } from './budgets-fns.ts';
+import type { BudgetInput, BudgetPatch } from './budgets-input.ts';
 import type { BudgetGate } from './budgets-gate.ts';
 import { toRule } from './budgets-rules.ts';
 import type { BudgetClientInfo, BudgetsServiceDeps } from './budgets-service.ts';
-import {
-  BUDGET_MODES,
-  BUDGET_PERIODS,
-  type Budget,
-  type BudgetInput,
-  type BudgetPatch,
-  type BudgetsTable,
-} from './budgets-types.ts';
+import { DEFAULT_THRESHOLDS, type Budget, type BudgetsTable } from './budgets-types.ts';
 
 /** What the budget admin operations share: the service's deps and this node's gate. */
 export interface AdminCtx {
@@ -87,10 +80,10 @@ export async function create(
     id: newId('budget'),
     client_id: clientId,
     key_id: keyId,
-    amount_micros: amountOf(input),
-    period: checkEnum('period', input.period, BUDGET_PERIODS),
-    mode: checkEnum('mode', input.mode, BUDGET_MODES),
-    thresholds: JSON.stringify(normalizeThresholds(input.thresholds)),
+    amount_micros: input.amountMicros,
+    period: input.period,
+    mode: input.mode,
+    thresholds: JSON.stringify(input.thresholds ?? DEFAULT_THRESHOLDS),
     created_at: iso,
     updated_at: iso,
   };
@@ -140,13 +133,9 @@ export async function update(
   const info = await mustClient(ctx, clientId);
   await mustFind(ctx, clientId, id);
   const set: Partial<BudgetsTable> = { updated_at: ctx.deps.clock.now().toISOString() };
-  if (patch.amount !== undefined || patch.amountMicros !== undefined) {
-    set.amount_micros = amountOf(patch);
-  }
-  if (patch.mode !== undefined) set.mode = checkEnum('mode', patch.mode, BUDGET_MODES);
-  if (patch.thresholds !== undefined) {
-    set.thresholds = JSON.stringify(normalizeThresholds(patch.thresholds));
-  }
+  if (patch.amountMicros !== undefined) set.amount_micros = patch.amountMicros;
+  if (patch.mode !== undefined) set.mode = patch.mode;
+  if (patch.thresholds !== undefined) set.thresholds = JSON.stringify(patch.thresholds);
   await ctx.deps.budgetsStore.update(clientId, id, set);
   await changed(ctx, clientId, id);
   await ctx.deps.audit.record({

@@ -11,7 +11,7 @@ import * as admin from './budgets-admin.ts';
 import type { EmitEvent } from '../webhooks/webhooks-service.ts';
 import { createBudgetGate, type ReachedAlert } from './budgets-gate.ts';
 import type { BudgetsStore } from './budgets-store.ts';
-import type { BudgetInput, BudgetPatch } from './budgets-types.ts';
+import type { BudgetInput, BudgetPatch } from './budgets-input.ts';
 
 /** What budgets need to know of a client (asked of the clients and billing services). */
 export interface BudgetClientInfo {

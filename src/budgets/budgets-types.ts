@@ -38,23 +38,6 @@ export interface Budget {
   updatedAt: string;
 }
 
-export interface BudgetInput {
-  keyId?: string | null;
-  /** currency units, a number or a decimal string (at most 6 decimals) */
-  amount?: number | string;
-  amountMicros?: number;
-  period: BudgetPeriod;
-  mode: BudgetMode;
-  thresholds?: number[];
-}
-
-export interface BudgetPatch {
-  amount?: number | string;
-  amountMicros?: number;
-  mode?: BudgetMode;
-  thresholds?: number[];
-}
-
 /** What the hot path holds of a budget (cached per client). */
 export interface BudgetRule {
   id: string;

@@ -10,13 +10,13 @@ export type { BudgetsStore } from './budgets-store.ts';
 export type { BudgetGate } from './budgets-gate.ts';
 export { LEASE_TTL_MS, LEASE_GRACE_MS, LEASE_SHARE } from './budgets-leases.ts';
 export { BUDGET_MODES, BUDGET_PERIODS, DEFAULT_THRESHOLDS } from './budgets-types.ts';
+export { budgetInput, budgetPatchInput } from './budgets-input.ts';
+export type { BudgetInput, BudgetPatch } from './budgets-input.ts';
 export type {
   Budget,
   BudgetDecision,
   BudgetHold,
-  BudgetInput,
   BudgetMode,
-  BudgetPatch,
   BudgetPeriod,
   BudgetsTables,
 } from './budgets-types.ts';

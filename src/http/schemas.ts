@@ -16,8 +16,6 @@ export const LIMITS = {
   maxRateLimit: 1_000_000_000,
   /** A rate-limit window: one year. */
   maxWindowSeconds: 31_536_000,
-  /** A money amount in micro-units (budgets): 10^15, a billion currency units, inside 2^53. */
-  maxMoneyMicros: 1_000_000_000_000_000,
   /** Page size of every list. */
   maxPageSize: 1000,
 } as const;

@@ -4,6 +4,9 @@
  */
 export const MICROS_PER_UNIT = 1_000_000;
 
+/** The largest amount of money taken as input (budgets): 10^15 micros, a billion units, inside 2^53. */
+export const MAX_MONEY_MICROS = 1_000_000_000_000_000;
+
 const DECIMAL = /^(-)?(\d+)(?:\.(\d{1,6}))?$/;
 
 /**

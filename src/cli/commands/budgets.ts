@@ -1,21 +1,25 @@
 import type { Command } from 'commander';
-import type { Budget, BudgetPatch } from '../../budgets/index.ts';
-import { BUDGET_MODES, BUDGET_PERIODS } from '../../budgets/index.ts';
-import { cliActor, output, table, usageError, withServices } from '../context.ts';
+import type { Budget } from '../../budgets/index.ts';
+import {
+  BUDGET_MODES,
+  BUDGET_PERIODS,
+  budgetInput,
+  budgetPatchInput,
+} from '../../budgets/index.ts';
+import { cliActor, output, table, withServices } from '../context.ts';
+import { parseFlags } from '../input.ts';
 
-function thresholdsOf(text: string | undefined): number[] | undefined {
-  if (text === undefined) return undefined;
-  const list = text.split(',').map((t) => Number(t.trim().replace(/%$/, '')));
-  if (list.some((t) => !Number.isInteger(t)))
-    throw usageError('error: --thresholds must look like 50,80,100');
-  return list;
+/** `50,80,100` (a `%` after each is fine) as numbers; the schema checks them. */
+function listOf(text: string | undefined): number[] | undefined {
+  return text?.split(',').map((t) => Number(t.trim().replace(/%$/, '')));
 }
 
-function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
-  if (!allowed.includes(value as T))
-    throw usageError(`error: ${flag} must be one of ${allowed.join(', ')}`);
-  return value as T;
-}
+/** The CLI's words for a bad flag (README, Budgets); others read `--amount: <problem>`. */
+const MESSAGES = {
+  period: `error: --period must be one of ${BUDGET_PERIODS.join(', ')}`,
+  mode: `error: --mode must be one of ${BUDGET_MODES.join(', ')}`,
+  thresholds: 'error: --thresholds must look like 50,80,100 (whole percentages from 1 to 1000)',
+};
 
 function rows(budgets: Budget[]) {
   return table(
@@ -71,13 +75,9 @@ function setCommand(cmd: Command) {
         thresholds: string;
         json?: boolean;
       }) => {
-        const input = {
-          keyId: opts.key ?? null,
-          amount: opts.amount,
-          period: oneOf(opts.period, BUDGET_PERIODS, '--period'),
-          mode: oneOf(opts.mode, BUDGET_MODES, '--mode'),
-          thresholds: thresholdsOf(opts.thresholds),
-        };
+        const { amount, period, mode } = opts;
+        const flags = { amount, period, mode, thresholds: listOf(opts.thresholds) };
+        const input = { ...parseFlags(budgetInput, flags, MESSAGES), keyId: opts.key ?? null };
         await withServices(async (s) => {
           const budget = await s.budgets.create(opts.client, input, cliActor());
           output(opts, budget, () => `budget ${budget.id} set\n${rows([budget])}`);
@@ -123,11 +123,9 @@ function updateCommand(cmd: Command) {
           json?: boolean;
         },
       ) => {
-        const patch: BudgetPatch = {
-          amount: opts.amount,
-          mode: opts.mode === undefined ? undefined : oneOf(opts.mode, BUDGET_MODES, '--mode'),
-          thresholds: thresholdsOf(opts.thresholds),
-        };
+        const { amount, mode } = opts;
+        const flags = { amount, mode, thresholds: listOf(opts.thresholds) };
+        const patch = parseFlags(budgetPatchInput, flags, MESSAGES);
         await withServices(async (s) => {
           const budget = await s.budgets.update(opts.client, budgetId, patch, cliActor());
           output(opts, budget, () => `budget ${budget.id} updated\n${rows([budget])}`);

@@ -1,11 +1,17 @@
 import type { preHandlerAsyncHookHandler } from 'fastify';
 import { z } from 'zod';
-import { BUDGET_MODES, BUDGET_PERIODS, type BudgetsService } from '../../budgets/index.ts';
+import {
+  BUDGET_MODES,
+  BUDGET_PERIODS,
+  budgetInput,
+  budgetPatchInput,
+  type BudgetsService,
+} from '../../budgets/index.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
 import { requireClient } from '../client-auth.ts';
-import { LIMITS, errorResponses } from '../schemas.ts';
+import { errorResponses } from '../schemas.ts';
 
 export const budgetSchema = z.object({
   id: z.string(),
@@ -28,43 +34,6 @@ export const budgetSchema = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
 });
-
-const amountFields = {
-  amount: z
-    .union([
-      z
-        .number()
-        .min(0)
-        .max(LIMITS.maxMoneyMicros / 1_000_000),
-      z.string().max(40),
-    ])
-    .optional()
-    .describe("in the client's currency, at most 6 decimals")
-    .meta({ example: '100.00' }),
-  amountMicros: z
-    .number()
-    .int()
-    .positive()
-    .max(LIMITS.maxMoneyMicros)
-    .optional()
-    .describe('or the amount in micro-units'),
-  thresholds: z
-    .array(z.number().int().min(1).max(1000))
-    .max(10)
-    .optional()
-    .describe('alert percentages (default 50, 80, 100)'),
-};
-
-const createBody = z
-  .object({
-    ...amountFields,
-    period: z
-      .enum(BUDGET_PERIODS)
-      .describe("day, week (ISO), month, or the client's billing period"),
-    mode: z.enum(BUDGET_MODES).default('hard').describe('hard: refuse calls that would exceed it'),
-  })
-  .strict();
-const patchBody = z.object({ ...amountFields, mode: z.enum(BUDGET_MODES).optional() }).strict();
 
 const clientParams = z.object({ id: z.string().min(1).max(100) });
 const budgetParams = z.object({
@@ -119,7 +88,7 @@ function clientBudgetsRoutes(app: App, { budgets: b, read, write }: AdminCtx) {
         tags,
         summary: 'Set a budget on a client (all its keys)',
         params: clientParams,
-        body: createBody,
+        body: budgetInput,
         response: { 201: one, ...errorResponses },
       },
     },
@@ -157,7 +126,7 @@ function keyBudgetsRoutes(app: App, { budgets: b, read, write }: AdminCtx) {
         tags,
         summary: 'Set a budget on one key',
         params: keyParams,
-        body: createBody,
+        body: budgetInput,
         response: { 201: one, ...errorResponses },
       },
     },
@@ -195,7 +164,7 @@ function budgetChangeRoutes(app: App, { budgets: b, write }: AdminCtx) {
         tags,
         summary: "Change a budget's amount, mode or thresholds",
         params: budgetParams,
-        body: patchBody,
+        body: budgetPatchInput,
         response: { 200: one, ...errorResponses },
       },
     },
