@@ -35,7 +35,7 @@ import {
   createUsageService,
   createUsageStore,
 } from './usage/index.ts';
-import { createRateLimitService } from './ratelimit/ratelimit-service.ts';
+import { createRateLimitService, type RateLimitService } from './ratelimit/index.ts';
 import { createMetaStore } from './store/meta-store.ts';
 import { createDashboardService } from './dashboard/dashboard-service.ts';
 import { createDashboardStore } from './dashboard/dashboard-store.ts';
@@ -53,7 +53,6 @@ import { createBudgetsService } from './budgets/budgets-service.ts';
 import { createBudgetsStore } from './budgets/budgets-store.ts';
 import type { BillingService } from './billing/billing-service.ts';
 import type { UsageService } from './usage/usage-service.ts';
-import type { RateLimitService } from './ratelimit/ratelimit-service.ts';
 
 export interface ServicesDeps {
   store: Store;
