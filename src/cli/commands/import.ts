@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import type { ImportReport } from '../../import/import-types.ts';
+import type { ImportReport } from '../../import/index.ts';
 import type { Services } from '../../services.ts';
 import {
   CliExit,
