@@ -1,5 +1,4 @@
-import { createAdminTokensService } from './admin-tokens/admin-tokens-service.ts';
-import { createAdminTokensStore } from './admin-tokens/admin-tokens-store.ts';
+import { createAdminTokensService, createAdminTokensStore } from './admin-tokens/index.ts';
 import { createAuditService, type AuditService } from './audit/audit-service.ts';
 import { createAuditStore } from './audit/audit-store.ts';
 import { clientDirectory, createBillingService } from './billing/billing-service.ts';

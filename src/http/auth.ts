@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { hasAdminScope } from '../admin-tokens/admin-tokens-service.ts';
-import type { AdminToken } from '../admin-tokens/admin-tokens-types.ts';
+import { type AdminToken, hasAdminScope } from '../admin-tokens/index.ts';
 import type { Actor } from '../audit/audit-types.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Services } from '../services.ts';

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { AdminToken } from '../admin-tokens/admin-tokens-types.ts';
+import type { AdminToken } from '../admin-tokens/index.ts';
 import { cookieValues } from '../dashboard/dashboard-fns.ts';
 import {
   DASHBOARD_HEADER,

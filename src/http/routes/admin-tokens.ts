@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { hasAdminScope } from '../../admin-tokens/admin-tokens-service.ts';
-import { ADMIN_SCOPES } from '../../admin-tokens/admin-tokens-types.ts';
+import { ADMIN_SCOPES, hasAdminScope } from '../../admin-tokens/index.ts';
 import { AppError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
