@@ -36,8 +36,7 @@ import {
 } from './usage/index.ts';
 import { createRateLimitService, type RateLimitService } from './ratelimit/index.ts';
 import { createMetaStore } from './store/meta-store.ts';
-import { createDashboardService } from './dashboard/dashboard-service.ts';
-import { createDashboardStore } from './dashboard/dashboard-store.ts';
+import { createDashboardService, createDashboardStore } from './dashboard/index.ts';
 import { createGithubKeySource } from './leaks/github-keys.ts';
 import { createLeaksService } from './leaks/leaks-service.ts';
 import { createLeaksStore } from './leaks/leaks-store.ts';

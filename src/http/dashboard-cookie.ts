@@ -1,12 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import type { AdminToken } from '../admin-tokens/index.ts';
-import { cookieValues } from '../dashboard/dashboard-fns.ts';
 import {
+  cookieValues,
   DASHBOARD_HEADER,
-  SESSION_COOKIE,
   type DashboardSession,
+  SESSION_COOKIE,
   type SessionKind,
-} from '../dashboard/dashboard-types.ts';
+} from '../dashboard/index.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
 

@@ -1,7 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { clearedCookie, sessionCookie } from '../../dashboard/dashboard-fns.ts';
-import { SESSION_COOKIE, type DashboardSession } from '../../dashboard/dashboard-types.ts';
+import {
+  clearedCookie,
+  type DashboardSession,
+  SESSION_COOKIE,
+  sessionCookie,
+} from '../../dashboard/index.ts';
 import type { VerifyCode, VerifyResult } from '../../keys/index.ts';
 import { AppError } from '../../lib/errors.ts';
 import { hashKey } from '../../lib/key-format.ts';
