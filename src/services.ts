@@ -37,9 +37,7 @@ import {
 import { createRateLimitService, type RateLimitService } from './ratelimit/index.ts';
 import { createMetaStore } from './store/meta-store.ts';
 import { createDashboardService, createDashboardStore } from './dashboard/index.ts';
-import { createGithubKeySource } from './leaks/github-keys.ts';
-import { createLeaksService } from './leaks/leaks-service.ts';
-import { createLeaksStore } from './leaks/leaks-store.ts';
+import { createGithubKeySource, createLeaksService, createLeaksStore } from './leaks/index.ts';
 import { createWebhooksService } from './webhooks/webhooks-service.ts';
 import { createWebhooksStore } from './webhooks/webhooks-store.ts';
 import { createWebhookDispatcher } from './webhooks/webhooks-dispatcher.ts';

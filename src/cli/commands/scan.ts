@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { findKeys, type FoundKey } from '../../leaks/leaks-fns.ts';
+import { findKeys, type FoundKey } from '../../leaks/index.ts';
 import { keyPattern, keyPatternSource } from '../../lib/key-format.ts';
 import {
   cliActor,

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../../lib/errors.ts';
-import { LEAK_POLICIES } from '../../leaks/leaks-types.ts';
+import { LEAK_POLICIES } from '../../leaks/index.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
