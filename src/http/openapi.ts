@@ -6,13 +6,8 @@ import { auditEntrySchema } from './routes/audit.ts';
 import { clientSchema } from './routes/clients.ts';
 import { credentialSchema } from './routes/credentials.ts';
 import { invoiceSchema, lineItemSchema } from './routes/invoices.ts';
-import {
-  apiKeySchema,
-  createdKeySchema,
-  keyList,
-  rateLimitSchema,
-  rolledKeySchema,
-} from './routes/key-schemas.ts';
+import { apiKeySchema, createdKeySchema, keyList, rolledKeySchema } from './routes/key-schemas.ts';
+import { rateLimitSchema } from '../lib/rate-limit-setting.ts';
 import { usageSummarySchema } from './routes/usage.ts';
 import { webhookEndpointSchema } from './routes/webhooks.ts';
 import { errorEnvelope } from './schemas.ts';

@@ -1,5 +1,10 @@
-/** A rate limit as keys and clients store it: `limit` calls per `windowSeconds`. */
-export interface RateLimitSetting {
-  limit: number;
-  windowSeconds: number;
-}
+import { z } from 'zod';
+import { LIMITS } from './limits.ts';
+
+/** A rate limit as keys and clients store it and take it: `limit` calls per `windowSeconds`. */
+export const rateLimitSchema = z.object({
+  limit: z.number().int().min(1).max(LIMITS.maxRateLimit).describe('calls allowed per window'),
+  windowSeconds: z.number().int().min(1).max(LIMITS.maxWindowSeconds),
+});
+
+export type RateLimitSetting = z.infer<typeof rateLimitSchema>;

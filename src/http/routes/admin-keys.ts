@@ -4,15 +4,8 @@ import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
 import { errorResponses, paginationQuery } from '../schemas.ts';
 import { clientParams } from './clients.ts';
-import {
-  apiKeySchema,
-  createdKeySchema,
-  createKeyBody,
-  keyList,
-  revokeBody,
-  rollBody,
-  rolledKeySchema,
-} from './key-schemas.ts';
+import { apiKeySchema, createdKeySchema, keyList, rolledKeySchema } from './key-schemas.ts';
+import { createKeyInput, revokeKeyInput, rollKeyInput } from '../../keys/index.ts';
 
 const keyParams = z.object({ id: z.string().min(1).max(100), keyId: z.string().min(1).max(100) });
 const keyTags = ['admin: keys'];
@@ -40,7 +33,7 @@ function issueKeyRoute(app: App, services: Services) {
         tags: keyTags,
         summary: 'Issue a key for a client (shown once)',
         params: clientParams,
-        body: createKeyBody,
+        body: createKeyInput,
         response: { 201: createdKeySchema, ...errorResponses },
       },
     },
@@ -98,7 +91,7 @@ function keyStatusRoutes(app: App, services: Services) {
         tags: keyTags,
         summary: 'Revoke a key, with an optional reason',
         params: keyParams,
-        body: revokeBody.nullish(),
+        body: revokeKeyInput.nullish(),
         response: { 200: z.object({ key: apiKeySchema }), ...errorResponses },
       },
     },
@@ -142,7 +135,7 @@ function rollKeyRoute(app: App, services: Services) {
         tags: keyTags,
         summary: 'Roll a key: a new key now, the old one works until the grace deadline',
         params: keyParams,
-        body: rollBody.nullish(),
+        body: rollKeyInput.nullish(),
         response: { 201: rolledKeySchema, ...errorResponses },
       },
     },

@@ -4,15 +4,8 @@ import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { requireClient } from '../client-auth.ts';
 import { errorResponses, paginationQuery } from '../schemas.ts';
-import {
-  apiKeySchema,
-  createdKeySchema,
-  createKeyBody,
-  keyList,
-  revokeBody,
-  rollBody,
-  rolledKeySchema,
-} from './key-schemas.ts';
+import { apiKeySchema, createdKeySchema, keyList, rolledKeySchema } from './key-schemas.ts';
+import { createKeyInput, revokeKeyInput, rollKeyInput } from '../../keys/index.ts';
 import { clientSchema } from './clients.ts';
 import { budgetSchema } from './budgets.ts';
 
@@ -149,7 +142,7 @@ function createOwnKeyRoute(app: App, services: Services, { keysWrite }: ClientGu
         tags,
         summary: 'Create an own key (scope keys:write; the key is shown once)',
         security,
-        body: createKeyBody,
+        body: createKeyInput,
         response: { 201: createdKeySchema, ...errorResponses },
       },
     },
@@ -172,7 +165,7 @@ function revokeOwnKeyRoute(app: App, services: Services, { keysWrite }: ClientGu
         summary: 'Revoke an own key (scope keys:write)',
         security,
         params: keyParams,
-        body: revokeBody.nullish(),
+        body: revokeKeyInput.nullish(),
         response: { 200: z.object({ key: apiKeySchema }), ...errorResponses },
       },
     },
@@ -198,7 +191,7 @@ function rollOwnKeyRoute(app: App, services: Services, { keysWrite }: ClientGuar
           'Roll an own key (scope keys:write): new key now, old one until the grace deadline',
         security,
         params: keyParams,
-        body: rollBody.nullish(),
+        body: rollKeyInput.nullish(),
         response: { 201: rolledKeySchema, ...errorResponses },
       },
     },

@@ -5,7 +5,8 @@ import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
 import { errorResponses, paginationQuery } from '../schemas.ts';
-import { apiKeySchema, rateLimitSchema } from './key-schemas.ts';
+import { rateLimitSchema } from '../../lib/rate-limit-setting.ts';
+import { apiKeySchema } from './key-schemas.ts';
 
 export const clientSchema = z.object({
   id: z.string(),
