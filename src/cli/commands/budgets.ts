@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import type { Budget } from '../../budgets/index.ts';
 import {
   BUDGET_MODES,
   BUDGET_PERIODS,
   budgetInput,
   budgetPatchInput,
+  type Budget,
 } from '../../budgets/index.ts';
 import { cliActor, output, table, withServices } from '../context.ts';
 import { parseFlags } from '../input.ts';
