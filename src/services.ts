@@ -46,7 +46,7 @@ import { createImportService, createImportStore } from './import/index.ts';
 import { createUnitOfWork, scopedDb } from './store/unit-of-work.ts';
 import { createBudgetsService } from './budgets/budgets-service.ts';
 import { createBudgetsStore } from './budgets/budgets-store.ts';
-import type { BillingService } from './billing/billing-service.ts';
+import type { BillingService, BillingSettings } from './billing/billing-service.ts';
 import type { UsageService } from './usage/usage-service.ts';
 
 export interface ServicesDeps {
@@ -56,8 +56,20 @@ export interface ServicesDeps {
   metrics: Metrics;
   keyring: Keyring;
   clock?: Clock;
-  /** Verification cache tunables (a test node that must read storage on every call sets 0). */
-  keysCache?: Pick<KeysServiceDeps, 'cacheSize' | 'positiveTtlMs' | 'negativeTtlMs'>;
+  /**
+   * Verification cache tunables (a test node that must read storage on every call sets 0; a
+   * test that waits for keys' last use to reach storage shortens `touchFlushMs`, 5 s).
+   */
+  keysCache?: Pick<
+    KeysServiceDeps,
+    'cacheSize' | 'positiveTtlMs' | 'negativeTtlMs' | 'touchFlushMs'
+  >;
+  /**
+   * Invoice e-mail retry waits: `backoffMs` between the tries of one send (500 ms, doubling)
+   * and `retryBaseMs` before the scheduler's later retries (5 min). Tests of the retry rules
+   * shorten the real waits; the server keeps the defaults.
+   */
+  billingRetry?: Pick<BillingSettings, 'backoffMs' | 'retryBaseMs'>;
 }
 
 /** What every part of the composition shares: storage, settings, the audit log, the mailer. */
@@ -112,7 +124,7 @@ export function createServices(deps: ServicesDeps) {
   const clientReads = createClientReads(clientsStore);
   const { webhooks, webhookDispatcher } = buildWebhooks(base, clientReads);
   const { usage, ratelimit } = buildMetering(base);
-  const billing = buildBilling(base, clientReads, usage, webhooks.emit);
+  const billing = buildBilling(base, clientReads, usage, webhooks.emit, deps.billingRetry);
   const keysStore = createKeysStore(db);
   const budgets = buildBudgets(base, {
     usage,
@@ -291,6 +303,7 @@ function buildBilling(
   clientReads: ClientReads,
   usage: UsageService,
   emit: ReturnType<typeof createWebhooksService>['emit'],
+  billingRetry: ServicesDeps['billingRetry'],
 ) {
   const { config, logger } = base;
   return createBillingService({
@@ -304,6 +317,7 @@ function buildBilling(
       currency: config.currency,
       invoiceEmptyClients: config.billing.invoiceEmptyClients,
       operator: config.billing.operator,
+      ...billingRetry,
     },
     onError: (err, context) => logger.error({ err, ...context }, 'invoice delivery error'),
     emit,

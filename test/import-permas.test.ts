@@ -34,7 +34,8 @@ describe.each(ENGINES)('import of seed 05 (permas key store) on %s', (engine) =>
   const mapping = () => ({ provider123: acme, provider456: beta });
 
   beforeAll(async () => {
-    h = await createHarness(engine);
+    // Keys' last use reaches storage every 100 ms here (the server's default: 5 s).
+    h = await createHarness(engine, { tunables: { keysCache: { touchFlushMs: 100 } } });
     src = buildPermasSource(dir);
     acme = (await h.services.clients.create({ name: 'Acme', email: 'a@example.com' }, actor)).client
       .id;

@@ -160,7 +160,9 @@ describe.each(ENGINES)('README promises over HTTP on %s', (engine) => {
     const clock = createManualClock(new Date('2025-10-08T09:00:00.000Z'));
     const env = { KEYPLANE_SMTP_URL: smtp.url, KEYPLANE_MAIL_FROM: 'billing@op.example' };
     try {
-      await withHarness(engine, { env, file: PRICING, clock }, async (h) => {
+      // The attempt cap is the claim, not the real waits between a send's tries (500 ms, 1 s).
+      const tunables = { billingRetry: { backoffMs: 5 } };
+      await withHarness(engine, { env, file: PRICING, clock, tunables }, async (h) => {
         const { invoice } = await invoicedClient(h, 'Flaky');
         smtp.failNext('flaky@example.com', 1000); // 451 to every delivery
         let current: Invoice = (await h.services.billing.send(invoice.id, actor)).invoice;

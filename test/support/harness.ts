@@ -9,7 +9,7 @@ import { createLogger } from '../../src/infra/logger.ts';
 import { loadKeyring } from '../../src/infra/master-key.ts';
 import { createMetrics } from '../../src/infra/metrics.ts';
 import type { Clock } from '../../src/lib/clock.ts';
-import { createServices, type Services } from '../../src/services.ts';
+import { createServices, type Services, type ServicesDeps } from '../../src/services.ts';
 import { createStore, type Engine } from '../../src/store/create-db.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { createTestDatabase, type TestDatabase } from './stores.ts';
@@ -35,6 +35,8 @@ export interface HarnessOptions {
   file?: Partial<Record<keyof typeof configSchema.shape, unknown>>;
   clock?: Clock;
   database?: TestDatabase;
+  /** Shorter waits for the test (touch flush, e-mail retry back-off); production keeps its own. */
+  tunables?: Pick<ServicesDeps, 'keysCache' | 'billingRetry'>;
 }
 
 export interface Harness {
@@ -89,6 +91,7 @@ export async function createHarness(
     metrics: createMetrics({ defaults: false }),
     keyring: loadKeyring(config),
     clock: options.clock,
+    ...options.tunables,
   });
   const app = await buildApp({ services, docs: true });
   await app.ready();
