@@ -108,17 +108,21 @@ describe.each(ENGINES)('budgets on %s', (engine) => {
 
   it('refuses bad input with 400', async () => {
     const c = await newClient(h, 'Bad');
-    for (const payload of [
-      { amount: 0, period: 'month' },
-      { amount: '1.0000001', period: 'month' },
-      { amount: 10, period: 'year' },
-      { amount: 10, period: 'day', mode: 'strict' },
-      { amount: 10, period: 'day', thresholds: [0] },
-      { period: 'day' },
-    ]) {
+    for (const [payload, field] of [
+      [{ amount: 0, period: 'month' }, 'amount'],
+      [{ amount: '1.0000001', period: 'month' }, 'amount'],
+      [{ amount: 10, period: 'year' }, 'period'],
+      [{ amount: 10, period: 'day', mode: 'strict' }, 'mode'],
+      [{ amount: 10, period: 'day', thresholds: [0] }, 'thresholds.0'],
+      [{ period: 'day' }, 'amount'],
+    ] as const) {
       const r = await setBudget(c.id, payload);
       expect(r.statusCode, JSON.stringify(payload)).toBe(400);
+      // The body's schema (src/budgets/budgets-input.ts) names the field, as the CLI does.
+      expect(r.json().error).toMatchObject({ code: 'validation_failed' });
+      expect(r.json().error.message).toMatch(new RegExp(`^invalid body: ${field}: `));
     }
+    expect(await h.services.budgets.list(c.id)).toEqual([]);
   });
 
   it("never reads or changes another client's budgets (404 like a missing one)", async () => {
