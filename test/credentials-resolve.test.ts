@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/store/create-db.ts';
 import { createManualClock } from '../src/lib/clock.ts';
 import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
 import { startKeyplane, type ServeProcess } from './support/keyplane-process.ts';
-import { createTestDatabase, ENGINES, type TestDatabase } from './support/stores.ts';
+import { createTestDatabase, ENGINES } from './support/stores.ts';
 
 /** The vault's promise to other nodes: a change reaches their caches within 1 s. */
 const DEADLINE_MS = 1000;
@@ -95,90 +95,103 @@ describe.each(ENGINES)('credential use accounting on %s', (engine) => {
   });
 });
 
-describe.each(ENGINES)('the opened-secret cache across two nodes on %s', (engine) => {
-  let database: TestDatabase;
-  let a: Harness;
-  let b: Harness;
-
-  beforeAll(async () => {
-    database = await createTestDatabase(engine);
-    a = await createHarness(engine, { database });
-    b = await createHarness(engine, { database });
+/**
+ * Two in-process nodes on one fresh database, their change feeds live, for one test: `fn` gets
+ * them, and they are stopped and the database dropped whatever happens.
+ */
+async function withTwoNodes(
+  engine: (typeof ENGINES)[number],
+  fn: (a: Harness, b: Harness) => Promise<void>,
+) {
+  const database = await createTestDatabase(engine);
+  const nodes: Harness[] = [];
+  try {
+    nodes.push(await createHarness(engine, { database }));
+    nodes.push(await createHarness(engine, { database }));
+    const [a, b] = nodes as [Harness, Harness];
     await until(
       async () => a.services.changes.isLive() && b.services.changes.isLive(),
       Boolean,
       10_000,
       'feeds live',
     );
-  });
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await database?.drop();
-  });
+    await fn(a, b);
+  } finally {
+    for (const n of nodes) await n.close();
+    await database.drop();
+  }
+}
 
-  const resolveOnB = (clientId: string) =>
-    b.services.credentials.resolve({ clientId, provider: 'gemini' }, SYSTEM).then(
-      (r) => r.credentials.apiKey as string,
-      (err: { code: string }) => err.code,
-    );
+const resolveOn = (node: Harness, clientId: string) =>
+  node.services.credentials.resolve({ clientId, provider: 'gemini' }, SYSTEM).then(
+    (r) => r.credentials.apiKey as string,
+    (err: { code: string }) => err.code,
+  );
 
-  it('a rotation, deletion, suspension or client deletion on one node reaches the other within 1 s', async () => {
-    const clientId = await newClient(a, 'Evicted');
-    const v1 = secret('AIza-v1');
-    const cred = await a.services.credentials.create(
-      clientId,
-      { provider: 'gemini', credentialName: 'main', credentials: { apiKey: v1 } },
-      SYSTEM,
-    );
-    expect(await resolveOnB(clientId)).toBe(v1); // now cached on B
-    const v2 = secret('AIza-v2');
-    await a.services.credentials.update(clientId, cred.id, { credentials: { apiKey: v2 } }, SYSTEM);
-    await until(
-      () => resolveOnB(clientId),
-      (v) => v === v2,
-      DEADLINE_MS,
-      'rotation on B',
-    );
+describe.each(ENGINES)('the opened-secret cache across two nodes on %s', (engine) => {
+  it('a rotation, deletion, suspension or client deletion on one node reaches the other within 1 s', () =>
+    withTwoNodes(engine, async (a, b) => {
+      const resolveOnB = (clientId: string) => resolveOn(b, clientId);
+      const clientId = await newClient(a, 'Evicted');
+      const v1 = secret('AIza-v1');
+      const cred = await a.services.credentials.create(
+        clientId,
+        { provider: 'gemini', credentialName: 'main', credentials: { apiKey: v1 } },
+        SYSTEM,
+      );
+      expect(await resolveOnB(clientId)).toBe(v1); // now cached on B
+      const v2 = secret('AIza-v2');
+      await a.services.credentials.update(
+        clientId,
+        cred.id,
+        { credentials: { apiKey: v2 } },
+        SYSTEM,
+      );
+      await until(
+        () => resolveOnB(clientId),
+        (v) => v === v2,
+        DEADLINE_MS,
+        'rotation on B',
+      );
 
-    await a.services.clients.suspend(clientId, SYSTEM);
-    await until(
-      () => resolveOnB(clientId),
-      (v) => v === 'client_suspended',
-      DEADLINE_MS,
-      'suspension',
-    );
-    await a.services.clients.reactivate(clientId, SYSTEM);
-    await until(
-      () => resolveOnB(clientId),
-      (v) => v === v2,
-      DEADLINE_MS,
-      'reactivation',
-    );
+      await a.services.clients.suspend(clientId, SYSTEM);
+      await until(
+        () => resolveOnB(clientId),
+        (v) => v === 'client_suspended',
+        DEADLINE_MS,
+        'suspension',
+      );
+      await a.services.clients.reactivate(clientId, SYSTEM);
+      await until(
+        () => resolveOnB(clientId),
+        (v) => v === v2,
+        DEADLINE_MS,
+        'reactivation',
+      );
 
-    await a.services.credentials.remove(clientId, cred.id, SYSTEM);
-    await until(
-      () => resolveOnB(clientId),
-      (v) => v === 'not_found',
-      DEADLINE_MS,
-      'deletion on B',
-    );
+      await a.services.credentials.remove(clientId, cred.id, SYSTEM);
+      await until(
+        () => resolveOnB(clientId),
+        (v) => v === 'not_found',
+        DEADLINE_MS,
+        'deletion on B',
+      );
 
-    const other = await newClient(a, 'Deleted');
-    await a.services.credentials.create(
-      other,
-      { provider: 'gemini', credentialName: 'main', credentials: { apiKey: secret('AIza-o') } },
-      SYSTEM,
-    );
-    expect(await resolveOnB(other)).toMatch(/^AIza-o/);
-    await a.services.clients.delete(other, SYSTEM);
-    await until(
-      () => resolveOnB(other),
-      (v) => v === 'not_found',
-      DEADLINE_MS,
-      'client deletion',
-    );
-  });
+      const other = await newClient(a, 'Deleted');
+      await a.services.credentials.create(
+        other,
+        { provider: 'gemini', credentialName: 'main', credentials: { apiKey: secret('AIza-o') } },
+        SYSTEM,
+      );
+      expect(await resolveOnB(other)).toMatch(/^AIza-o/);
+      await a.services.clients.delete(other, SYSTEM);
+      await until(
+        () => resolveOnB(other),
+        (v) => v === 'not_found',
+        DEADLINE_MS,
+        'client deletion',
+      );
+    }));
 });
 
 describe.each(ENGINES)('a rewrap on %s', (engine) => {
@@ -202,11 +215,7 @@ describe.each(ENGINES)('a rewrap on %s', (engine) => {
     const b = await createHarness(engine, { database, env });
     try {
       await until(async () => b.services.changes.isLive(), Boolean, 10_000, 'feed live');
-      const onB = () =>
-        b.services.credentials.resolve({ clientId, provider: 'gemini' }, SYSTEM).then(
-          (r) => r.credentials.apiKey as string,
-          (err: { code: string }) => err.code,
-        );
+      const onB = () => resolveOn(b, clientId);
       expect(await onB()).toBe(v1); // cached on B
       // Flip a bit of the sealed secret behind the caches' back: rewrap moves only the data key,
       // so only a fresh read on B can notice, and B failing proves its entry was evicted.
