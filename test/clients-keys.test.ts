@@ -257,6 +257,29 @@ describe.each(ENGINES)('clients and keys on %s', (engine) => {
     }
   });
 
+  it('refuses malformed key input at both HTTP faces with the schema’s message (400)', async () => {
+    const c = await createClient('Shapes Ltd', 'shapes@example.com');
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ ipAllowlist: ['300.1.1.1'] }, 'invalid IP or CIDR "300.1.1.1"'],
+      [{ scopes: ['bad scope'] }, 'invalid scope(s): bad scope'],
+      [{ refill: { interval: 'daily', amount: 1 } }, 'refill needs credits'],
+      [{ expiresAt: 'next tuesday' }, 'expiresAt must be an ISO-8601 time'],
+    ];
+    for (const [payload, message] of cases) {
+      for (const [url, headers] of [
+        [`/admin/v1/clients/${c.client.id}/keys`, h.adminHeaders],
+        ['/v1/keys', { 'x-api-key': c.apiKey }],
+      ] as const) {
+        const res = await h.app.inject({ method: 'POST', url, headers, payload });
+        expect(res.statusCode, `${url} ${JSON.stringify(payload)}`).toBe(400);
+        expect(res.json().error.code).toBe('validation_failed');
+        expect(res.json().error.message).toContain(message);
+      }
+    }
+    // Nothing was issued: only the first key exists.
+    expect((await h.services.keys.list(c.client.id)).data).toHaveLength(1);
+  });
+
   it('verifies keys for services that check them themselves (always 200)', async () => {
     const c = await createClient('Verify', 'v@example.com');
     const ok = await h.app.inject({

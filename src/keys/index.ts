@@ -6,8 +6,14 @@
 export { createKeysService, type KeysService, type KeysServiceDeps } from './keys-service.ts';
 export { createKeysStore, type KeysStore } from './keys-store.ts';
 export { keyExists } from './keys-context.ts';
-export { createKeyInput, revokeKeyInput, rollKeyInput } from './keys-input.ts';
-export { toApiKey, type CreateKeyInput } from './key-rows.ts';
+export {
+  createKeyInput,
+  keyText,
+  revokeKeyInput,
+  rollKeyInput,
+  type CreateKeyInput,
+} from './keys-input.ts';
+export { toApiKey } from './key-rows.ts';
 export type { FailureReport } from './keys-failures.ts';
 export type { RollResult } from './keys-roll.ts';
 export type { LegacyKeyInput } from './legacy-keys-fns.ts';
