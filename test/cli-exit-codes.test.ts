@@ -21,6 +21,22 @@ const usageErrors: Array<{ args: string[]; stderr: string | RegExp }> = [
     args: ['keys', 'create', '--client', 'c', '--refill', 'weekly:10'],
     stderr: '--refill must be daily:N or monthly:N',
   },
+  // the key input schema (src/keys/keys-input.ts), the same as the HTTP body's
+  {
+    args: ['keys', 'create', '--client', 'c', '--ip', '300.1.1.1'],
+    stderr: 'error: invalid IP or CIDR "300.1.1.1"',
+  },
+  { args: ['keys', 'create', '--client', 'c', '--scopes', 'a b'], stderr: 'invalid scope(s): a b' },
+  {
+    args: ['keys', 'create', '--client', 'c', '--credits', '1', '--refill', 'daily:0'],
+    stderr: 'error: --refill: ',
+  },
+  {
+    args: ['keys', 'create', '--client', 'c', '--refill', 'monthly:5'],
+    stderr: 'error: refill needs credits',
+  },
+  { args: ['keys', 'revoke', 'key_x', '--reason', 'x'.repeat(501)], stderr: 'error: --reason: ' },
+  { args: ['keys', 'roll', 'key_x', '--grace', '400d'], stderr: 'error: --grace: ' },
   { args: ['keys', 'delete', 'key_x'], stderr: 'add --yes' },
   { args: ['keys', 'roll', 'key_x', '--grace', 'soon'], stderr: /^error: --grace: / },
   { args: ['usage', '--by', 'week'], stderr: '--by must be one of day, endpoint, key, client' },

@@ -17,3 +17,21 @@ export function parseFlags<S extends z.ZodType>(
   const field = String(issue.path[0] ?? '');
   throw usageError(messages[field] ?? `error: --${field}: ${issue.message}`);
 }
+
+/**
+ * Like parseFlags, for inputs whose fields are not named like their flags (`flags`: field →
+ * flag). The schema's own refusals (custom issues: `refill needs credits`, `--refill must be
+ * daily:N or monthly:N`) already say what is wrong and stay as they are; zod's generic ones get
+ * the flag they are about: `--credits: Too big: …`.
+ */
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  flags: Partial<Record<string, string>> = {},
+): z.output<S> {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const flag = flags[String(issue.path[0] ?? '')];
+  throw usageError(issue.code !== 'custom' && flag ? `${flag}: ${issue.message}` : issue.message);
+}

@@ -1,34 +1,15 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../../lib/duration.ts';
-import { AppError } from '../../lib/errors.ts';
+import { z } from 'zod';
+import {
+  createKeyInput,
+  keyText,
+  revokeKeyInput,
+  rollKeyInput,
+  type CreateKeyInput,
+} from '../../keys/index.ts';
 import { cliActor, output, withServices, usageError } from '../context.ts';
+import { parseInput } from '../input.ts';
 import { keyBanner, keyRows } from './clients.ts';
-
-/** `100/60s`, `1000/1h`, `10/s` → {limit, windowSeconds}. */
-export function parseRateLimit(text: string): { limit: number; windowSeconds: number } {
-  const m = /^(\d+)\/(\d*)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw usageError(`error: --rate-limit must look like 100/60s (got "${text}")`);
-  const windowMs = parseDuration(`${m[2] || '1'}${m[3] ?? 's'}`);
-  const windowSeconds = Math.round(windowMs / 1000);
-  if (Number(m[1]) < 1 || windowSeconds < 1)
-    throw usageError('error: --rate-limit needs a limit ≥ 1 and a window ≥ 1s');
-  return { limit: Number(m[1]), windowSeconds };
-}
-
-function seconds(text: string, flag: string): number {
-  try {
-    return Math.round(parseDuration(text) / 1000);
-  } catch (err) {
-    if (err instanceof AppError) throw usageError(`error: ${flag}: ${err.message}`);
-    throw err;
-  }
-}
-
-const list = (text?: string) =>
-  text
-    ?.split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
 
 /** `keyplane keys create|list|revoke|reactivate|roll|delete`: one function per subcommand. */
 export function keysCommand(program: Command) {
@@ -73,35 +54,53 @@ function createCommand(cmd: Command) {
     .action(createKey);
 }
 
+/** Flag → field of createKeyInput, so that a refusal names the flag the operator typed. */
+const CREATE_FLAGS: Record<string, string> = {
+  name: '--name',
+  description: '--description',
+  environment: '--env',
+  scopes: '--scopes',
+  ipAllowlist: '--ip',
+  expiresInSeconds: '--expires-in',
+  rateLimit: '--rate-limit',
+  credits: '--credits',
+  refill: '--refill',
+};
+
+/** The create flags' text forms, parsed before any store opens; then createKeyInput's rules. */
+const createFlags = z.object({
+  env: keyText.environment('--env'),
+  credits: keyText.count('--credits').optional(),
+  refill: keyText.refill('--refill').optional(),
+  expiresIn: keyText.seconds('--expires-in').optional(),
+  rateLimit: keyText.rateLimit('--rate-limit').optional(),
+  scopes: keyText.list.optional(),
+  ip: keyText.list.optional(),
+});
+
+function createInputOf(opts: CreateOptions): CreateKeyInput {
+  const flags = parseInput(createFlags, opts);
+  return parseInput(
+    createKeyInput,
+    {
+      name: opts.name,
+      description: opts.description,
+      environment: flags.env,
+      scopes: flags.scopes,
+      ipAllowlist: flags.ip,
+      expiresInSeconds: flags.expiresIn,
+      rateLimit: flags.rateLimit,
+      credits: flags.credits,
+      refill: flags.refill,
+    },
+    CREATE_FLAGS,
+  );
+}
+
 async function createKey(opts: CreateOptions) {
-  if (opts.env !== 'live' && opts.env !== 'test')
-    throw usageError('error: --env must be live or test');
-  const credits = opts.credits === undefined ? undefined : Number(opts.credits);
-  if (credits !== undefined && (!Number.isInteger(credits) || credits < 0)) {
-    throw usageError('error: --credits must be a whole number ≥ 0');
-  }
-  let refill: { interval: 'daily' | 'monthly'; amount: number } | undefined;
-  if (opts.refill) {
-    const m = /^(daily|monthly):(\d+)$/.exec(opts.refill);
-    if (!m) throw usageError('error: --refill must be daily:N or monthly:N');
-    refill = { interval: m[1] as 'daily' | 'monthly', amount: Number(m[2]) };
-  }
+  const input = createInputOf(opts);
   await withServices(async (s) => {
-    const created = await s.keys.create(
-      opts.client,
-      {
-        name: opts.name,
-        description: opts.description,
-        environment: opts.env as 'live' | 'test',
-        scopes: list(opts.scopes),
-        ipAllowlist: list(opts.ip),
-        expiresInSeconds: opts.expiresIn ? seconds(opts.expiresIn, '--expires-in') : undefined,
-        rateLimit: opts.rateLimit ? parseRateLimit(opts.rateLimit) : undefined,
-        credits,
-        refill,
-      },
-      cliActor(),
-    );
+    const created = await s.keys.create(opts.client, input, cliActor());
     const k = created.key;
     output(opts, created, () =>
       keyBanner(
@@ -141,13 +140,13 @@ function revokeCommand(cmd: Command) {
     .option('--reason <reason>')
     .option('--json', 'machine-readable output')
     .action(async (keyId: string, opts: { reason?: string; json?: boolean }) => {
+      const { reason } = parseInput(
+        revokeKeyInput,
+        { reason: opts.reason },
+        { reason: '--reason' },
+      );
       await withServices(async (s) => {
-        const key = await s.keys.revoke(
-          await s.keys.ownerOf(keyId),
-          keyId,
-          cliActor(),
-          opts.reason,
-        );
+        const key = await s.keys.revoke(await s.keys.ownerOf(keyId), keyId, cliActor(), reason);
         output(
           opts,
           { key },
@@ -177,7 +176,11 @@ function rollCommand(cmd: Command) {
     .option('--grace <duration>', 'how long the old key keeps working (0 = stop now)', '24h')
     .option('--json', 'machine-readable output: {key, apiKey, rolled}')
     .action(async (keyId: string, opts: { grace: string; json?: boolean }) => {
-      const grace = opts.grace === '0' ? 0 : seconds(opts.grace, '--grace');
+      const { gracePeriodSeconds: grace } = parseInput(
+        rollKeyInput,
+        { gracePeriodSeconds: parseInput(keyText.seconds('--grace'), opts.grace) },
+        { gracePeriodSeconds: '--grace' },
+      );
       await withServices(async (s) => {
         const rolled = await s.keys.roll(await s.keys.ownerOf(keyId), keyId, cliActor(), grace);
         output(opts, rolled, () =>
