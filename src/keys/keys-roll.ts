@@ -24,9 +24,6 @@ export async function roll(
   actor: Actor,
   gracePeriodSeconds = 86_400,
 ): Promise<RollResult> {
-  if (!Number.isInteger(gracePeriodSeconds) || gracePeriodSeconds < 0) {
-    throw new AppError('validation_failed', 'gracePeriodSeconds must be a whole number ≥ 0');
-  }
   const old = await mustFind(ctx, clientId, keyId);
   const now = ctx.clock.now();
   assertRollable(old, now);
@@ -79,13 +76,13 @@ function successorOf(ctx: KeysContext, old: KeyRow, now: Date) {
     ctx.keyPrefix,
     old.client_id,
     {
-      name: s.name,
-      description: s.description,
+      name: s.name ?? undefined,
+      description: s.description ?? undefined,
       environment: s.environment,
       scopes: s.scopes,
       ipAllowlist: s.ipAllowlist,
-      expiresAt: s.expiresAt,
-      rateLimit: s.rateLimit,
+      expiresAt: s.expiresAt ?? undefined,
+      rateLimit: s.rateLimit ?? undefined,
       meta: s.meta,
     },
     now,

@@ -1,6 +1,6 @@
 import type { Actor } from '../audit/audit-types.ts';
 import { AppError } from '../lib/errors.ts';
-import type { CreateKeyInput } from './key-rows.ts';
+import type { CreateKeyInput } from './keys-input.ts';
 import { get, type KeysContext } from './keys-context.ts';
 import { excessPowers, type KeyPowers } from './keys-fns.ts';
 import { create } from './keys-manage.ts';
@@ -19,14 +19,6 @@ export function createKeySelfService(ctx: KeysContext) {
       rollOwn(ctx, auth, keyId, actor, gracePeriodSeconds),
     assertMayRoll: (auth: AuthContext, keyId: string) => assertMayRoll(ctx, auth, keyId),
   };
-}
-
-function isoOrNull(text: string | null | undefined): string | null {
-  if (!text) return null;
-  const t = Date.parse(text);
-  if (Number.isNaN(t))
-    throw new AppError('validation_failed', 'expiresAt must be an ISO-8601 time');
-  return new Date(t).toISOString();
 }
 
 function powersOf(k: ApiKey): KeyPowers {
@@ -63,20 +55,20 @@ async function createOwn(ctx: KeysContext, auth: AuthContext, input: CreateKeyIn
     input.expiresAt ??
     (input.expiresInSeconds
       ? new Date(ctx.clock.now().getTime() + input.expiresInSeconds * 1000).toISOString()
-      : parent.expiresAt);
+      : (parent.expiresAt ?? undefined));
   const filled: CreateKeyInput = {
     ...input,
     expiresInSeconds: undefined,
     expiresAt,
-    rateLimit: input.rateLimit ?? parent.rateLimit,
+    rateLimit: input.rateLimit ?? parent.rateLimit ?? undefined,
     ipAllowlist: input.ipAllowlist?.length ? input.ipAllowlist : parent.ipAllowlist,
   };
   await mustNotExceed(ctx, auth, {
     scopes: filled.scopes ?? [],
     ipAllowlist: filled.ipAllowlist ?? [],
-    expiresAt: isoOrNull(filled.expiresAt),
+    expiresAt: filled.expiresAt ? new Date(filled.expiresAt).toISOString() : null,
     rateLimit: filled.rateLimit ?? null,
-    limitedCredits: filled.credits !== undefined && filled.credits !== null,
+    limitedCredits: filled.credits !== undefined,
   });
   return create(ctx, auth.clientId, filled, actor);
 }
