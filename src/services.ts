@@ -274,6 +274,7 @@ function disabledNotice({ mailer, config }: Base, clientReads: ClientReads) {
 /** Metering and rate limits. */
 function buildMetering(base: Base): { usage: UsageService; ratelimit: RateLimitService } {
   const { store, config, clock, logger, metrics } = base;
+  const budgetHolds = createBudgetsStore(base.db);
   /** Calls queue in memory and flush in batches (≤ 250 ms); `close` flushes the rest. */
   const usage = createUsageService({
     usageStore: createUsageStore(base.db),
@@ -284,6 +285,8 @@ function buildMetering(base: Base): { usage: UsageService; ratelimit: RateLimitS
     clock,
     logger,
     registry: metrics.registry,
+    // A batch settles the budget holds of the calls it meters, in its transaction.
+    ledgerWrites: (entries) => budgetHolds.settlementWrites(entries),
   });
   base.closers.push(() => usage.close());
   /** Sliding-window limits: Redis when configured (global), in-process otherwise or meanwhile. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBudgetGate, type BudgetGate } from '../src/budgets/budgets-gate.ts';
-import { LEASE_GRACE_MS } from '../src/budgets/budgets-leases.ts';
+import { holdAccount } from '../src/budgets/budgets-hold-store.ts';
+import { HOLD_RECLAIM_MS, LEASE_GRACE_MS } from '../src/budgets/budgets-leases.ts';
 import { createBudgetsStore } from '../src/budgets/budgets-store.ts';
 import type { BudgetDecision, BudgetHold } from '../src/budgets/budgets-types.ts';
 import { systemClock } from '../src/lib/clock.ts';
@@ -80,6 +81,25 @@ describe.each(ENGINES)('budget leases on %s', (engine) => {
   const spentOf = async (clientId: string, budgetId: string) =>
     (await h.services.budgets.get(clientId, budgetId)).current.spentMicros;
 
+  /** A call metered as the HTTP face does: its settlement goes with its usage event. */
+  function meter(
+    b: { clientId: string; auth: { keyId: string } },
+    requestId: string,
+    ledger?: Array<{ account: string; micros: number }>,
+  ) {
+    h.services.usage.record({
+      requestId,
+      clientId: b.clientId,
+      keyId: b.auth.keyId,
+      endpoint: 'GET /v1/health',
+      method: 'GET',
+      status: 200,
+      environment: 'live',
+      durationMs: 1,
+      ledger,
+    });
+  }
+
   it('calls are taken out of a lease: the database holds the lease, the API shows the spend, the rest comes back', async () => {
     const b = await newBudget('Leased', 100_000_000);
     const gate = h.services.budgets.gate;
@@ -120,10 +140,13 @@ describe.each(ENGINES)('budget leases on %s', (engine) => {
     const b = await newBudget('TwoNodes', amount);
     const a = await otherNode();
     const other = await otherNode();
-    // Node a takes a lease and uses one call of it; the rest stays reserved in the database.
-    expect(await a.reserve(b.auth, 'GET /v1/health')).toMatchObject({ allowed: true });
+    // Node a takes a lease and uses one call of it (metered at once); the rest stays reserved.
+    const first = await a.reserve(b.auth, 'GET /v1/health');
+    expect(first).toMatchObject({ allowed: true });
     const held = Number((await leasesOf(b.budgetId))[0]!.micros) - PRICE;
     expect(held).toBeGreaterThan(PRICE);
+    meter(b, 'req_two_nodes_a', a.settle((first as { hold: BudgetHold }).hold, 200));
+    await h.services.usage.flush();
     // Node b spends everything else, one call at a time, until refused.
     let served = 0;
     for (;;) {
@@ -174,5 +197,104 @@ describe.each(ENGINES)('budget leases on %s', (engine) => {
     expect(performance.now() - started).toBeLessThan(LEASE_GRACE_MS);
     expect(await leasesOf(b.budgetId)).toEqual([]);
     expect(await reservedIn(b.budgetId)).toBe(995_000);
+  });
+
+  /** What a node killed with SIGKILL leaves: reservations in its hold, counted in the spend. */
+  async function deadHold(
+    b: { clientId: string; budgetId: string },
+    o: { spent: number; held: number; silentMs: number },
+  ) {
+    const periodStart = (await h.services.budgets.get(b.clientId, b.budgetId)).current.periodStart;
+    await db()
+      .insertInto('budget_spend')
+      .values({
+        budget_id: b.budgetId,
+        period_start: periodStart,
+        client_id: b.clientId,
+        spent_micros: o.spent,
+      })
+      .execute();
+    await db()
+      .insertInto('budget_holds')
+      .values({
+        budget_id: b.budgetId,
+        period_start: periodStart,
+        node_id: 'dead-node',
+        client_id: b.clientId,
+        epoch: 7,
+        held_micros: o.held,
+        seen_at: new Date(Date.now() - o.silentMs).toISOString(),
+      })
+      .execute();
+    return { periodStart };
+  }
+  const holdsOf = (budgetId: string) =>
+    db().selectFrom('budget_holds').selectAll().where('budget_id', '=', budgetId).execute();
+
+  it("a dead node's hold goes back to the budget, and a late settlement of it is still counted", async () => {
+    const b = await newBudget('DeadHold', 1_000_000);
+    // 995,000 reserved, of which 80,000 by a node silent for longer than HOLD_RECLAIM_MS.
+    const { periodStart } = await deadHold(b, {
+      spent: 995_000,
+      held: 80_000,
+      silentMs: HOLD_RECLAIM_MS + 1_000,
+    });
+    const node = await otherNode();
+    expect(await node.reserve(b.auth, 'GET /v1/health')).toMatchObject({ allowed: true });
+    expect(await reservedIn(b.budgetId)).toBe(995_000 - 80_000 + PRICE);
+    const dead = (await holdsOf(b.budgetId)).find((r) => r.node_id === 'dead-node')!;
+    expect(Number(dead.held_micros)).toBe(0);
+    expect(Number(dead.epoch)).not.toBe(7);
+    // The dead node's usage batch commits after all (it was in flight): its call is counted.
+    h.services.usage.record({
+      requestId: 'req_late_settlement',
+      clientId: b.clientId,
+      keyId: b.auth.keyId,
+      endpoint: 'GET /v1/health',
+      method: 'GET',
+      status: 200,
+      environment: 'live',
+      durationMs: 1,
+      ledger: [
+        {
+          account: holdAccount({
+            clientId: b.clientId,
+            budgetId: b.budgetId,
+            periodStart,
+            nodeId: 'dead-node',
+            epoch: 7,
+          }),
+          micros: PRICE,
+        },
+      ],
+    });
+    await h.services.usage.flush();
+    expect(await reservedIn(b.budgetId)).toBe(995_000 - 80_000 + 2 * PRICE);
+    expect(
+      Number((await holdsOf(b.budgetId)).find((r) => r.node_id === 'dead-node')!.held_micros),
+    ).toBe(0);
+  });
+
+  it("a metered call moves out of its node's hold in the usage batch's transaction, once", async () => {
+    const b = await newBudget('Settled', 100_000_000);
+    const node = await otherNode();
+    const d = (await node.reserve(b.auth, 'GET /v1/health')) as { allowed: true; hold: BudgetHold };
+    await node.releaseLeases();
+    const mine = async () => Number((await holdsOf(b.budgetId))[0]!.held_micros);
+    expect(await mine()).toBe(PRICE);
+    const ledger = node.settle(d.hold, 200);
+    meter(b, 'req_settled_once', ledger);
+    await h.services.usage.flush();
+    expect(await mine()).toBe(0);
+    expect(await reservedIn(b.budgetId)).toBe(PRICE);
+  });
+
+  it("a refusal waits while another node's hold would let the call fit (a dead node's comes back)", async () => {
+    const b = await newBudget('SilentHold', 1_000_000);
+    // Full but for a dead node's 50,000, not yet silent long enough to be given back.
+    await deadHold(b, { spent: 1_000_000, held: 50_000, silentMs: HOLD_RECLAIM_MS - 2_000 });
+    const node = await otherNode();
+    expect(await node.reserve(b.auth, 'GET /v1/health')).toMatchObject({ allowed: true });
+    expect(await reservedIn(b.budgetId)).toBe(1_000_000 - 50_000 + PRICE);
   });
 });

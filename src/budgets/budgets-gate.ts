@@ -6,8 +6,12 @@ import type { KeyEnvironment } from '../lib/key-format.ts';
 import type { MaybePromise } from '../lib/maybe-promise.ts';
 import { createAlertWatch, type ReachedAlert } from './budgets-alert-watch.ts';
 import { periodBounds } from './budgets-fns.ts';
+import { holdAccount } from './budgets-hold-store.ts';
 import {
+  HOLD_HEARTBEAT_MS,
+  heartbeat,
   newNodeId,
+  reclaimSilent,
   refund,
   reserveAll,
   reserveOne,
@@ -125,20 +129,15 @@ function reserveWith(
     const r = reserveOne(ctx.leases, auth.clientId, items[0]!);
     return r instanceof Promise ? r.then((x) => decideOne(ctx, call, x)) : decideOne(ctx, call, r);
   }
-  return ctx.track(reserveAll(ctx.leases, auth.clientId, items)).then((r) =>
-    r.ok
-      ? allowed(
-          ctx,
-          call,
-          r.spent,
-          items.map(() => null),
-        )
-      : refused(ctx, call, r.refused),
-  );
+  return ctx
+    .track(reserveAll(ctx.leases, auth.clientId, items))
+    .then((r) =>
+      r.ok ? allowed(ctx, call, r.spent, r.epochs, []) : refused(ctx, call, r.refused),
+    );
 }
 
 function decideOne(ctx: GateCtx, call: Call, r: Reserved): BudgetDecision {
-  return r.ok ? allowed(ctx, call, [r.spent], [r.lease]) : refused(ctx, call, 0);
+  return r.ok ? allowed(ctx, call, [r.spent], [r.epoch], [r.lease]) : refused(ctx, call, 0);
 }
 
 function refused(ctx: GateCtx, call: Call, i: number): BudgetDecision {
@@ -150,6 +149,7 @@ function allowed(
   ctx: GateCtx,
   call: Call,
   spent: number[],
+  epochs: number[],
   leases: Array<BudgetLease | null>,
 ): BudgetDecision {
   call.applicable.forEach((rule, i) =>
@@ -161,19 +161,34 @@ function allowed(
     items: call.items.map((it, i) => ({
       budgetId: it.budgetId,
       periodStart: it.periodStart,
+      epoch: epochs[i]!,
       lease: leases[i] ?? null,
     })),
   };
   return { allowed: true, hold };
 }
 
+/** A metered call's cost under one of this node's holds (usage sums them per batch). */
+export interface HoldSettlement {
+  account: string;
+  micros: number;
+}
+
 /**
  * After the call: a server error (5xx) is not priced, so its reservation is given back; any
- * other status costs what was reserved (the same price book entry).
+ * other status costs what was reserved (the same price book entry), and the answer is what
+ * the usage batch metering the call must settle in its transaction (see budgets-hold-store.ts).
  */
-function settle(ctx: GateCtx, hold: BudgetHold, status: number): void {
-  if (status < 500) return;
-  for (const item of hold.items) refund(ctx.leases, hold.clientId, item, hold.priceMicros);
+function settle(ctx: GateCtx, hold: BudgetHold, status: number): HoldSettlement[] | undefined {
+  if (status >= 500) {
+    for (const item of hold.items) refund(ctx.leases, hold.clientId, item, hold.priceMicros);
+    return undefined;
+  }
+  const nodeId = ctx.leases.nodeId;
+  return hold.items.map((it) => ({
+    account: holdAccount({ clientId: hold.clientId, nodeId, ...it }),
+    micros: hold.priceMicros,
+  }));
 }
 
 /**
@@ -201,22 +216,33 @@ export function createBudgetGate(deps: BudgetGateDeps) {
   });
   const alerts = createAlertWatch({ ...deps, track });
   const ctx: GateCtx = { deps, rules, alerts, leases, track, periods: new Map() };
+  const beat = setInterval(() => {
+    void heartbeat(leases).catch((err: unknown) =>
+      deps.logger.warn({ err }, 'could not keep the budget holds alive'),
+    );
+  }, HOLD_HEARTBEAT_MS);
+  beat.unref();
   return {
     reserve: (auth: BudgetCaller, endpoint: string | undefined) => reserve(ctx, auth, endpoint),
     settle: (hold: BudgetHold, status: number) => settle(ctx, hold, status),
     /** Gives a whole reservation back (a later step of verification refused the call). */
-    cancel: (hold: BudgetHold) => settle(ctx, hold, 599),
+    cancel: (hold: BudgetHold) => void settle(ctx, hold, 599),
     /** What this node has reserved on a budget's period and not spent yet (its lease). */
     unspent: (budgetId: string, periodStart: string) => unspent(leases, budgetId, periodStart),
     /** Waits for reservations, refunds and alerts under way (graceful stop, tests). */
     async drain(): Promise<void> {
       while (pending.size) await Promise.allSettled([...pending]);
     },
+    /** Gives back the holds of nodes that fell silent (died); run by the sweep. */
+    reclaimSilent: () => reclaimSilent(leases),
     /** Gives every lease of this node back (graceful stop). */
     releaseLeases: () => retireAll(leases, null),
     ready: () => rules.ready(),
     watches: (clientId: string) => rules.watches(clientId),
-    close: () => rules.close(),
+    close: () => {
+      clearInterval(beat);
+      return rules.close();
+    },
   };
 }
 

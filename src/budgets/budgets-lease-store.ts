@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../store/database.ts';
+import { addHold, reclaimSilent, heldByOthers, takeFromHold } from './budgets-hold-store.ts';
 import type { ReserveItem } from './budgets-store.ts';
 
 type Q = Kysely<Database> | Transaction<Database>;
@@ -15,10 +16,32 @@ export interface LeaseGrant {
   room: number | null;
   limit: number | null;
   expiresAt: string;
+  /** ISO now */
+  at: string;
 }
 
-/** The answer to a single reservation decided with the leases in view. */
-export type Decision = { spent: number } | 'wait' | 'refused';
+/** A lease to give back: what it did not use leaves its node's hold and the spend. */
+export interface LeaseReturn {
+  leaseId: string;
+  budgetId: string;
+  periodStart: string;
+  nodeId: string;
+  epoch: number;
+  unused: number;
+}
+
+/** The answer to a single reservation decided with the leases in view (epoch: of the hold). */
+export type Decision = { spent: number; epoch: number } | 'wait' | 'refused';
+
+/** Who is asking, and the times that make a lease stale and a node silent or reclaimable. */
+export interface Horizon {
+  nodeId: string;
+  now: string;
+  /** leases that expired before this are dropped (their node died) */
+  staleBefore: string;
+  /** a node's hold unwritten since this is given back to the budget */
+  reclaimBefore: string;
+}
 
 async function ensureRow(q: Q, clientId: string, budgetId: string, periodStart: string) {
   await q
@@ -45,7 +68,7 @@ function spendRow(q: Q, clientId: string, budgetId: string, periodStart: string)
  * Locks the period's spend row (PostgreSQL: the row; SQLite: the database) and reads it.
  * Grants, returns and decisions all start with it, so each sees the leases as they are.
  */
-async function lockSpend(q: Q, clientId: string, budgetId: string, periodStart: string) {
+export async function lockSpend(q: Q, clientId: string, budgetId: string, periodStart: string) {
   const row = await spendRow(q, clientId, budgetId, periodStart)
     .set((eb) => ({ spent_micros: eb.ref('spent_micros') }))
     .returning('spent_micros')
@@ -65,6 +88,7 @@ async function grantLease(db: Kysely<Database>, clientId: string, g: LeaseGrant)
     }
     const row = await update.returning('spent_micros').executeTakeFirst();
     if (!row) return null;
+    const epoch = await addHold(trx, clientId, g, g.nodeId, g.micros, g.at);
     await trx
       .insertInto('budget_leases')
       .values({
@@ -77,27 +101,24 @@ async function grantLease(db: Kysely<Database>, clientId: string, g: LeaseGrant)
         expires_at: g.expiresAt,
       })
       .execute();
-    return Number(row.spent_micros);
+    return { spent: Number(row.spent_micros), epoch };
   });
 }
 
 /**
- * Gives a lease's unused part back. Only if its row is still there: a lease already expired
- * and dropped by another node counts as spent, and its owner gives nothing back.
+ * Gives a lease's unused part back: out of the node's hold and the spend, unless the hold was
+ * given back already (its node fell silent): then the unused part went with it.
  */
-async function returnLease(
-  db: Kysely<Database>,
-  clientId: string,
-  lease: { leaseId: string; budgetId: string; periodStart: string; unused: number },
-) {
+async function returnLease(db: Kysely<Database>, clientId: string, lease: LeaseReturn) {
   await db.transaction().execute(async (trx) => {
     await lockSpend(trx, clientId, lease.budgetId, lease.periodStart);
-    const r = await trx
+    await trx
       .deleteFrom('budget_leases')
       .where('lease_id', '=', lease.leaseId)
       .where('client_id', '=', clientId)
-      .executeTakeFirst();
-    if (Number(r.numDeletedRows) === 0 || lease.unused <= 0) return;
+      .execute();
+    if (lease.unused <= 0) return;
+    if (!(await takeFromHold(trx, { clientId, ...lease }, lease.unused))) return;
     await spendRow(trx, clientId, lease.budgetId, lease.periodStart)
       .set((eb) => ({ spent_micros: eb('spent_micros', '-', lease.unused) }))
       .execute();
@@ -105,43 +126,66 @@ async function returnLease(
 }
 
 /**
- * One call's price decided exactly, with the leases in view: reserved if it fits; else 'wait'
- * while any node holds a lease on the period that is not past `staleBefore` (it comes back
- * within its lifetime), else 'refused'. Leases past it (their node died) are dropped, and what
- * they reserved stays spent.
+ * One call's price decided exactly, with the leases in view: reserved (and held by this node)
+ * if it fits, after giving back the holds of nodes silent past `reclaimBefore`; else 'wait'
+ * while a lease or a silent node's hold may still come back, else 'refused'.
  */
 async function decide(
   db: Kysely<Database>,
   clientId: string,
   item: ReserveItem,
-  staleBefore: string,
+  h: Horizon,
 ): Promise<Decision> {
   return db.transaction().execute(async (trx) => {
     await ensureRow(trx, clientId, item.budgetId, item.periodStart);
-    const spent = await lockSpend(trx, clientId, item.budgetId, item.periodStart);
-    if (item.limit === null || spent + item.micros <= item.limit) {
+    let spent = await lockSpend(trx, clientId, item.budgetId, item.periodStart);
+    const fits = () => item.limit === null || spent + item.micros <= item.limit;
+    if (!fits()) spent -= await reclaim(trx, clientId, item, h.reclaimBefore);
+    if (fits()) {
       await spendRow(trx, clientId, item.budgetId, item.periodStart)
         .set((eb) => ({ spent_micros: eb('spent_micros', '+', item.micros) }))
         .execute();
-      return { spent: spent + item.micros };
+      const epoch = await addHold(trx, clientId, item, h.nodeId, item.micros, h.now);
+      return { spent: spent + item.micros, epoch };
     }
-    return (await liveLeases(trx, clientId, item, staleBefore)) > 0 ? 'wait' : 'refused';
+    return (await outstanding(trx, clientId, item, spent, h)) > 0 ? 'wait' : 'refused';
   });
 }
 
-/** Drops the period's stale leases, and counts the others. */
-async function liveLeases(
-  q: Q,
+/** Gives back the silent nodes' holds (the spend row is locked by the caller). */
+async function reclaim(
+  trx: Transaction<Database>,
   clientId: string,
   item: { budgetId: string; periodStart: string },
-  staleBefore: string,
+  before: string,
+): Promise<number> {
+  const back = await reclaimSilent(trx, clientId, item, before);
+  if (back > 0) {
+    await spendRow(trx, clientId, item.budgetId, item.periodStart)
+      .set((eb) => ({ spent_micros: eb('spent_micros', '-', back) }))
+      .execute();
+  }
+  return back;
+}
+
+/**
+ * What may still come back on the period: the leases not past `staleBefore` (stale ones are
+ * dropped), and what other nodes hold when its return would let the call fit (a server error
+ * is refunded; a node that died has its hold given back).
+ */
+async function outstanding(
+  q: Q,
+  clientId: string,
+  item: ReserveItem,
+  spent: number,
+  h: Horizon,
 ): Promise<number> {
   await q
     .deleteFrom('budget_leases')
     .where('client_id', '=', clientId)
     .where('budget_id', '=', item.budgetId)
     .where('period_start', '=', item.periodStart)
-    .where('expires_at', '<', staleBefore)
+    .where('expires_at', '<', h.staleBefore)
     .execute();
   const row = await q
     .selectFrom('budget_leases')
@@ -150,23 +194,34 @@ async function liveLeases(
     .where('budget_id', '=', item.budgetId)
     .where('period_start', '=', item.periodStart)
     .executeTakeFirst();
-  return Number(row?.n ?? 0);
+  const held = await heldByOthers(q, clientId, item, h.nodeId);
+  const mayFit = held > 0 && (item.limit === null || spent - held + item.micros <= item.limit);
+  return Number(row?.n ?? 0) + (mayFit ? 1 : 0);
+}
+
+/** Gives back the silent nodes' holds on a period, then counts what may still come back. */
+async function liveLeases(
+  db: Kysely<Database>,
+  clientId: string,
+  item: ReserveItem,
+  h: Horizon,
+): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    await ensureRow(trx, clientId, item.budgetId, item.periodStart);
+    const spent = await lockSpend(trx, clientId, item.budgetId, item.periodStart);
+    const back = await reclaim(trx, clientId, item, h.reclaimBefore);
+    return outstanding(trx, clientId, item, spent - back, h);
+  });
 }
 
 /** The leases of budget_leases: granted, given back, and seen by a node about to refuse. */
 export function createBudgetLeaseStore(db: Kysely<Database>) {
   return {
     grantLease: (clientId: string, g: LeaseGrant) => grantLease(db, clientId, g),
-    returnLease: (
-      clientId: string,
-      lease: { leaseId: string; budgetId: string; periodStart: string; unused: number },
-    ) => returnLease(db, clientId, lease),
-    decide: (clientId: string, item: ReserveItem, staleBefore: string) =>
-      decide(db, clientId, item, staleBefore),
-    liveLeases: (
-      clientId: string,
-      item: { budgetId: string; periodStart: string },
-      staleBefore: string,
-    ) => liveLeases(db, clientId, item, staleBefore),
+    returnLease: (clientId: string, lease: LeaseReturn) => returnLease(db, clientId, lease),
+    decide: (clientId: string, item: ReserveItem, h: Horizon) => decide(db, clientId, item, h),
+    /** Gives back silent nodes' holds, and counts what may still come back (see outstanding). */
+    liveLeases: (clientId: string, item: ReserveItem, h: Horizon) =>
+      liveLeases(db, clientId, item, h),
   };
 }

@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../infra/logger.ts';
 import type { MaybePromise } from '../lib/maybe-promise.ts';
 import type { Clock } from '../lib/clock.ts';
+import type { Horizon } from './budgets-lease-store.ts';
 import type { BudgetsStore, ReserveItem } from './budgets-store.ts';
 import type { BudgetLease } from './budgets-types.ts';
 
@@ -15,10 +16,20 @@ import type { BudgetLease } from './budgets-types.ts';
  * in the database. Unused lease goes back when it expires (LEASE_TTL_MS), on a budget change
  * and at a graceful stop. A call that does not fit is refused only in a transaction that sees
  * no lease outstanding on any node: while one is, the node waits for it to come back. Leases
- * of a node that died are dropped LEASE_GRACE_MS after they expired; what they held stays spent.
+ * of a node that died are dropped LEASE_GRACE_MS after they expired.
+ *
+ * Every reservation (a lease, or a call decided alone) is also in its node's hold
+ * (budgets-hold-store.ts) until the usage batch metering its call moves it out, in the same
+ * transaction. A node keeps its holds alive (HOLD_HEARTBEAT_MS); the hold of a node silent for
+ * HOLD_RECLAIM_MS (it died) goes back to the budget, so the spend stays the metered usage, and
+ * a refusal waits while what another node holds would let the call fit if it came back.
  */
 export const LEASE_TTL_MS = 1_000;
 export const LEASE_GRACE_MS = 2_000;
+export const HOLD_HEARTBEAT_MS = 1_000;
+export const HOLD_RECLAIM_MS = 5_000;
+/** How long a call waits for reservations that may come back before it is refused. */
+const WAIT_MS = HOLD_RECLAIM_MS + LEASE_TTL_MS + 1_000;
 /** A lease of g is granted only while spend + LEASE_SHARE·g fits the amount. */
 export const LEASE_SHARE = 16;
 /** A lease holds this many calls' prices at first; doubles when used up before it expires. */
@@ -36,6 +47,8 @@ export interface LeaseState {
   /** unused lease on its way back (still counted in the database) */
   returning: number;
   acquiring: Promise<boolean> | null;
+  /** when this node last reserved on it (its hold is kept alive a minute after) */
+  usedAtMs: number;
 }
 
 export interface LeaseCtx {
@@ -47,8 +60,12 @@ export interface LeaseCtx {
   track: <T>(p: Promise<T>) => Promise<T>;
 }
 
-/** A reservation: the spend after it (as far as this node knows), and the lease it came from. */
-export type Reserved = { ok: true; spent: number; lease: BudgetLease | null } | { ok: false };
+/**
+ * A reservation: the spend after it (as far as this node knows), the lease it came from and
+ * the epoch of the hold it is in.
+ */
+export type Reserved =
+  { ok: true; spent: number; lease: BudgetLease | null; epoch: number } | { ok: false };
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -66,9 +83,11 @@ export function stateOf(ctx: LeaseCtx, clientId: string, item: ReserveItem): Lea
       lease: null,
       returning: 0,
       acquiring: null,
+      usedAtMs: 0,
     };
     ctx.states.set(key, s);
   }
+  s.usedAtMs = ctx.clock.nowMs();
   return s;
 }
 
@@ -94,14 +113,14 @@ export function reserveOne(
 ): MaybePromise<Reserved> {
   const s = stateOf(ctx, clientId, item);
   const spent = takeLocal(s, item.micros, ctx.clock.nowMs());
-  if (spent !== null) return { ok: true, spent, lease: s.lease };
+  if (spent !== null) return { ok: true, spent, lease: s.lease, epoch: s.lease!.epoch };
   return ctx.track(reserveSlow(ctx, s, item));
 }
 
 async function reserveSlow(ctx: LeaseCtx, s: LeaseState, item: ReserveItem): Promise<Reserved> {
   for (let i = 0; i < 4; i++) {
     const spent = takeLocal(s, item.micros, ctx.clock.nowMs());
-    if (spent !== null) return { ok: true, spent, lease: s.lease };
+    if (spent !== null) return { ok: true, spent, lease: s.lease, epoch: s.lease!.epoch };
     if (s.acquiring) {
       await s.acquiring;
       continue;
@@ -142,7 +161,7 @@ async function acquire(
   }
   const nowMs = ctx.clock.nowMs();
   const id = randomUUID();
-  const spent = await ctx.store.grantLease(s.clientId, {
+  const granted = await ctx.store.grantLease(s.clientId, {
     leaseId: id,
     nodeId: ctx.nodeId,
     budgetId: s.budgetId,
@@ -151,15 +170,18 @@ async function acquire(
     room: size * LEASE_SHARE,
     limit: item.limit,
     expiresAt: iso(nowMs + LEASE_TTL_MS),
+    at: iso(nowMs),
   });
-  if (spent === null) {
+  if (granted === null) {
     // No room for a lease: decide alone until the database says otherwise.
     s.known = item.limit;
     return false;
   }
+  const { spent, epoch } = granted;
   s.known = spent;
   const lease: BudgetLease = {
     id,
+    epoch,
     granted: size,
     left: size,
     base: spent - size,
@@ -191,29 +213,41 @@ export async function retire(ctx: LeaseCtx, s: LeaseState, lease: BudgetLease): 
         leaseId: lease.id,
         budgetId: s.budgetId,
         periodStart: s.periodStart,
+        nodeId: ctx.nodeId,
+        epoch: lease.epoch,
         unused,
       }),
     );
   } catch (err) {
-    // It stays reserved (never too little counted); other nodes drop it once it is stale.
+    // It stays reserved (never too little counted) until this node's hold is given back.
     ctx.logger.warn({ err, budgetId: s.budgetId }, 'could not give back a budget lease');
   } finally {
     s.returning -= unused;
   }
 }
 
+/** The times a node decides with: what is stale, silent and given back (see Horizon). */
+export function horizon(ctx: LeaseCtx): Horizon {
+  const now = ctx.clock.nowMs();
+  return {
+    nodeId: ctx.nodeId,
+    now: iso(now),
+    staleBefore: iso(now - LEASE_GRACE_MS),
+    reclaimBefore: iso(now - HOLD_RECLAIM_MS),
+  };
+}
+
 /**
- * The call's price decided alone in the database. Refused only when it does not fit and no
- * lease is outstanding; while one is, wait for it (bounded: lifetime + grace).
+ * The call's price decided alone in the database. Refused only when it does not fit and
+ * nothing may come back (a lease, a silent node's hold); while something may, wait (bounded).
  */
 async function exact(ctx: LeaseCtx, s: LeaseState, item: ReserveItem): Promise<Reserved> {
-  const deadline = performance.now() + LEASE_TTL_MS + LEASE_GRACE_MS + 1_000;
+  const deadline = performance.now() + WAIT_MS;
   for (;;) {
-    const staleBefore = iso(ctx.clock.nowMs() - LEASE_GRACE_MS);
-    const d = await ctx.store.decide(s.clientId, item, staleBefore);
+    const d = await ctx.store.decide(s.clientId, item, horizon(ctx));
     if (typeof d === 'object') {
       s.known = d.spent;
-      return { ok: true, spent: d.spent, lease: null };
+      return { ok: true, spent: d.spent, lease: null, epoch: d.epoch };
     }
     if (d === 'refused' || performance.now() > deadline) return { ok: false };
     await delay(20);
@@ -222,46 +256,71 @@ async function exact(ctx: LeaseCtx, s: LeaseState, item: ReserveItem): Promise<R
 
 /**
  * Several budgets on one call (a client's and its key's): all or none, one transaction, in the
- * database. A refusal waits, as above, for the refusing budget's leases to come back.
+ * database. A refusal waits, as above, for what may come back on the refusing budget.
  */
 export async function reserveAll(
   ctx: LeaseCtx,
   clientId: string,
   items: ReserveItem[],
-): Promise<{ ok: true; spent: number[] } | { ok: false; refused: number }> {
-  const deadline = performance.now() + LEASE_TTL_MS + LEASE_GRACE_MS + 1_000;
+): Promise<{ ok: true; spent: number[]; epochs: number[] } | { ok: false; refused: number }> {
+  const deadline = performance.now() + WAIT_MS;
   for (;;) {
-    const r = await ctx.store.reserve(clientId, items);
+    const r = await ctx.store.reserve(clientId, items, {
+      nodeId: ctx.nodeId,
+      at: iso(ctx.clock.nowMs()),
+    });
     if (r.ok) return r;
     const item = items[r.refused]!;
     const s = stateOf(ctx, clientId, item);
     if (s.lease) await retire(ctx, s, s.lease);
-    const staleBefore = iso(ctx.clock.nowMs() - LEASE_GRACE_MS);
-    const live = await ctx.store.liveLeases(clientId, item, staleBefore);
+    const live = await ctx.store.liveLeases(clientId, item, horizon(ctx));
     if (!live || performance.now() > deadline) return r;
     await delay(20);
   }
 }
 
-/** A reservation given back: into its lease while that is open, else in the database. */
+/** A reservation given back: into its lease while that is open, else out of its hold. */
 export function refund(
   ctx: LeaseCtx,
   clientId: string,
-  item: { budgetId: string; periodStart: string; lease?: BudgetLease | null },
+  item: { budgetId: string; periodStart: string; epoch: number; lease?: BudgetLease | null },
   micros: number,
 ): void {
   if (item.lease?.open) {
     item.lease.left += micros;
     return;
   }
+  const h = { clientId, ...item, nodeId: ctx.nodeId };
   void ctx
-    .track(ctx.store.release(clientId, item.budgetId, item.periodStart, micros))
+    .track(ctx.store.release(h, micros))
     .catch((err: unknown) =>
       ctx.logger.error(
         { err, budgetId: item.budgetId },
         'could not give back a budget reservation',
       ),
     );
+}
+
+/**
+ * Gives back every hold of a node silent past HOLD_RECLAIM_MS (the sweep: spend comes back to
+ * the metered usage even when no call asks), and forgets empty holds untouched for an hour.
+ */
+export async function reclaimSilent(ctx: LeaseCtx): Promise<void> {
+  const h = horizon(ctx);
+  for (const p of await ctx.store.silentPeriods(h.reclaimBefore)) {
+    await ctx.store.liveLeases(p.clientId, { ...p, micros: 0, limit: null }, h);
+  }
+  await ctx.store.dropEmptyHolds(iso(ctx.clock.nowMs() - 3_600_000));
+}
+
+/** Keeps this node's holds alive: those of every budget period it reserved on in the last minute. */
+export async function heartbeat(ctx: LeaseCtx): Promise<void> {
+  const since = ctx.clock.nowMs() - 60_000;
+  const at = iso(ctx.clock.nowMs());
+  for (const s of ctx.states.values()) {
+    if (s.usedAtMs < since) continue;
+    await ctx.store.heartbeat(s.clientId, s, ctx.nodeId, at);
+  }
 }
 
 /** Gives back every lease of a client (its budgets changed), or of everyone (stop). */

@@ -64,10 +64,12 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
 
   // Thresholds reached but never claimed (their node died first) fire within a minute.
   let sweeping: Promise<unknown> = Promise.resolve();
+  // Holds of nodes that died go back to their budgets even when no call asks.
   const sweeper = setInterval(() => {
-    sweeping = sweepAlerts(deps, fire).catch((err: unknown) =>
-      logger.warn({ err }, 'budget alert sweep failed'),
-    );
+    sweeping = gate
+      .reclaimSilent()
+      .then(() => sweepAlerts(deps, fire))
+      .catch((err: unknown) => logger.warn({ err }, 'budget alert sweep failed'));
   }, ALERT_SWEEP_MS);
   sweeper.unref();
 

@@ -1,7 +1,13 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../store/database.ts';
 import { scanForAlerts } from './budgets-alert-scan.ts';
-import { createBudgetLeaseStore } from './budgets-lease-store.ts';
+import {
+  addHold,
+  createBudgetHoldStore,
+  takeFromHold,
+  type HoldRef,
+} from './budgets-hold-store.ts';
+import { createBudgetLeaseStore, lockSpend } from './budgets-lease-store.ts';
 import type { BudgetsTable } from './budgets-types.ts';
 
 /** One reservation of `micros` on a budget's period; `limit` null = soft (never refused). */
@@ -52,42 +58,59 @@ async function reserveOne(
 }
 
 /**
- * Reserves on every item or on none: one statement for a single budget; a transaction, in
- * budget id order (no deadlock between two calls), for a client budget and a key budget.
- * Answers the spend after each item, or the index of the item that refused.
+ * Reserves on every item or on none, in one transaction in budget id order (no deadlock
+ * between two calls), each held by this node until metered (see budgets-hold-store.ts).
+ * Answers the spend after each item and its hold's epoch, or the index of the item that refused.
  */
 async function reserveAll(
   db: Kysely<Database>,
   clientId: string,
   items: ReserveItem[],
-): Promise<{ ok: true; spent: number[] } | { ok: false; refused: number }> {
-  if (items.length === 1) {
-    const spent = await reserveOne(db, clientId, items[0]!);
-    return spent === null ? { ok: false, refused: 0 } : { ok: true, spent: [spent] };
-  }
+  holder: { nodeId: string; at: string },
+): Promise<{ ok: true; spent: number[]; epochs: number[] } | { ok: false; refused: number }> {
   const order = items
     .map((_, i) => i)
     .sort((a, b) => (items[a]!.budgetId < items[b]!.budgetId ? -1 : 1));
   const refusal = new Error('refused');
   let refused = -1;
   try {
-    const spent = await db.transaction().execute(async (trx) => {
-      const out: number[] = new Array<number>(items.length);
+    return await db.transaction().execute(async (trx) => {
+      const spent: number[] = new Array<number>(items.length);
+      const epochs: number[] = new Array<number>(items.length);
       for (const i of order) {
-        const s = await reserveOne(trx, clientId, items[i]!);
+        const item = items[i]!;
+        const s = await reserveOne(trx, clientId, item);
         if (s === null) {
           refused = i;
           throw refusal;
         }
-        out[i] = s;
+        spent[i] = s;
+        epochs[i] = await addHold(trx, clientId, item, holder.nodeId, item.micros, holder.at);
       }
-      return out;
+      return { ok: true as const, spent, epochs };
     });
-    return { ok: true, spent };
   } catch (err) {
     if (err === refusal) return { ok: false, refused };
     throw err;
   }
+}
+
+/**
+ * Gives back a reservation a call did not cost: out of its hold and the spend, unless the
+ * hold was given back already (its node fell silent), reservation and all.
+ */
+async function release(db: Kysely<Database>, h: HoldRef, micros: number): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await lockSpend(trx, h.clientId, h.budgetId, h.periodStart);
+    if (!(await takeFromHold(trx, h, micros))) return;
+    await trx
+      .updateTable('budget_spend')
+      .set((eb) => ({ spent_micros: eb('spent_micros', '-', micros) }))
+      .where('budget_id', '=', h.budgetId)
+      .where('period_start', '=', h.periodStart)
+      .where('client_id', '=', h.clientId)
+      .execute();
+  });
 }
 
 /** The budgets themselves: each a limit on a client or one of its keys. */
@@ -169,6 +192,11 @@ function createBudgetDeletes(db: Kysely<Database>) {
           .where('client_id', '=', clientId)
           .where('budget_id', '=', id)
           .execute();
+        await trx
+          .deleteFrom('budget_holds')
+          .where('client_id', '=', clientId)
+          .where('budget_id', '=', id)
+          .execute();
         return Number(r.numDeletedRows) > 0;
       });
     },
@@ -176,6 +204,7 @@ function createBudgetDeletes(db: Kysely<Database>) {
       await db.transaction().execute(async (trx) => {
         await trx.deleteFrom('budget_alerts').where('client_id', '=', clientId).execute();
         await trx.deleteFrom('budget_leases').where('client_id', '=', clientId).execute();
+        await trx.deleteFrom('budget_holds').where('client_id', '=', clientId).execute();
         await trx.deleteFrom('budget_spend').where('client_id', '=', clientId).execute();
         await trx.deleteFrom('budgets').where('client_id', '=', clientId).execute();
       });
@@ -187,21 +216,12 @@ function createBudgetDeletes(db: Kysely<Database>) {
 function createBudgetSpendStore(db: Kysely<Database>) {
   return {
     /**
-     * Reserves on every item or on none: one statement for a single budget; a transaction, in
-     * budget id order (no deadlock between two calls), for a client budget and a key budget.
-     * Answers the spend after each item, or the index of the item that refused.
+     * Reserves on every item or on none (see reserveAll).
      */
-    reserve: (clientId: string, items: ReserveItem[]) => reserveAll(db, clientId, items),
+    reserve: (clientId: string, items: ReserveItem[], holder: { nodeId: string; at: string }) =>
+      reserveAll(db, clientId, items, holder),
     /** Gives back what a call did not cost (a server error is not priced). */
-    async release(clientId: string, budgetId: string, periodStart: string, micros: number) {
-      await db
-        .updateTable('budget_spend')
-        .set((eb) => ({ spent_micros: eb('spent_micros', '-', micros) }))
-        .where('budget_id', '=', budgetId)
-        .where('period_start', '=', periodStart)
-        .where('client_id', '=', clientId)
-        .execute();
-    },
+    release: (h: HoldRef, micros: number) => release(db, h, micros),
     async spent(clientId: string, budgetId: string, periodStart: string): Promise<number> {
       const row = await db
         .selectFrom('budget_spend')
@@ -276,6 +296,7 @@ export function createBudgetsStore(db: Kysely<Database>) {
     ...createBudgetSpendStore(db),
     ...createBudgetAlertStore(db),
     ...createBudgetLeaseStore(db),
+    ...createBudgetHoldStore(db),
     scanForAlerts: (since: string) => scanForAlerts(db, since),
   };
 }

@@ -62,13 +62,23 @@ export interface BudgetCaller {
 export interface BudgetHold {
   clientId: string;
   priceMicros: number;
-  /** `lease`: the reservation came out of this node's lease (a refund goes back into it) */
-  items: Array<{ budgetId: string; periodStart: string; lease?: BudgetLease | null }>;
+  /**
+   * `epoch`: of this node's hold the reservation is in (its settlement names it); `lease`: the
+   * reservation came out of this node's lease (a refund goes back into it)
+   */
+  items: Array<{
+    budgetId: string;
+    periodStart: string;
+    epoch: number;
+    lease?: BudgetLease | null;
+  }>;
 }
 
 /** This node's lease on one budget's period (see BudgetLeasesTable). */
 export interface BudgetLease {
   id: string;
+  /** of this node's hold the lease is in */
+  epoch: number;
   granted: number;
   /** not spent yet */
   left: number;

@@ -22,6 +22,10 @@ export function registerMetering(app: App, services: Services): void {
   app.addHook('onResponse', (request, reply, done) => {
     const client = request.client;
     if (!client) return done();
+    // The budget reservation made before the call, settled with its real status: a priced
+    // call's settlement commits with the usage batch that meters it.
+    const hold = request.verification?.budgetHold;
+    const ledger = hold ? services.budgets.gate.settle(hold, reply.statusCode) : undefined;
     services.usage.record({
       requestId: request.id,
       clientId: client.clientId,
@@ -31,10 +35,8 @@ export function registerMetering(app: App, services: Services): void {
       status: reply.statusCode,
       environment: client.environment,
       durationMs: reply.elapsedTime,
+      ledger,
     });
-    // The budget reservation made before the call, settled with its real status.
-    const hold = request.verification?.budgetHold;
-    if (hold) services.budgets.gate.settle(hold, reply.statusCode);
     done();
   });
 }

@@ -36,7 +36,15 @@ export interface PackedBatch {
   external: number[];
   /** How many events are of test keys (for the metrics). */
   test: number;
+  /**
+   * Other modules' writes that commit with this batch, after its id is claimed (so exactly
+   * once): budgets' settlements of the calls it meters (see UsageQueueDeps.ledgerWrites).
+   */
+  also?: BatchStatement[];
 }
+
+/** One SQL statement and its parameters, compiled by the module whose tables it writes. */
+export type BatchStatement = [sql: string, parameters: unknown[]];
 
 export const DIMS = 5;
 export const NUMS = 5;
@@ -229,16 +237,10 @@ export function dropOldest(p: PackedBatch, count: number): PackedBatch {
   const b = createBatchBuilder(Math.max(1, keep.length));
   for (const e of keep)
     b.push(e, e.unitPriceMicros, e.costMicros, e.durationUs, Date.parse(e.createdAt));
-  return (
-    b.seal(p.id) ?? {
-      ...p,
-      n: 0,
-      idBytes: new Uint8Array(0),
-      otherIds: [],
-      external: [],
-      test: 0,
-    }
-  );
+  // The ledger stays with the batch: the spend of dropped calls stays counted (never less).
+  const kept = b.seal(p.id);
+  if (kept) return p.also ? { ...kept, also: p.also } : kept;
+  return { ...p, n: 0, idBytes: new Uint8Array(0), otherIds: [], external: [], test: 0 };
 }
 
 export function unpackBatch(p: PackedBatch): UsageBatch {

@@ -5,7 +5,12 @@ import { newId } from '../lib/ids.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 import type { Registry } from 'prom-client';
 import { createUsageMetrics, type UsageMetrics } from './usage-metrics.ts';
-import { createBatchBuilder, dropOldest, type PackedBatch } from './usage-packed.ts';
+import {
+  createBatchBuilder,
+  dropOldest,
+  type BatchStatement,
+  type PackedBatch,
+} from './usage-packed.ts';
 import type { PriceBook } from './usage-price-book.ts';
 import type { UsageStore } from './usage-store.ts';
 import type { UsageWriter } from './usage-writer.ts';
@@ -25,6 +30,12 @@ export interface UsageQueueDeps {
   maxBatch?: number;
   /** Events held while storage fails before the oldest are dropped (default 500 000). */
   maxQueue?: number;
+  /**
+   * Another module's writes that must commit with the batch metering the calls they account
+   * for: given a batch's ledger (each account's summed micros, see CallRecord.ledger), the
+   * statements to run in its transaction (budgets settle their holds this way).
+   */
+  ledgerWrites?: (entries: Array<[account: string, micros: number]>) => BatchStatement[];
 }
 
 /** A finished authenticated call, as the HTTP face reports it. */
@@ -43,6 +54,8 @@ export interface CallRecord {
   external?: boolean;
   /** Already priced elsewhere (imported history at its recorded cost), instead of the price book. */
   priceMicros?: number;
+  /** Amounts this call's batch settles in its transaction (opaque accounts: see ledgerWrites). */
+  ledger?: ReadonlyArray<{ account: string; micros: number }>;
 }
 
 /** The queue of recorded calls between the hot path and storage. */
@@ -53,6 +66,8 @@ interface Queue {
   maxQueue: number;
   /** Calls since the last sealed batch, packed (no object kept per call). */
   builder: ReturnType<typeof createBatchBuilder>;
+  /** The ledger of the calls in `builder`: micros by account. */
+  ledger: Map<string, number>;
   /** Full batches waiting for the writer, oldest first. */
   sealed: PackedBatch[];
   sealedEvents: number;
@@ -83,6 +98,10 @@ function schedule(q: Queue, delay: number) {
 
 function seal(q: Queue) {
   const batch = q.builder.seal(newId('usage'));
+  if (batch && q.ledger.size && q.deps.ledgerWrites) {
+    batch.also = q.deps.ledgerWrites([...q.ledger]);
+    q.ledger = new Map();
+  }
   if (batch) {
     q.sealed.push(batch);
     q.sealedEvents += batch.n;
@@ -197,6 +216,9 @@ function record(q: Queue, call: CallRecord): void {
     Math.max(0, Math.round(call.durationMs * 1000)),
     call.at ? call.at.getTime() : q.deps.clock.nowMs(),
   );
+  if (call.ledger) {
+    for (const e of call.ledger) q.ledger.set(e.account, (q.ledger.get(e.account) ?? 0) + e.micros);
+  }
   if (q.closed) {
     void flush(q);
     return;
@@ -233,6 +255,7 @@ export function createUsageQueue(deps: UsageQueueDeps) {
     maxBatch: deps.maxBatch ?? 5000,
     maxQueue: deps.maxQueue ?? 500_000,
     builder: createBatchBuilder(),
+    ledger: new Map(),
     sealed: [],
     sealedEvents: 0,
     inFlight: 0,

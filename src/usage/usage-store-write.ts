@@ -132,6 +132,8 @@ function* batchWrites(
   const size = 'n' in input ? input.n : input.events.length;
   const claimed = yield [w.batchSql, [input.id, size, now]];
   if (!claimed.length) return 0;
+  // Other modules' writes accounting for these calls (budgets' holds), once with the batch.
+  if ('also' in input && input.also) for (const st of input.also) yield st;
   // Keyplane's own calls arrive packed and have no ids to check: encoded straight from the
   // packed batch, with no object per event.
   if ('n' in input && !input.external.length) {

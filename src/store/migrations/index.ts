@@ -15,6 +15,7 @@ import * as budgets from './0013-budgets.ts';
 import * as webhookEvents from './0014-webhook-events.ts';
 import * as budgetLeases from './0015-budget-leases.ts';
 import * as usageBlocksOneVersion from './0016-usage-blocks-one-version.ts';
+import * as budgetHolds from './0017-budget-holds.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   '0014-webhook-events': webhookEvents,
   '0015-budget-leases': budgetLeases,
   '0016-usage-blocks-one-version': usageBlocksOneVersion,
+  '0017-budget-holds': budgetHolds,
 };

@@ -66,9 +66,27 @@ export interface BudgetLeasesTable {
   expires_at: string;
 }
 
+/**
+ * What one node has reserved on a budget's period and not yet seen metered (counted in
+ * `budget_spend` too). A reservation leaves it in the transaction of the usage batch that
+ * meters its call, or when it is given back; a node that stops writes is given its hold back.
+ */
+export interface BudgetHoldsTable {
+  budget_id: string;
+  period_start: string;
+  node_id: string;
+  client_id: string;
+  /** changes when the hold is given back for a silent node (late settlements then add) */
+  epoch: number;
+  held_micros: number;
+  /** ISO: the node's last write or heartbeat */
+  seen_at: string;
+}
+
 export interface BudgetsTables {
   budgets: BudgetsTable;
   budget_spend: BudgetSpendTable;
   budget_alerts: BudgetAlertsTable;
   budget_leases: BudgetLeasesTable;
+  budget_holds: BudgetHoldsTable;
 }
