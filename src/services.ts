@@ -1,6 +1,5 @@
 import { createAdminTokensService, createAdminTokensStore } from './admin-tokens/index.ts';
-import { createAuditService, type AuditService } from './audit/audit-service.ts';
-import { createAuditStore } from './audit/audit-store.ts';
+import { type AuditService, createAuditService, createAuditStore } from './audit/index.ts';
 import { clientDirectory, createBillingService } from './billing/billing-service.ts';
 import { createBillingStore } from './billing/billing-store.ts';
 import { createMailer, type Mailer } from './infra/mailer.ts';

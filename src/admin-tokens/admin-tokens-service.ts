@@ -1,5 +1,4 @@
-import type { AuditService } from '../audit/audit-service.ts';
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor, AuditService } from '../audit/index.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';

@@ -1,4 +1,4 @@
-import type { AuditService } from '../audit/audit-service.ts';
+import type { AuditService } from '../audit/index.ts';
 import type { Mailer } from '../infra/mailer.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError, isAppError } from '../lib/errors.ts';

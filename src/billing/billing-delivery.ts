@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { MailError } from '../infra/mailer.ts';
 import { backoffMs } from '../lib/backoff.ts';
 import { isEmailAddress } from '../lib/email.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { isEmailAddress } from '../lib/email.ts';
 import { AppError } from '../lib/errors.ts';
 import { mustFindClient, type BillingContext } from './billing-context.ts';

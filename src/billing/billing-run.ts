@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { isUniqueViolation } from '../store/store-errors.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { AppError } from '../lib/errors.ts';
 import type { EmitEvent } from '../webhooks/webhooks-service.ts';
 import { adminRow, withDeliveries, type BillingContext } from './billing-context.ts';

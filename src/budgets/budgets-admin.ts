@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { AppError } from '../lib/errors.ts';
 import { isIdOf, newId } from '../lib/ids.ts';
 import { formatMicros } from '../lib/money.ts';

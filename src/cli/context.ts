@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { createLogger, type Logger } from '../infra/logger.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { userInfo } from 'node:os';
 

@@ -1,5 +1,4 @@
-import type { AuditService } from '../audit/audit-service.ts';
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor, AuditService } from '../audit/index.ts';
 import { ConfigError } from '../config.ts';
 import type { Keyring } from '../infra/master-key.ts';
 import type { MetaStore } from '../store/meta-store.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { isoOf } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import type { CachedSecret } from './credentials-cache.ts';

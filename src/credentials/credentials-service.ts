@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { createCredentialsAdmin } from './credentials-admin.ts';
 import {
   announce,

@@ -1,5 +1,4 @@
-import type { AuditService } from '../audit/audit-service.ts';
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor, AuditService } from '../audit/index.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { CredentialsStore } from './credentials-store.ts';
 

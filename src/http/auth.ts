@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { type AdminToken, hasAdminScope } from '../admin-tokens/index.ts';
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Services } from '../services.ts';
 import type { App } from './app.ts';

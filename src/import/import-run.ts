@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AuditService } from '../audit/audit-service.ts';
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor, AuditService } from '../audit/index.ts';
 import type { BillingService } from '../billing/billing-service.ts';
 import type { ClientsService } from '../clients/index.ts';
 import type { CredentialsService } from '../credentials/credentials-service.ts';

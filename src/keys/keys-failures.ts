@@ -1,5 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import type { AuditService } from '../audit/audit-service.ts';
+import type { AuditService } from '../audit/index.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Clock } from '../lib/clock.ts';
 import { parseKey } from '../lib/key-format.ts';

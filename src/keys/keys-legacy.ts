@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { AppError } from '../lib/errors.ts';
 import { toApiKey } from './key-rows.ts';
 import { mustClient, type KeysContext } from './keys-context.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { AppError } from '../lib/errors.ts';
 import { isIdOf } from '../lib/ids.ts';
 import { byId, readPage } from '../lib/page.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { AppError } from '../lib/errors.ts';
 import { keySummary } from './key-events.ts';
 import { buildKeyRow, toApiKey } from './key-rows.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import { AppError } from '../lib/errors.ts';
 import type { CreateKeyInput } from './keys-input.ts';
 import { get, type KeysContext } from './keys-context.ts';

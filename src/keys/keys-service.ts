@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { AuditService } from '../audit/audit-service.ts';
+import type { AuditService } from '../audit/index.ts';
 import type { ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Clock } from '../lib/clock.ts';

@@ -1,4 +1,4 @@
-import type { AuditService } from '../audit/audit-service.ts';
+import type { AuditService } from '../audit/index.ts';
 import type { ClientsService } from '../clients/index.ts';
 import type { LeaksConfig } from '../config.ts';
 import type { Logger } from '../infra/logger.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import type { ApiKey } from '../keys/index.ts';
 import { byId, readPage } from '../lib/page.ts';
 import type { LeaksContext } from './leaks-context.ts';

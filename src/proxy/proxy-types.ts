@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Actor } from '../audit/audit-types.ts';
+import type { Actor } from '../audit/index.ts';
 import type { CredentialsService, Provider, ProviderSettings } from '../credentials/index.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Injection } from './proxy-fns.ts';

@@ -1,4 +1,4 @@
-import type { AuditService } from '../audit/audit-service.ts';
+import type { AuditService } from '../audit/index.ts';
 import type { Keyring } from '../infra/master-key.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { WebhooksStore } from './webhooks-store.ts';

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Actor } from '../../audit/audit-types.ts';
+import type { Actor } from '../../audit/index.ts';
 import { AppError } from '../../lib/errors.ts';
 import { decodeSlashes, splitProxyUrl } from '../../proxy/index.ts';
 import type { Services } from '../../services.ts';

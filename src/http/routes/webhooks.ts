@@ -1,6 +1,6 @@
 import type { FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { z } from 'zod';
-import type { Actor } from '../../audit/audit-types.ts';
+import type { Actor } from '../../audit/index.ts';
 import type { Services } from '../../services.ts';
 import { EVENT_TYPES } from '../../webhooks/webhooks-types.ts';
 import type { App } from '../app.ts';
