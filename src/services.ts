@@ -37,10 +37,12 @@ import { createRateLimitService, type RateLimitService } from './ratelimit/index
 import { createMetaStore } from './store/meta-store.ts';
 import { createDashboardService, createDashboardStore } from './dashboard/index.ts';
 import { createGithubKeySource, createLeaksService, createLeaksStore } from './leaks/index.ts';
-import { createWebhooksService } from './webhooks/webhooks-service.ts';
-import { createWebhooksStore } from './webhooks/webhooks-store.ts';
-import { createWebhookDispatcher } from './webhooks/webhooks-dispatcher.ts';
-import type { WebhookEndpoint } from './webhooks/webhooks-types.ts';
+import {
+  createWebhookDispatcher,
+  createWebhooksService,
+  createWebhooksStore,
+  type WebhookEndpoint,
+} from './webhooks/index.ts';
 import { createImportService, createImportStore } from './import/index.ts';
 import { createUnitOfWork, scopedDb } from './store/unit-of-work.ts';
 import { createBudgetsService } from './budgets/budgets-service.ts';

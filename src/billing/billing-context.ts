@@ -2,7 +2,7 @@ import type { AuditService } from '../audit/index.ts';
 import type { Mailer } from '../infra/mailer.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError, isAppError } from '../lib/errors.ts';
-import type { EmitEvent } from '../webhooks/webhooks-service.ts';
+import type { EmitEvent } from '../webhooks/index.ts';
 import type { BillingStore } from './billing-store.ts';
 import type { BillingLine, Invoice, InvoicesTable } from './billing-types.ts';
 import type { OperatorDetails } from './invoice-html.ts';

@@ -2,7 +2,7 @@ import type { Actor } from '../audit/index.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import { isUniqueViolation } from '../store/store-errors.ts';
-import type { EmitEvent } from '../webhooks/webhooks-service.ts';
+import type { EmitEvent } from '../webhooks/index.ts';
 import {
   emptyCompany,
   groupByClient,

@@ -1,6 +1,6 @@
 import type { Actor } from '../audit/index.ts';
 import { AppError } from '../lib/errors.ts';
-import type { EmitEvent } from '../webhooks/webhooks-service.ts';
+import type { EmitEvent } from '../webhooks/index.ts';
 import { adminRow, withDeliveries, type BillingContext } from './billing-context.ts';
 import { invoiceEvent } from './billing-rows.ts';
 import type { Invoice } from './billing-types.ts';

@@ -1,7 +1,7 @@
 import type { Logger } from '../infra/logger.ts';
 import type { Mailer } from '../infra/mailer.ts';
 import type { Clock } from '../lib/clock.ts';
-import type { EmitEvent } from '../webhooks/webhooks-service.ts';
+import type { EmitEvent } from '../webhooks/index.ts';
 import { alertText, sendAlertMail } from './budgets-alert-mail.ts';
 import type { ReachedAlert } from './budgets-alert-watch.ts';
 import { periodBounds, reachedThresholds } from './budgets-fns.ts';

@@ -7,7 +7,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 import { fireAlert, sweepAlerts } from './budgets-alert-fire.ts';
 import * as admin from './budgets-admin.ts';
-import type { EmitEvent } from '../webhooks/webhooks-service.ts';
+import type { EmitEvent } from '../webhooks/index.ts';
 import { createBudgetGate, type ReachedAlert } from './budgets-gate.ts';
 import type { BudgetsStore } from './budgets-store.ts';
 import type { BudgetInput, BudgetPatch } from './budgets-input.ts';

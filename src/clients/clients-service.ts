@@ -5,7 +5,7 @@ import type { Clock } from '../lib/clock.ts';
 import { isEmailAddress } from '../lib/email.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
-import type { EmitEvent } from '../webhooks/webhooks-service.ts';
+import type { EmitEvent } from '../webhooks/index.ts';
 import { createClientReads, mustFindClient, toClient } from './clients-read.ts';
 import type { ClientsStore } from './clients-store.ts';
 import type { Client, ClientStatus, ClientsTable, RateLimitSetting } from './clients-types.ts';

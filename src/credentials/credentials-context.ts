@@ -5,7 +5,7 @@ import type { Keyring } from '../infra/master-key.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import type { MetaStore } from '../store/meta-store.ts';
-import type { EmitEvent } from '../webhooks/webhooks-service.ts';
+import type { EmitEvent } from '../webhooks/index.ts';
 import { createSecretCache, type SecretCache } from './credentials-cache.ts';
 import { openCredential, sealCredential, VaultCryptoError } from './credentials-crypto.ts';
 import { toCredential } from './credentials-fns.ts';

@@ -1,7 +1,11 @@
 import { z } from 'zod';
-import { EVENT_SCHEMAS, envelopeSchema } from '../webhooks/webhooks-events.ts';
-import { RETRY_SCHEDULE_MS } from '../webhooks/webhooks-fns.ts';
-import { EVENT_TYPES, type EventType } from '../webhooks/webhooks-types.ts';
+import {
+  envelopeSchema,
+  EVENT_SCHEMAS,
+  EVENT_TYPES,
+  type EventType,
+  RETRY_SCHEDULE_MS,
+} from '../webhooks/index.ts';
 
 type Json = Record<string, unknown>;
 

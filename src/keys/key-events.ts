@@ -3,7 +3,7 @@ import type { Logger } from '../infra/logger.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 import type { Database } from '../store/database.ts';
-import type { EmitAlone, EmitEvent } from '../webhooks/webhooks-service.ts';
+import type { EmitAlone, EmitEvent } from '../webhooks/index.ts';
 import { Lru } from './keys-fns.ts';
 import { lowLevel, type LowLevel } from './key-notices-store.ts';
 import type { InTx, KeysStore, TakenCredits } from './keys-store.ts';

@@ -3,7 +3,7 @@ import type { AuditService } from '../audit/index.ts';
 import type { ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Clock } from '../lib/clock.ts';
-import type { EmitAlone, EmitEvent } from '../webhooks/webhooks-service.ts';
+import type { EmitAlone, EmitEvent } from '../webhooks/index.ts';
 import { createKeyEvents } from './key-events.ts';
 import type { KeysContext } from './keys-context.ts';
 import { createKeyFailures } from './keys-failures.ts';

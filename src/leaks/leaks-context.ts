@@ -6,7 +6,7 @@ import type { Mailer } from '../infra/mailer.ts';
 import type { Keyring } from '../infra/master-key.ts';
 import type { KeysService } from '../keys/index.ts';
 import type { Clock } from '../lib/clock.ts';
-import type { EmitEvent } from '../webhooks/webhooks-service.ts';
+import type { EmitEvent } from '../webhooks/index.ts';
 import type { GithubKeySource } from './github-keys.ts';
 import type { LeaksStore } from './leaks-store.ts';
 

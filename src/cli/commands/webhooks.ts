@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
 import type { Services } from '../../services.ts';
-import { EVENT_SCHEMAS } from '../../webhooks/webhooks-events.ts';
-import type { WebhookEndpoint, WebhookMessage } from '../../webhooks/webhooks-types.ts';
-import { EVENT_TYPES } from '../../webhooks/webhooks-types.ts';
+import {
+  EVENT_SCHEMAS,
+  EVENT_TYPES,
+  type WebhookEndpoint,
+  type WebhookMessage,
+} from '../../webhooks/index.ts';
 import { cliActor, output, table, usageError, withServices } from '../context.ts';
 
 interface OwnerOpts {

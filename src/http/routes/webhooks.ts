@@ -2,7 +2,7 @@ import type { FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { z } from 'zod';
 import type { Actor } from '../../audit/index.ts';
 import type { Services } from '../../services.ts';
-import { EVENT_TYPES } from '../../webhooks/webhooks-types.ts';
+import { EVENT_TYPES } from '../../webhooks/index.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
 import { requireClient } from '../client-auth.ts';
