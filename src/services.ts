@@ -71,6 +71,8 @@ export interface ServicesDeps {
    * shorten the real waits; the server keeps the defaults.
    */
   billingRetry?: Pick<BillingSettings, 'backoffMs' | 'retryBaseMs'>;
+  /** The SQLite usage writer thread's module (default: the sources through tsx; see usage-writer.ts). */
+  usageWriterEntry?: URL;
 }
 
 /** What every part of the composition shares: storage, settings, the audit log, the mailer. */
@@ -124,7 +126,7 @@ export function createServices(deps: ServicesDeps) {
   const clientsStore = createClientsStore(db);
   const clientReads = createClientReads(clientsStore);
   const { webhooks, webhookDispatcher } = buildWebhooks(base, clientReads);
-  const { usage, ratelimit } = buildMetering(base);
+  const { usage, ratelimit } = buildMetering(base, deps.usageWriterEntry);
   const billing = buildBilling(base, clientReads, usage, webhooks.emit, deps.billingRetry);
   const keysStore = createKeysStore(db);
   const budgets = buildBudgets(base, {
@@ -273,14 +275,20 @@ function disabledNotice({ mailer, config }: Base, clientReads: ClientReads) {
 }
 
 /** Metering and rate limits. */
-function buildMetering(base: Base): { usage: UsageService; ratelimit: RateLimitService } {
+function buildMetering(
+  base: Base,
+  writerEntry?: URL,
+): { usage: UsageService; ratelimit: RateLimitService } {
   const { store, config, clock, logger, metrics } = base;
   const budgetHolds = createBudgetsStore(base.db);
   /** Calls queue in memory and flush in batches (≤ 250 ms); `close` flushes the rest. */
   const usage = createUsageService({
     usageStore: createUsageStore(base.db),
     // SQLite work is synchronous: a writer thread keeps it off the request thread.
-    writer: store.engine === 'sqlite' ? createSqliteUsageWriter(config.databaseUrl) : undefined,
+    writer:
+      store.engine === 'sqlite'
+        ? createSqliteUsageWriter(config.databaseUrl, writerEntry)
+        : undefined,
     priceBook: compilePriceBook(config.pricing),
     currency: config.currency,
     clock,

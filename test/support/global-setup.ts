@@ -9,6 +9,8 @@ declare module 'vitest' {
     redisUrl: string | null;
     /** This run's bundle of the CLI, which keyplane-process.ts starts as `keyplane`. */
     keyplaneBundle: string;
+    /** This run's bundle of the SQLite usage writer thread (see keyplane-bundle.ts). */
+    usageWriterBundle: string;
   }
 }
 
@@ -50,6 +52,7 @@ export default async function setup(project: TestProject) {
   project.provide('redisUrl', redisUrl);
   const bundle = await buildKeyplaneBundle();
   project.provide('keyplaneBundle', bundle.file);
+  project.provide('usageWriterBundle', bundle.usageWriter);
   return async () => {
     await Promise.all(started.map((s) => s.stop()));
     bundle.remove();

@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Writable } from 'node:stream';
 import type { DestinationStream } from 'pino';
+import { inject } from 'vitest';
 import type { configSchema } from '../../src/config.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { buildApp, type App } from '../../src/http/app.ts';
@@ -13,6 +15,9 @@ import { createServices, type Services, type ServicesDeps } from '../../src/serv
 import { createStore, type Engine } from '../../src/store/create-db.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { createTestDatabase, type TestDatabase } from './stores.ts';
+
+/** This run's bundle of the SQLite usage writer thread: the same code, started without tsx. */
+export const usageWriterBundle = (): URL => pathToFileURL(inject('usageWriterBundle'));
 
 export const TEST_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 
@@ -91,6 +96,7 @@ export async function createHarness(
     metrics: createMetrics({ defaults: false }),
     keyring: loadKeyring(config),
     clock: options.clock,
+    usageWriterEntry: usageWriterBundle(),
     ...options.tunables,
   });
   const app = await buildApp({ services, docs: true });
