@@ -11,6 +11,7 @@ export {
   keyText,
   revokeKeyInput,
   rollKeyInput,
+  verifyKeyInput,
   type CreateKeyInput,
 } from './keys-input.ts';
 export { toApiKey } from './key-rows.ts';

@@ -101,6 +101,14 @@ export const rollKeyInput = z
 
 export const revokeKeyInput = z.object({ reason: z.string().max(500).optional() }).strict();
 
+/** A key to check for a service that checks keys itself (POST /admin/v1/verify). */
+export const verifyKeyInput = z.object({
+  key: z.string().max(4096),
+  scopes: z.array(z.string().max(64)).max(100).optional(),
+  ip: z.string().max(64).optional(),
+  endpoint: z.string().max(300).optional(),
+});
+
 /**
  * The text forms an operator types (`90d`, `100/60s`, `monthly:1000`, `a,b`): each parses one
  * field of the inputs above. `name` is how the operator knows the field (a CLI flag), so that

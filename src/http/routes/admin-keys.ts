@@ -5,7 +5,7 @@ import { actorOf, requireAdmin } from '../auth.ts';
 import { errorResponses, paginationQuery } from '../schemas.ts';
 import { clientParams } from './clients.ts';
 import { apiKeySchema, createdKeySchema, keyList, rolledKeySchema } from './key-schemas.ts';
-import { createKeyInput, revokeKeyInput, rollKeyInput } from '../../keys/index.ts';
+import { createKeyInput, revokeKeyInput, rollKeyInput, verifyKeyInput } from '../../keys/index.ts';
 
 const keyParams = z.object({ id: z.string().min(1).max(100), keyId: z.string().min(1).max(100) });
 const keyTags = ['admin: keys'];
@@ -172,13 +172,6 @@ function deleteKeyRoute(app: App, services: Services) {
   );
 }
 
-const verifyBody = z.object({
-  key: z.string().max(4096),
-  scopes: z.array(z.string().max(64)).max(100).optional(),
-  ip: z.string().max(64).optional(),
-  endpoint: z.string().max(300).optional(),
-});
-
 const verifyReply = z.object({
   valid: z.boolean(),
   code: z.string(),
@@ -205,7 +198,7 @@ function verifyRoute(app: App, services: Services) {
       schema: {
         tags: ['admin: verify'],
         summary: 'Verify a key for a service that checks keys itself (always 200)',
-        body: verifyBody,
+        body: verifyKeyInput,
         response: { 200: verifyReply, ...errorResponses },
       },
     },
