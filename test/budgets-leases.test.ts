@@ -297,4 +297,28 @@ describe.each(ENGINES)('budget leases on %s', (engine) => {
     expect(await node.reserve(b.auth, 'GET /v1/health')).toMatchObject({ allowed: true });
     expect(await reservedIn(b.budgetId)).toBe(1_000_000 - 50_000 + PRICE);
   });
+
+  it('a hard budget that stops short of its amount counts as reached: the sweep fires 100 % once', async () => {
+    // 25,000 at 10,000 a call: two fit, the third is refused 5,000 short of 100 %.
+    const b = await newBudget('StopsShort', 25_000);
+    // A node that claims nothing (it dies before claiming): only the sweep can fire.
+    const node = await otherNode();
+    const decisions = [];
+    for (let i = 0; i < 3; i++) decisions.push(await node.reserve(b.auth, 'GET /v1/health'));
+    expect(decisions.map((d) => d?.allowed)).toEqual([true, true, false]);
+    const alerted = async () =>
+      (
+        await db()
+          .selectFrom('budget_alerts')
+          .select('threshold')
+          .where('budget_id', '=', b.budgetId)
+          .execute()
+      )
+        .map((r) => Number(r.threshold))
+        .sort((x, y) => x - y);
+    await h.services.budgets.sweepAlerts();
+    expect(await alerted()).toEqual([50, 80, 100]);
+    await h.services.budgets.sweepAlerts();
+    expect(await alerted()).toEqual([50, 80, 100]);
+  });
 });

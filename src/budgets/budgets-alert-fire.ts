@@ -91,9 +91,11 @@ export async function sweepAlerts(
         : 'weekly';
     const p = periodBounds(rule.period, frequency, nowMs);
     if (new Date(p.start).toISOString() !== r.periodStart) continue;
-    const due = reachedThresholds(rule.thresholds, rule.amountMicros, r.spentMicros).filter(
-      (t) => !r.alerted.includes(t),
-    );
+    // A hard budget refused full has reached every threshold up to 100 %, even a few
+    // micro-units short of its amount.
+    const reached = reachedThresholds(rule.thresholds, rule.amountMicros, r.spentMicros);
+    const full = r.full ? rule.thresholds.filter((t) => t <= 100) : [];
+    const due = [...new Set([...reached, ...full])].filter((t) => !r.alerted.includes(t));
     for (const threshold of due) {
       tried++;
       await fire({

@@ -8,6 +8,8 @@ export interface AlertScanRow {
   periodStart: string;
   /** spend reserved, minus every lease outstanding on the period (never more than was spent) */
   spentMicros: number;
+  /** a hard budget that refused a call for lack of room: its thresholds up to 100 % are reached */
+  full: boolean;
   alerted: number[];
 }
 
@@ -22,7 +24,11 @@ export async function scanForAlerts(db: Kysely<Database>, since: string): Promis
       j.onRef('b.id', '=', 's.budget_id').onRef('b.client_id', '=', 's.client_id'),
     )
     .selectAll('b')
-    .select(['s.period_start as spend_period', 's.spent_micros as spend_micros'])
+    .select([
+      's.period_start as spend_period',
+      's.spent_micros as spend_micros',
+      's.full_at as spend_full_at',
+    ])
     .where('s.period_start', '>=', since)
     .where('s.spent_micros', '>', 0)
     .execute();
@@ -47,12 +53,13 @@ export async function scanForAlerts(db: Kysely<Database>, since: string): Promis
     const k = key(a.budget_id, a.period_start);
     alerted.set(k, [...(alerted.get(k) ?? []), Number(a.threshold)]);
   }
-  return rows.map(({ spend_period, spend_micros, ...budget }) => {
+  return rows.map(({ spend_period, spend_micros, spend_full_at, ...budget }) => {
     const k = key(budget.id, spend_period);
     return {
       budget,
       periodStart: spend_period,
       spentMicros: Math.max(0, Number(spend_micros) - (leased.get(k) ?? 0)),
+      full: budget.mode === 'hard' && !!spend_full_at,
       alerted: alerted.get(k) ?? [],
     };
   });

@@ -148,8 +148,26 @@ async function decide(
       const epoch = await addHold(trx, clientId, item, h.nodeId, item.micros, h.now);
       return { spent: spent + item.micros, epoch };
     }
-    return (await outstanding(trx, clientId, item, spent, h)) > 0 ? 'wait' : 'refused';
+    if ((await outstanding(trx, clientId, item, spent, h)) > 0) return 'wait';
+    await markFull(trx, clientId, item, h.now);
+    return 'refused';
   });
+}
+
+/**
+ * The period refused a call with nothing left to come back: a hard budget full for it, even a
+ * few micro-units short of its amount (the alert sweep counts it as 100 % reached).
+ */
+async function markFull(
+  trx: Transaction<Database>,
+  clientId: string,
+  item: { budgetId: string; periodStart: string },
+  at: string,
+): Promise<void> {
+  await spendRow(trx, clientId, item.budgetId, item.periodStart)
+    .where('full_at', 'is', null)
+    .set({ full_at: at })
+    .execute();
 }
 
 /** Gives back the silent nodes' holds (the spend row is locked by the caller). */
@@ -210,7 +228,10 @@ async function liveLeases(
     await ensureRow(trx, clientId, item.budgetId, item.periodStart);
     const spent = await lockSpend(trx, clientId, item.budgetId, item.periodStart);
     const back = await reclaim(trx, clientId, item, h.reclaimBefore);
-    return outstanding(trx, clientId, item, spent - back, h);
+    const n = await outstanding(trx, clientId, item, spent - back, h);
+    const full = item.limit !== null && spent - back + item.micros > item.limit;
+    if (n === 0 && full) await markFull(trx, clientId, item, h.now);
+    return n;
   });
 }
 

@@ -147,6 +147,15 @@ function createBudgetRowsStore(db: Kysely<Database>) {
         .where('client_id', '=', clientId)
         .where('id', '=', id)
         .executeTakeFirst();
+      // A new amount may have room again: a period refused full is no longer known to be.
+      if (patch.amount_micros !== undefined) {
+        await db
+          .updateTable('budget_spend')
+          .set({ full_at: null })
+          .where('client_id', '=', clientId)
+          .where('budget_id', '=', id)
+          .execute();
+      }
       return Number(r.numUpdatedRows) > 0;
     },
     /** Budgets of a deleted key go with it. */

@@ -16,6 +16,7 @@ import * as webhookEvents from './0014-webhook-events.ts';
 import * as budgetLeases from './0015-budget-leases.ts';
 import * as usageBlocksOneVersion from './0016-usage-blocks-one-version.ts';
 import * as budgetHolds from './0017-budget-holds.ts';
+import * as budgetFull from './0018-budget-full.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -39,4 +40,5 @@ export const migrations: Record<string, Migration> = {
   '0015-budget-leases': budgetLeases,
   '0016-usage-blocks-one-version': usageBlocksOneVersion,
   '0017-budget-holds': budgetHolds,
+  '0018-budget-full': budgetFull,
 };

@@ -39,6 +39,8 @@ export interface BudgetSpendTable {
   period_start: string;
   client_id: string;
   spent_micros: number;
+  /** ISO: when a hard budget first refused a call for lack of room (counts as 100 % reached) */
+  full_at?: string | null;
 }
 
 /** One row per alert fired: the primary key makes each fire once, whichever node crossed it. */
