@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { createBillingScheduler } from './billing/billing-scheduler.ts';
+import { createBillingScheduler } from './billing/index.ts';
 import type { Config } from './config.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './infra/logger.ts';

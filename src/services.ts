@@ -1,7 +1,12 @@
 import { createAdminTokensService, createAdminTokensStore } from './admin-tokens/index.ts';
 import { type AuditService, createAuditService, createAuditStore } from './audit/index.ts';
-import { clientDirectory, createBillingService } from './billing/billing-service.ts';
-import { createBillingStore } from './billing/billing-store.ts';
+import {
+  type BillingService,
+  type BillingSettings,
+  clientDirectory,
+  createBillingService,
+  createBillingStore,
+} from './billing/index.ts';
 import { createMailer, type Mailer } from './infra/mailer.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './infra/logger.ts';
@@ -47,7 +52,6 @@ import { createImportService, createImportStore } from './import/index.ts';
 import { createUnitOfWork, scopedDb } from './store/unit-of-work.ts';
 import { createBudgetsService } from './budgets/budgets-service.ts';
 import { createBudgetsStore } from './budgets/budgets-store.ts';
-import type { BillingService, BillingSettings } from './billing/billing-service.ts';
 import type { UsageService } from './usage/usage-service.ts';
 
 export interface ServicesDeps {

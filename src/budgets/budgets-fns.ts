@@ -1,5 +1,4 @@
-import type { BillingFrequency } from '../billing/billing-types.ts';
-import { periodContaining } from '../billing/billing-fns.ts';
+import { type BillingFrequency, periodContaining } from '../billing/index.ts';
 import type { BudgetPeriod } from './budgets-types.ts';
 
 const DAY_MS = 86_400_000;

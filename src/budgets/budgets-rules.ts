@@ -1,4 +1,4 @@
-import type { BillingFrequency } from '../billing/billing-types.ts';
+import type { BillingFrequency } from '../billing/index.ts';
 import type { ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { MaybePromise } from '../lib/maybe-promise.ts';

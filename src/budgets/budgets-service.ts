@@ -1,5 +1,5 @@
 import type { Actor, AuditService } from '../audit/index.ts';
-import type { BillingFrequency } from '../billing/billing-types.ts';
+import type { BillingFrequency } from '../billing/index.ts';
 import type { ChangeFeed } from '../infra/change-feed.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Mailer } from '../infra/mailer.ts';

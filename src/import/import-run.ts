@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Actor, AuditService } from '../audit/index.ts';
-import type { BillingService } from '../billing/billing-service.ts';
+import type { BillingService } from '../billing/index.ts';
 import type { ClientsService } from '../clients/index.ts';
 import type { CredentialsService } from '../credentials/credentials-service.ts';
 import type { KeysService } from '../keys/index.ts';

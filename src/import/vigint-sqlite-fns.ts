@@ -1,8 +1,4 @@
-import type {
-  BillingFrequency,
-  PaymentDetailsInput,
-  PaymentMethod,
-} from '../billing/billing-types.ts';
+import type { BillingFrequency, PaymentDetailsInput, PaymentMethod } from '../billing/index.ts';
 import type { LegacyKeyInput } from '../keys/index.ts';
 import { toMicros } from '../lib/money.ts';
 import { RowError, sourceBool, sourceText, sourceTime } from './import-fns.ts';

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
-import type { PaymentDetails, PaymentDetailsInput } from '../../billing/billing-types.ts';
-import { PAYMENT_METHODS } from '../../billing/billing-types.ts';
+import {
+  PAYMENT_METHODS,
+  type PaymentDetails,
+  type PaymentDetailsInput,
+} from '../../billing/index.ts';
 import { cliActor, output, withServices, usageError } from '../context.ts';
 
 function describe(d: PaymentDetails | null, clientId: string): string {

@@ -2,8 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { formatMoney } from '../../billing/billing-fns.ts';
-import type { Invoice, RunProgress } from '../../billing/billing-types.ts';
+import { formatMoney, type Invoice, type RunProgress } from '../../billing/index.ts';
 import {
   cliActor,
   output,

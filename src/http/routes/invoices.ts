@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { INVOICE_STATUSES, PAYMENT_METHODS } from '../../billing/billing-types.ts';
+import { INVOICE_STATUSES, PAYMENT_METHODS } from '../../billing/index.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
