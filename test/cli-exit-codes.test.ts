@@ -37,6 +37,10 @@ const usageErrors: Array<{ args: string[]; stderr: string | RegExp }> = [
   },
   { args: ['keys', 'revoke', 'key_x', '--reason', 'x'.repeat(501)], stderr: 'error: --reason: ' },
   { args: ['keys', 'roll', 'key_x', '--grace', '400d'], stderr: 'error: --grace: ' },
+  {
+    args: ['keys', 'create', '--client', 'c', '--expires-in', '0'],
+    stderr: 'error: --expires-in: ',
+  },
   { args: ['keys', 'delete', 'key_x'], stderr: 'add --yes' },
   { args: ['keys', 'roll', 'key_x', '--grace', 'soon'], stderr: /^error: --grace: / },
   { args: ['usage', '--by', 'week'], stderr: '--by must be one of day, endpoint, key, client' },
