@@ -185,10 +185,13 @@ function settle(ctx: GateCtx, hold: BudgetHold, status: number): HoldSettlement[
     return undefined;
   }
   const nodeId = ctx.leases.nodeId;
-  return hold.items.map((it) => ({
-    account: holdAccount({ clientId: hold.clientId, nodeId, ...it }),
-    micros: hold.priceMicros,
-  }));
+  return hold.items.map((it) => {
+    // Every call of a lease settles under the same account: named once per lease.
+    const account = it.lease
+      ? (it.lease.account ??= holdAccount({ clientId: hold.clientId, nodeId, ...it }))
+      : holdAccount({ clientId: hold.clientId, nodeId, ...it });
+    return { account, micros: hold.priceMicros };
+  });
 }
 
 /**

@@ -87,6 +87,8 @@ export interface BudgetLease {
   expiresAtMs: number;
   /** false once it is being given back: nothing more is taken from it */
   open: boolean;
+  /** the account its calls settle under in usage batches (named on first use) */
+  account?: string;
 }
 
 /** What the verification step answers: a hold, or a refusal naming the budget. */
