@@ -2,10 +2,10 @@ import type { Actor, AuditService } from '../audit/index.ts';
 import type { CreateKeyInput } from '../keys/key-rows.ts';
 import type { ApiKey } from '../keys/keys-types.ts';
 import type { Clock } from '../lib/clock.ts';
-import { isEmailAddress } from '../lib/email.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { EmitEvent } from '../webhooks/index.ts';
+import type { CreateClientInput, ImportClientInput, UpdateClientInput } from './clients-input.ts';
 import { createClientReads, mustFindClient, toClient } from './clients-read.ts';
 import type { ClientsStore } from './clients-store.ts';
 import type { Client, ClientStatus, ClientsTable, RateLimitSetting } from './clients-types.ts';
@@ -32,24 +32,6 @@ export interface ClientsServiceDeps {
   emit?: EmitEvent;
 }
 
-export interface CreateClientInput {
-  name: string;
-  email: string;
-  tier?: string;
-  metadata?: Record<string, unknown>;
-  defaultRateLimit?: RateLimitSetting | null;
-}
-
-export interface UpdateClientInput {
-  name?: string;
-  email?: string;
-  tier?: string;
-  metadata?: Record<string, unknown>;
-  defaultRateLimit?: RateLimitSetting | null;
-}
-
-const TIER = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-
 interface ClientsContext extends ClientsServiceDeps {
   deletedHooks: Array<(clientId: string) => Promise<void>>;
 }
@@ -59,6 +41,8 @@ type FirstKey = { environment?: 'live' | 'test'; name?: string };
 /**
  * Clients (tenants): create with a first key shown once, suspend / reactivate (reversible),
  * delete (permanent: keys destroyed, PII scrubbed, the row kept as a tombstone for accounting).
+ * Its input is what the schemas of clients-input.ts produced (the faces and the import parse
+ * with them); the service checks the rules: a client's state.
  */
 export function createClientsService(deps: ClientsServiceDeps) {
   const ctx: ClientsContext = { ...deps, deletedHooks: [] };
@@ -69,8 +53,7 @@ export function createClientsService(deps: ClientsServiceDeps) {
      * A client brought over from another system (src/import/): no first key (its own keys are
      * imported as legacy keys), its original creation time kept.
      */
-    importClient: (input: CreateClientInput & { createdAt?: string | null }, actor: Actor) =>
-      importClient(ctx, input, actor),
+    importClient: (input: ImportClientInput, actor: Actor) => importClient(ctx, input, actor),
     ...createClientReads(deps.clientsStore),
     update: (clientId: string, input: UpdateClientInput, actor: Actor) =>
       update(ctx, clientId, input, actor),
@@ -100,16 +83,16 @@ async function mustLive(ctx: ClientsContext, clientId: string): Promise<ClientsT
   return row;
 }
 
-/** A new client's row, validated, created at `created` (an import keeps its original time). */
+/** A new client's row, created at `created` (an import keeps its original time). */
 function clientRow(input: CreateClientInput, created: Date, now: Date): ClientsTable {
   return {
     id: newId('client', created.getTime()),
-    name: checkName(input.name),
-    email: checkEmail(input.email),
-    tier: checkTier(input.tier ?? 'default'),
+    name: input.name,
+    email: input.email,
+    tier: input.tier ?? 'default',
     status: 'active',
-    metadata: checkMeta(input.metadata ?? {}),
-    default_rate_limit: checkRateLimit(input.defaultRateLimit),
+    metadata: JSON.stringify(input.metadata ?? {}),
+    default_rate_limit: rateLimitText(input.defaultRateLimit),
     created_at: created.toISOString(),
     updated_at: now.toISOString(),
     suspended_at: null,
@@ -149,14 +132,11 @@ async function create(
 
 async function importClient(
   ctx: ClientsContext,
-  input: CreateClientInput & { createdAt?: string | null },
+  input: ImportClientInput,
   actor: Actor,
 ): Promise<Client> {
   const now = ctx.clock.now();
   const created = input.createdAt ? new Date(Date.parse(input.createdAt)) : now;
-  if (Number.isNaN(created.getTime())) {
-    throw new AppError('validation_failed', 'createdAt is not a valid time');
-  }
   const row = clientRow(input, created, now);
   await ctx.clientsStore.insert(row);
   await ctx.audit.record({
@@ -178,12 +158,12 @@ async function update(
 ): Promise<Client> {
   await mustLive(ctx, clientId);
   const patch: Partial<ClientsTable> = { updated_at: ctx.clock.now().toISOString() };
-  if (input.name !== undefined) patch.name = checkName(input.name);
-  if (input.email !== undefined) patch.email = checkEmail(input.email);
-  if (input.tier !== undefined) patch.tier = checkTier(input.tier);
-  if (input.metadata !== undefined) patch.metadata = checkMeta(input.metadata);
+  if (input.name !== undefined) patch.name = input.name;
+  if (input.email !== undefined) patch.email = input.email;
+  if (input.tier !== undefined) patch.tier = input.tier;
+  if (input.metadata !== undefined) patch.metadata = JSON.stringify(input.metadata);
   if (input.defaultRateLimit !== undefined)
-    patch.default_rate_limit = checkRateLimit(input.defaultRateLimit);
+    patch.default_rate_limit = rateLimitText(input.defaultRateLimit);
   await ctx.clientsStore.update(clientId, patch);
   await ctx.keys.clientChanged(clientId);
   await ctx.audit.record({
@@ -264,43 +244,9 @@ async function deleteClient(ctx: ClientsContext, clientId: string, actor: Actor)
   return toClient(await mustFindClient(ctx.clientsStore, clientId));
 }
 
-function checkName(name: string): string {
-  const n = name.trim();
-  if (!n || n.length > 200)
-    throw new AppError('validation_failed', 'name must be 1-200 characters');
-  return n;
-}
-function checkEmail(email: string): string {
-  const e = email.trim();
-  if (!isEmailAddress(e))
-    throw new AppError('validation_failed', `invalid email "${e.slice(0, 80)}"`);
-  return e;
-}
-function checkTier(tier: string): string {
-  if (!TIER.test(tier))
-    throw new AppError('validation_failed', 'tier must be lowercase letters, digits, - or _');
-  return tier;
-}
-function checkMeta(meta: Record<string, unknown>): string {
-  const s = JSON.stringify(meta);
-  if (Buffer.byteLength(s) > 8192)
-    throw new AppError('validation_failed', 'metadata must be at most 8 KiB of JSON');
-  return s;
-}
-function checkRateLimit(rl: RateLimitSetting | null | undefined): string | null {
-  if (!rl) return null;
-  if (
-    !Number.isInteger(rl.limit) ||
-    rl.limit < 1 ||
-    !Number.isInteger(rl.windowSeconds) ||
-    rl.windowSeconds < 1
-  ) {
-    throw new AppError(
-      'validation_failed',
-      'defaultRateLimit needs a positive whole limit and windowSeconds',
-    );
-  }
-  return JSON.stringify({ limit: rl.limit, windowSeconds: rl.windowSeconds });
+/** The stored form of a default rate limit: its two fields as JSON, or null for none. */
+function rateLimitText(rl: RateLimitSetting | null | undefined): string | null {
+  return rl ? JSON.stringify({ limit: rl.limit, windowSeconds: rl.windowSeconds }) : null;
 }
 
 export type ClientsService = ReturnType<typeof createClientsService>;

@@ -8,9 +8,21 @@ export {
   type ClientKeys,
   type ClientsService,
   type ClientsServiceDeps,
-  type CreateClientInput,
-  type UpdateClientInput,
 } from './clients-service.ts';
+export {
+  CLIENT_STATUSES,
+  createClientInput,
+  importClientInput,
+  listClientsFilter,
+  suspendClientInput,
+  updateClientInput,
+  type CreateClientInput,
+  type CreateClientRequest,
+  type ImportClientInput,
+  type ListClientsFilter,
+  type SuspendClientInput,
+  type UpdateClientInput,
+} from './clients-input.ts';
 export { clientSnapshots, createClientReads, toClient, type ClientReads } from './clients-read.ts';
 export { createClientsStore, type ClientsStore } from './clients-store.ts';
 export type { Client, ClientStatus, ClientsTables, RateLimitSetting } from './clients-types.ts';

@@ -1,5 +1,7 @@
 import pg from 'pg';
+import { importClientInput } from '../clients/index.ts';
 import { AppError } from '../lib/errors.ts';
+import { parseInput } from '../lib/parse-input.ts';
 import { redactUrl } from '../store/create-db.ts';
 import { checkColumns, RowError } from './import-fns.ts';
 import type { ImportRun } from './import-run.ts';
@@ -130,18 +132,15 @@ async function importCustomers(run: ImportRun, table: Table) {
     const id = await run.row(
       'client',
       idOf(r),
-      () => mapCustomer(r),
+      () => {
+        const m = mapCustomer(r);
+        const { name, email, tier, createdAt } = m;
+        const metadata = { importedFrom: 'optiinfra', sourceId: idOf(r) };
+        const input = { name, email, tier, createdAt, metadata };
+        return { ...m, input: parseInput(importClientInput, input) };
+      },
       async (m) => {
-        const client = await run.deps.clients.importClient(
-          {
-            name: m.name,
-            email: m.email,
-            tier: m.tier,
-            createdAt: m.createdAt,
-            metadata: { importedFrom: 'optiinfra', sourceId: idOf(r) },
-          },
-          run.actor,
-        );
+        const client = await run.deps.clients.importClient(m.input, run.actor);
         if (m.suspended) await run.deps.clients.suspend(client.id, run.actor, m.suspended);
         return client.id;
       },

@@ -1,5 +1,7 @@
 import Sqlite from 'better-sqlite3';
+import { importClientInput } from '../clients/index.ts';
 import { AppError } from '../lib/errors.ts';
+import { parseInput } from '../lib/parse-input.ts';
 import type { ImportRun } from './import-run.ts';
 import type { ImportEntity } from './import-types.ts';
 import {
@@ -76,17 +78,14 @@ async function importClients(run: ImportRun, table: Table): Promise<IdMap> {
       await run.row(
         'client',
         idOf(r),
-        () => mapClient(r),
+        () => {
+          const c = mapClient(r);
+          const metadata = { importedFrom: 'vigint', sourceId: idOf(r) };
+          const input = { name: c.name, email: c.email, createdAt: c.createdAt, metadata };
+          return { ...c, input: parseInput(importClientInput, input) };
+        },
         async (c) => {
-          const client = await clients.importClient(
-            {
-              name: c.name,
-              email: c.email,
-              createdAt: c.createdAt,
-              metadata: { importedFrom: 'vigint', sourceId: idOf(r) },
-            },
-            actor,
-          );
+          const client = await clients.importClient(c.input, actor);
           if (!c.active) await clients.suspend(client.id, actor, 'inactive in Vigint');
           return client.id;
         },

@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
-import type { Client } from '../../clients/index.ts';
+import {
+  createClientInput,
+  listClientsFilter,
+  suspendClientInput,
+  updateClientInput,
+  type Client,
+} from '../../clients/index.ts';
 import type { ApiKey } from '../../keys/index.ts';
-import { cliActor, output, table, withServices, usageError } from '../context.ts';
+import { cliActor, countOption, output, table, withServices, usageError } from '../context.ts';
+import { parseFlags } from '../input.ts';
 
 /** Seed 01's banner: the key is shown once, loudly, on a terminal. */
 export function keyBanner(title: string, lines: string[], apiKey: string): string {
@@ -55,6 +62,30 @@ function parseMeta(text: string | undefined): Record<string, unknown> | undefine
   }
 }
 
+/** Usage errors for the fields whose flag has another name (`--meta`, `--env`). */
+const FLAG_MESSAGES = {
+  metadata: 'error: --meta: must be at most 8 KiB of JSON',
+  environment: 'error: --env must be live or test',
+};
+
+interface ClientFlags {
+  name: string;
+  email: string;
+  tier: string;
+  meta?: string;
+}
+
+/** The client fields `create` and `update` take, as the HTTP body names them; only those given. */
+function clientFields(opts: Partial<ClientFlags>): Record<string, unknown> {
+  const fields = {
+    name: opts.name,
+    email: opts.email,
+    tier: opts.tier,
+    metadata: parseMeta(opts.meta),
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
 export function clientsCommand(program: Command) {
   const cmd = program.command('clients').description('manage clients (tenants)');
   createCommand(cmd);
@@ -75,29 +106,19 @@ function createCommand(cmd: Command) {
     .option('--env <env>', 'environment of the first key: live or test', 'live')
     .option('--meta <json>', 'metadata as a JSON object')
     .option('--json', 'machine-readable output: {client, key, apiKey}')
-    .action(
-      async (opts: {
-        name: string;
-        email: string;
-        tier: string;
-        env: string;
-        meta?: string;
-        json?: boolean;
-      }) => {
-        if (opts.env !== 'live' && opts.env !== 'test')
-          throw usageError('error: --env must be live or test');
-        await withServices(async (s) => {
-          const created = await s.clients.create(
-            { name: opts.name, email: opts.email, tier: opts.tier, metadata: parseMeta(opts.meta) },
-            cliActor(),
-            { environment: opts.env as 'live' | 'test' },
-          );
-          output(opts, created, () =>
-            keyBanner('CLIENT CREATED SUCCESSFULLY', clientLines(created.client), created.apiKey),
-          );
-        });
-      },
-    );
+    .action(async (opts: ClientFlags & { env: string; json?: boolean }) => {
+      const { environment, ...input } = parseFlags(
+        createClientInput,
+        { ...clientFields(opts), environment: opts.env },
+        FLAG_MESSAGES,
+      );
+      await withServices(async (s) => {
+        const created = await s.clients.create(input, cliActor(), { environment });
+        output(opts, created, () =>
+          keyBanner('CLIENT CREATED SUCCESSFULLY', clientLines(created.client), created.apiKey),
+        );
+      });
+    });
 }
 
 type ClientWithKeys = Client & { keys: ApiKey[] };
@@ -127,12 +148,10 @@ function listCommand(cmd: Command) {
     .option('--limit <n>', 'how many', '100')
     .option('--json', 'machine-readable output')
     .action(async (opts: { status?: string; search?: string; limit: string; json?: boolean }) => {
+      const filter = parseFlags(listClientsFilter, opts, FLAG_MESSAGES);
+      const limit = countOption(opts.limit, '--limit', 1000);
       await withServices(async (s) => {
-        const page = await s.clients.list({
-          limit: Number(opts.limit) || 100,
-          status: opts.status as Client['status'] | undefined,
-          search: opts.search,
-        });
+        const page = await s.clients.list({ ...filter, limit });
         const data = await Promise.all(
           page.data.map(async (c) => ({
             ...c,
@@ -169,21 +188,13 @@ function updateCommand(cmd: Command) {
     .option('--tier <tier>')
     .option('--meta <json>', 'metadata as a JSON object (replaces it)')
     .option('--json', 'machine-readable output')
-    .action(
-      async (
-        id: string,
-        opts: { name?: string; email?: string; tier?: string; meta?: string; json?: boolean },
-      ) => {
-        await withServices(async (s) => {
-          const client = await s.clients.update(
-            id,
-            { name: opts.name, email: opts.email, tier: opts.tier, metadata: parseMeta(opts.meta) },
-            cliActor(),
-          );
-          output(opts, { client }, () => clientLines(client).join('\n'));
-        });
-      },
-    );
+    .action(async (id: string, opts: Partial<ClientFlags> & { json?: boolean }) => {
+      const input = parseFlags(updateClientInput, clientFields(opts), FLAG_MESSAGES);
+      await withServices(async (s) => {
+        const client = await s.clients.update(id, input, cliActor());
+        output(opts, { client }, () => clientLines(client).join('\n'));
+      });
+    });
 }
 
 /** `revoke` suspends a client (all its keys stop at once), `reactivate` undoes it. */
@@ -194,8 +205,9 @@ function statusCommands(cmd: Command) {
     .option('--reason <reason>')
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { reason?: string; json?: boolean }) => {
+      const { reason } = parseFlags(suspendClientInput, { reason: opts.reason }, FLAG_MESSAGES);
       await withServices(async (s) => {
-        const client = await s.clients.suspend(id, cliActor(), opts.reason);
+        const client = await s.clients.suspend(id, cliActor(), reason);
         output(
           opts,
           { client },

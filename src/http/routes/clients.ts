@@ -1,5 +1,12 @@
 import { z } from 'zod';
 import { hasAdminScope } from '../../admin-tokens/admin-tokens-service.ts';
+import {
+  CLIENT_STATUSES,
+  createClientInput,
+  listClientsFilter,
+  suspendClientInput,
+  updateClientInput,
+} from '../../clients/index.ts';
 import { AppError } from '../../lib/errors.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
@@ -13,7 +20,7 @@ export const clientSchema = z.object({
   name: z.string(),
   email: z.string().nullable(),
   tier: z.string(),
-  status: z.enum(['active', 'suspended', 'deleted']),
+  status: z.enum(CLIENT_STATUSES),
   metadata: z.record(z.string(), z.unknown()),
   defaultRateLimit: rateLimitSchema.nullable(),
   createdAt: z.string(),
@@ -47,19 +54,7 @@ function createClientRoute(app: App, services: Services) {
       schema: {
         tags,
         summary: 'Create a client and its first key (the key is shown once)',
-        body: z
-          .object({
-            name: z.string().min(1).max(200),
-            email: z.string().min(3).max(320),
-            tier: z.string().max(32).optional(),
-            metadata: z.record(z.string(), z.unknown()).optional(),
-            defaultRateLimit: rateLimitSchema.optional(),
-            environment: z
-              .enum(['live', 'test'])
-              .optional()
-              .describe('of the first key; default live'),
-          })
-          .strict(),
+        body: createClientInput,
         response: {
           201: z.object({ client: clientSchema, key: apiKeySchema, apiKey: z.string() }),
           ...errorResponses,
@@ -85,12 +80,8 @@ function listClientsRoute(app: App, services: Services) {
         description:
           'With `include=keys` each client carries its keys, active and revoked (needs `keys:read` as well, like GET /clients/{id}).',
         querystring: paginationQuery.extend({
-          status: z.enum(['active', 'suspended', 'deleted']).optional(),
-          q: z
-            .string()
-            .max(200)
-            .optional()
-            .describe('only clients whose name, email, id or tier contains this (ignoring case)'),
+          status: listClientsFilter.shape.status,
+          q: listClientsFilter.shape.search,
           include: z.enum(['keys']).optional().describe('keys: embed each client’s keys'),
         }),
         response: {
@@ -158,15 +149,7 @@ function updateClientRoute(app: App, services: Services) {
         tags,
         summary: 'Update name, email, tier, metadata or default rate limit',
         params: clientParams,
-        body: z
-          .object({
-            name: z.string().min(1).max(200).optional(),
-            email: z.string().min(3).max(320).optional(),
-            tier: z.string().max(32).optional(),
-            metadata: z.record(z.string(), z.unknown()).optional(),
-            defaultRateLimit: rateLimitSchema.nullable().optional(),
-          })
-          .strict(),
+        body: updateClientInput,
         response: { 200: clientReply, ...errorResponses },
       },
     },
@@ -187,10 +170,7 @@ function clientStatusRoutes(app: App, services: Services) {
         tags,
         summary: 'Suspend a client: all its keys stop at once (reversible)',
         params: clientParams,
-        body: z
-          .object({ reason: z.string().max(500).optional() })
-          .strict()
-          .nullish(),
+        body: suspendClientInput.nullish(),
         response: { 200: clientReply, ...errorResponses },
       },
     },
