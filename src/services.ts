@@ -18,9 +18,8 @@ import {
   createClientsStore,
   type ClientReads,
 } from './clients/index.ts';
-import { createCredentialsService } from './credentials/credentials-service.ts';
-import { createCredentialsStore } from './credentials/credentials-store.ts';
-import { createProxyService } from './proxy/proxy-service.ts';
+import { createCredentialsService, createCredentialsStore } from './credentials/index.ts';
+import { createProxyService } from './proxy/index.ts';
 import {
   createKeysService,
   createKeysStore,
@@ -37,6 +36,7 @@ import {
   createSqliteUsageWriter,
   createUsageService,
   createUsageStore,
+  type UsageService,
 } from './usage/index.ts';
 import { createRateLimitService, type RateLimitService } from './ratelimit/index.ts';
 import { createMetaStore } from './store/meta-store.ts';
@@ -50,9 +50,7 @@ import {
 } from './webhooks/index.ts';
 import { createImportService, createImportStore } from './import/index.ts';
 import { createUnitOfWork, scopedDb } from './store/unit-of-work.ts';
-import { createBudgetsService } from './budgets/budgets-service.ts';
-import { createBudgetsStore } from './budgets/budgets-store.ts';
-import type { UsageService } from './usage/usage-service.ts';
+import { createBudgetsService, createBudgetsStore } from './budgets/index.ts';
 
 export interface ServicesDeps {
   store: Store;

@@ -1,4 +1,4 @@
-import type { ClientSnapshot } from '../keys/keys-types.ts';
+import type { ClientSnapshot } from '../keys/index.ts';
 import { AppError } from '../lib/errors.ts';
 import { isIdOf } from '../lib/ids.ts';
 import { byId, readPage } from '../lib/page.ts';

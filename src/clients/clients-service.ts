@@ -1,6 +1,5 @@
 import type { Actor, AuditService } from '../audit/index.ts';
-import type { CreateKeyInput } from '../keys/key-rows.ts';
-import type { ApiKey } from '../keys/keys-types.ts';
+import type { ApiKey, CreateKeyInput } from '../keys/index.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import { newId } from '../lib/ids.ts';

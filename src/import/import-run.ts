@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Actor, AuditService } from '../audit/index.ts';
 import type { BillingService } from '../billing/index.ts';
 import type { ClientsService } from '../clients/index.ts';
-import type { CredentialsService } from '../credentials/credentials-service.ts';
+import type { CredentialsService } from '../credentials/index.ts';
 import type { KeysService } from '../keys/index.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';

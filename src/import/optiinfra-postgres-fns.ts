@@ -1,4 +1,4 @@
-import type { ImportCredentialInput } from '../credentials/credentials-types.ts';
+import type { ImportCredentialInput } from '../credentials/index.ts';
 import { RowError, sourceBool, sourceText, sourceTime } from './import-fns.ts';
 import type { Row } from './source-rows.ts';
 

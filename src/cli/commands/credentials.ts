@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import type { Credential } from '../../credentials/credentials-types.ts';
-import { PLATFORM_OWNER } from '../../credentials/credentials-types.ts';
+import { type Credential, PLATFORM_OWNER } from '../../credentials/index.ts';
 import type { Services } from '../../services.ts';
 import {
   CliExit,

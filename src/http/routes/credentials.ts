@@ -7,7 +7,7 @@ import {
   PLATFORM_OWNER,
   POLICIES,
   PROVIDERS,
-} from '../../credentials/credentials-types.ts';
+} from '../../credentials/index.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
