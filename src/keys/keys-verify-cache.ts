@@ -99,7 +99,7 @@ export function createVerifyCache(deps: VerifyCacheDeps) {
     async close(): Promise<void> {
       unsubscribe?.();
       unresync?.();
-      legacy.close();
+      await legacy.close();
       await touches.close();
     },
   };
@@ -113,14 +113,21 @@ export function createVerifyCache(deps: VerifyCacheDeps) {
 function watchLegacyCount({ keysStore, logger, changes, registry }: VerifyCacheDeps) {
   let legacyKeys: number | null = null;
   let legacyGeneration = 0;
+  let closed = false;
+  // The count in flight: close waits for it, so a short command never closes the database
+  // under it (that logged "driver has already been destroyed" into the command's stderr).
+  let loading: Promise<void> = Promise.resolve();
   function reload(): void {
+    if (closed) return;
     const gen = ++legacyGeneration;
     legacyKeys = null;
-    keysStore.countLegacy().then(
+    loading = keysStore.countLegacy().then(
       (n) => {
         if (gen === legacyGeneration) legacyKeys = n.total;
       },
-      (err: unknown) => logger.warn({ err }, 'could not count legacy keys'),
+      (err: unknown) => {
+        if (!closed) logger.warn({ err }, 'could not count legacy keys');
+      },
     );
   }
   reload();
@@ -139,9 +146,11 @@ function watchLegacyCount({ keysStore, logger, changes, registry }: VerifyCacheD
   return {
     mayBeLegacy: () => legacyKeys !== 0,
     reload,
-    close() {
+    async close(): Promise<void> {
+      closed = true;
       unsubscribe?.();
       unresync?.();
+      await loading;
     },
   };
 }
