@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { hasAdminScope } from '../../admin-tokens/admin-tokens-service.ts';
+import { hasAdminScope } from '../../admin-tokens/index.ts';
 import {
   CLIENT_STATUSES,
   createClientInput,
