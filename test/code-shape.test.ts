@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  importsPastIndex,
   longFiles,
   longFunctions,
   MAX_FILE_LINES,
@@ -56,7 +57,18 @@ describe('code shape', () => {
   it('has the known module cycles and no other', () => {
     expect(moduleCycles(moduleGraph(files))).toEqual(KNOWN_CYCLES);
   });
+
+  it('imports a module from outside only through its index.ts (its public surface)', () => {
+    expect(importsPastIndex(files)).toEqual(IMPORTS_PAST_INDEX);
+    // The store has no index.ts: as if it had one, services.ts reaches past it.
+    expect(importsPastIndex(['src/services.ts'], new Set(['store']))).toContain(
+      'src/services.ts -> src/store/meta-store.ts',
+    );
+  });
 });
 
 /** Shrinks to [] as the cycles are broken. */
 const KNOWN_CYCLES: string[] = [];
+
+/** Shrinks to [] as the last importers switch to the module's index. */
+const IMPORTS_PAST_INDEX: string[] = [];

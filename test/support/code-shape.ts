@@ -96,6 +96,29 @@ export function moduleGraph(files: string[]): Map<string, Set<string>> {
 }
 
 /**
+ * Imports that reach past a module's `index.ts` (its public surface) from outside the module,
+ * as `importer -> target`, for every module under `src/` that has one (or the modules given).
+ */
+export function importsPastIndex(
+  files: string[],
+  withIndex = new Set(files.map((f) => /^src\/([^/]+)\/index\.ts$/.exec(f)?.[1]).filter(Boolean)),
+): string[] {
+  const found: string[] = [];
+  for (const file of files.filter((f) => f.startsWith('src/'))) {
+    for (const stmt of parse(file).statements) {
+      if (!ts.isImportDeclaration(stmt) && !ts.isExportDeclaration(stmt)) continue;
+      const spec = stmt.moduleSpecifier;
+      if (!spec || !ts.isStringLiteral(spec) || !spec.text.startsWith('.')) continue;
+      const target = relative(ROOT, resolve(ROOT, dirname(file), spec.text));
+      const to = moduleOf(target);
+      if (!to || to === moduleOf(file) || target === `src/${to}/index.ts`) continue;
+      if (withIndex.has(to)) found.push(`${file} -> ${target}`);
+    }
+  }
+  return found;
+}
+
+/**
  * The groups of modules that import each other, directly or through others (strongly connected
  * components with more than one module, Tarjan's algorithm), each sorted, as `a, b, c`.
  */
@@ -133,4 +156,5 @@ if (process.argv[1] === import.meta.filename) {
   console.log(`functions over ${MAX_FUNCTION_LINES} lines:`, longFunctions(files));
   console.log(`files over ${MAX_FILE_LINES} lines:`, longFiles(files));
   console.log('module cycles:', moduleCycles(moduleGraph(files)));
+  console.log('imports past an index.ts:', importsPastIndex(files));
 }
