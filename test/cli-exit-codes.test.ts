@@ -85,8 +85,10 @@ describe('keyplane exit codes', () => {
     expect(created.code, created.stderr).toBe(0);
     const id = JSON.parse(created.stdout).client.id as string;
     for (const [flag, value, message] of [
-      ['--method', 'cash', 'error: --method must be one of'],
-      ['--frequency', 'daily', 'error: --frequency must be weekly or monthly'],
+      ['--method', 'cash', 'error: --method: must be one of'],
+      ['--email', 'not an email', 'error: --email: must be an email address'],
+      ['--currency', 'euro', 'error: --currency: must be a 3-letter ISO currency code'],
+      ['--frequency', 'daily', 'error: --frequency: must be weekly or monthly'],
       ['--invoice-empty', 'maybe', 'error: --invoice-empty must be yes, no or default'],
     ] as const) {
       const r = await runKeyplaneInProcess(['clients', 'payment', id, flag, value], { cwd });

@@ -1,6 +1,4 @@
 import type { Actor } from '../audit/index.ts';
-import { isEmailAddress } from '../lib/email.ts';
-import { AppError } from '../lib/errors.ts';
 import { mustFindClient, type BillingContext } from './billing-context.ts';
 import { toPaymentDetails } from './billing-rows.ts';
 import type { PaymentDetails, PaymentDetailsInput, PaymentDetailsTable } from './billing-types.ts';
@@ -42,14 +40,9 @@ async function setPaymentDetails(
   actor: Actor,
 ): Promise<PaymentDetails> {
   await mustFindClient(ctx, clientId);
-  const currency = (input.currency ?? ctx.settings.currency).toUpperCase();
-  if (!/^[A-Z]{3}$/.test(currency)) {
-    throw new AppError('validation_failed', 'currency must be a 3-letter ISO code like EUR');
-  }
-  const email = input.billingEmail?.trim() || null;
-  if (email && !isEmailAddress(email)) {
-    throw new AppError('validation_failed', 'billingEmail must be an email address');
-  }
+  // The input is paymentDetailsInput's (billing-input.ts): its shape is already checked.
+  const currency = input.currency ?? ctx.settings.currency;
+  const email = input.billingEmail || null;
   const now = ctx.clock.now().toISOString();
   const existing = await ctx.billingStore.findPaymentDetails(clientId);
   const row: PaymentDetailsTable = {
@@ -58,9 +51,9 @@ async function setPaymentDetails(
     frequency: input.frequency,
     billing_email: email,
     currency,
-    company_name: clean(input.company?.name, 200),
-    company_address: clean(input.company?.address, 1000),
-    company_vat_id: clean(input.company?.vatId, 50),
+    company_name: clean(input.company?.name),
+    company_address: clean(input.company?.address),
+    company_vat_id: clean(input.company?.vatId),
     invoice_when_empty:
       input.invoiceWhenEmpty === undefined || input.invoiceWhenEmpty === null
         ? null
@@ -82,9 +75,7 @@ async function setPaymentDetails(
   return toPaymentDetails(row);
 }
 
-function clean(v: string | null | undefined, max: number): string | null {
-  const t = v?.trim();
-  if (t && t.length > max)
-    throw new AppError('validation_failed', `company fields are at most ${max} characters`);
-  return t || null;
+/** Trimmed, and empty as null (the schema has already bounded the length). */
+function clean(v: string | null | undefined): string | null {
+  return v?.trim() || null;
 }

@@ -43,14 +43,7 @@ export interface PaymentDetails {
   updatedAt: string;
 }
 
-export interface PaymentDetailsInput {
-  method: PaymentMethod;
-  frequency: BillingFrequency;
-  billingEmail?: string | null;
-  currency?: string;
-  company?: Partial<Company> | null;
-  invoiceWhenEmpty?: boolean | null;
-}
+export type { PaymentDetailsInput } from './billing-input.ts';
 
 export interface InvoiceDelivery {
   id: string;

@@ -13,6 +13,7 @@ export {
 export { createBillingStore } from './billing-store.ts';
 export { createBillingScheduler } from './billing-scheduler.ts';
 export { formatMoney, periodContaining } from './billing-fns.ts';
+export { paymentDetailsInput } from './billing-input.ts';
 export {
   INVOICE_STATUSES,
   PAYMENT_METHODS,

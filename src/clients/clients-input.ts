@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isEmailAddress } from '../lib/email.ts';
+import { emailAddress } from '../lib/email.ts';
 import { rateLimitSchema } from '../lib/rate-limit-setting.ts';
 
 /**
@@ -20,12 +20,7 @@ const METADATA_MAX_BYTES = 8192;
 export const clientName = z.string().trim().min(1, NAME_RULE).max(200, NAME_RULE);
 
 /** Trimmed, and the one e-mail rule billing shares (src/lib/email.ts). */
-export const clientEmail = z
-  .string()
-  .trim()
-  .min(3, 'must be an email address')
-  .max(320, 'must be at most 320 characters')
-  .refine(isEmailAddress, 'must be an email address');
+export const clientEmail = emailAddress;
 
 /** A pricing / rate-limit tier: what prices and limits are keyed by. */
 export const clientTier = z

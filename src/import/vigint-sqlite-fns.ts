@@ -79,7 +79,7 @@ export function mapPayment(row: Row): PaymentDetailsInput {
     method: METHODS[method.replace(/[\s-]+/g, '_')] ?? 'other',
     frequency: frequency as BillingFrequency,
     billingEmail: sourceText(row.billing_email, 'billing_email', false),
-    currency: sourceText(row.currency, 'currency', false) ?? undefined,
+    currency: sourceText(row.currency, 'currency', false)?.trim().toUpperCase() ?? undefined,
     company: {
       name: sourceText(row.company_name, 'company_name', false),
       address: sourceText(row.company_address, 'company_address', false),

@@ -1,4 +1,5 @@
 import Sqlite from 'better-sqlite3';
+import { paymentDetailsInput } from '../billing/index.ts';
 import { importClientInput } from '../clients/index.ts';
 import { AppError } from '../lib/errors.ts';
 import { parseInput } from '../lib/parse-input.ts';
@@ -100,7 +101,10 @@ async function importPayments(run: ImportRun, table: Table, clientIds: IdMap): P
     await run.row(
       'payment',
       String(r.client_id),
-      () => ({ clientId: parent(clientIds, 'client', r.client_id), input: mapPayment(r) }),
+      () => ({
+        clientId: parent(clientIds, 'client', r.client_id),
+        input: parseInput(paymentDetailsInput, mapPayment(r)),
+      }),
       async (p) => {
         await run.deps.billing.setPaymentDetails(p.clientId, p.input, run.actor);
         return p.clientId;

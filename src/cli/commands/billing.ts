@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import {
   PAYMENT_METHODS,
+  paymentDetailsInput,
   type PaymentDetails,
   type PaymentDetailsInput,
 } from '../../billing/index.ts';
 import { cliActor, output, withServices, usageError } from '../context.ts';
+import { parseInput } from '../input.ts';
 
 function describe(d: PaymentDetails | null, clientId: string): string {
   if (!d)
@@ -85,21 +87,13 @@ async function paymentAction(id: string, opts: PaymentOptions) {
 }
 
 function paymentInput(opts: PaymentOptions, current: PaymentDetails | null): PaymentDetailsInput {
-  const method = opts.method ?? current?.method ?? 'bank_transfer';
-  if (!(PAYMENT_METHODS as readonly string[]).includes(method)) {
-    throw usageError(`--method must be one of ${PAYMENT_METHODS.join(', ')}`);
-  }
-  const frequency = opts.frequency ?? current?.frequency ?? 'weekly';
-  if (frequency !== 'weekly' && frequency !== 'monthly') {
-    throw usageError('--frequency must be weekly or monthly');
-  }
   if (opts.invoiceEmpty !== undefined && !/^(yes|no|default)$/.test(opts.invoiceEmpty)) {
     throw usageError('--invoice-empty must be yes, no or default');
   }
-  return {
-    method: method as PaymentDetails['method'],
-    frequency,
-    billingEmail: opts.email ?? current?.billingEmail ?? null,
+  const raw = {
+    method: opts.method ?? current?.method ?? 'bank_transfer',
+    frequency: opts.frequency ?? current?.frequency ?? 'weekly',
+    billingEmail: opts.email === '' ? null : (opts.email ?? current?.billingEmail ?? null),
     currency: opts.currency?.toUpperCase() ?? current?.currency,
     company: {
       name: opts.company ?? current?.company.name ?? null,
@@ -113,4 +107,14 @@ function paymentInput(opts: PaymentOptions, current: PaymentDetails | null): Pay
           ? null
           : opts.invoiceEmpty === 'yes',
   };
+  return parseInput(paymentDetailsInput, raw, PAYMENT_FLAGS);
 }
+
+/** The flag behind each field, for the schema's messages (`--email: must be an email address`). */
+const PAYMENT_FLAGS = {
+  method: '--method',
+  frequency: '--frequency',
+  billingEmail: '--email',
+  currency: '--currency',
+  company: '--company / --address / --vat-id',
+};

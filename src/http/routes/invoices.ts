@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { INVOICE_STATUSES, PAYMENT_METHODS } from '../../billing/index.ts';
+import { INVOICE_STATUSES, PAYMENT_METHODS, paymentDetailsInput } from '../../billing/index.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
@@ -367,31 +367,14 @@ function paymentDetailsRoutes(app: App, services: Services) {
         summary:
           'Set a client’s payment details (method, frequency, billing email, currency, company)',
         params: idParams,
-        body: z.object({
-          method: z.enum(PAYMENT_METHODS as [string, ...string[]]),
-          frequency: z.enum(['weekly', 'monthly']).default('weekly'),
-          billingEmail: z.email().max(320).nullable().optional(),
-          currency: z
-            .string()
-            .regex(/^[A-Z]{3}$/, 'must be a 3-letter ISO currency code')
-            .optional(),
-          company: z
-            .object({
-              name: z.string().max(200).nullable().optional(),
-              address: z.string().max(1000).nullable().optional(),
-              vatId: z.string().max(50).nullable().optional(),
-            })
-            .nullable()
-            .optional(),
-          invoiceWhenEmpty: z.boolean().nullable().optional(),
-        }),
+        body: paymentDetailsInput,
         response: { 200: z.object({ paymentDetails: paymentDetailsSchema }), ...errorResponses },
       },
     },
     async (request) => ({
       paymentDetails: await services.billing.setPaymentDetails(
         request.params.id,
-        { ...request.body, method: request.body.method as never },
+        request.body,
         actorOf(request),
       ),
     }),
