@@ -4,7 +4,7 @@ import { holdAccount } from '../src/budgets/budgets-hold-store.ts';
 import { HOLD_RECLAIM_MS, LEASE_GRACE_MS } from '../src/budgets/budgets-leases.ts';
 import { createBudgetsStore } from '../src/budgets/budgets-store.ts';
 import type { BudgetDecision, BudgetHold } from '../src/budgets/budgets-types.ts';
-import { systemClock } from '../src/lib/clock.ts';
+import { createManualClock, systemClock, type Clock } from '../src/lib/clock.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 import { ENGINES } from './support/stores.ts';
 
@@ -27,10 +27,10 @@ describe.each(ENGINES)('budget leases on %s', (engine) => {
   });
 
   /** Another node: its own gate on the same database. */
-  async function otherNode(): Promise<BudgetGate> {
+  async function otherNode(clock: Clock = systemClock): Promise<BudgetGate> {
     const gate = createBudgetGate({
       budgetsStore: createBudgetsStore(h.services.store.db),
-      clock: systemClock,
+      clock,
       logger: h.services.logger,
       changes: null,
       priceOf: () => PRICE,
@@ -320,5 +320,59 @@ describe.each(ENGINES)('budget leases on %s', (engine) => {
     expect(await alerted()).toEqual([50, 80, 100]);
     await h.services.budgets.sweepAlerts();
     expect(await alerted()).toEqual([50, 80, 100]);
+  });
+  /** Holds the period's spend row (PostgreSQL: its row lock; SQLite: the one connection). */
+  async function lockSpendRow(budgetId: string) {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const done = db()
+      .transaction()
+      .execute(async (trx) => {
+        await trx
+          .updateTable('budget_spend')
+          .set((eb) => ({ spent_micros: eb.ref('spent_micros') }))
+          .where('budget_id', '=', budgetId)
+          .execute();
+        locked();
+        await released;
+      });
+    await isLocked;
+    return async () => {
+      release();
+      await done;
+    };
+  }
+
+  it('a reservation that waited for the spend row longer than the silence window is not given back as silent', async () => {
+    // Three calls fit. Node A's second call starts, then waits for the spend row while its
+    // clock passes HOLD_RECLAIM_MS (a loaded machine); node B must not take A's fresh hold
+    // for a dead node's: A serves its call, so giving its price back would overshoot.
+    const b = await newBudget('SlowHold', 3 * PRICE);
+    const clock = createManualClock(new Date());
+    const a = await otherNode(clock);
+    const first = (await a.reserve(b.auth, 'GET /v1/health')) as {
+      allowed: true;
+      hold: BudgetHold;
+    };
+    meter(b, 'req_slow_first', a.settle(first.hold, 200));
+    await h.services.usage.flush();
+    const unlock = await lockSpendRow(b.budgetId);
+    const slow = a.reserve(b.auth, 'GET /v1/health');
+    clock.advance(HOLD_RECLAIM_MS + 1_000);
+    await unlock();
+    const second = (await slow) as { allowed: true; hold: BudgetHold };
+    expect(second).toMatchObject({ allowed: true });
+    const node = await otherNode(clock);
+    expect(await node.reserve(b.auth, 'GET /v1/health')).toMatchObject({ allowed: true });
+    // The budget is full with A's second call still in A's hold, which is alive: B's sweep
+    // gives nothing back, and B's next call is refused once A's call is metered.
+    await node.reclaimSilent();
+    expect(await reservedIn(b.budgetId)).toBe(3 * PRICE);
+    meter(b, 'req_slow_second', a.settle(second.hold, 200));
+    await h.services.usage.flush();
+    expect(await node.reserve(b.auth, 'GET /v1/health')).toMatchObject({ allowed: false });
+    expect(await reservedIn(b.budgetId)).toBe(3 * PRICE);
   });
 });

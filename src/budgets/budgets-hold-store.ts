@@ -108,8 +108,11 @@ export async function reclaimSilent(
     .execute();
   let total = 0;
   for (const r of rows) {
+    // seen_at again: a heartbeat that committed since the select keeps its hold (PostgreSQL
+    // checks the WHERE again on the row version it waited for).
     const done = await holdRow(q, clientId, item.budgetId, item.periodStart, r.node_id)
       .where('epoch', '=', r.epoch)
+      .where('seen_at', '<', before)
       .set({ held_micros: 0, epoch: newEpoch() })
       .executeTakeFirst();
     if (Number(done.numUpdatedRows) > 0) total += Number(r.held_micros);

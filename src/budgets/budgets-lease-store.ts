@@ -16,8 +16,8 @@ export interface LeaseGrant {
   room: number | null;
   limit: number | null;
   expiresAt: string;
-  /** ISO now */
-  at: string;
+  /** ISO now, read when the hold is written (after the spend row's lock: see Horizon.stamp) */
+  stamp: () => string;
 }
 
 /** A lease to give back: what it did not use leaves its node's hold and the spend. */
@@ -37,6 +37,12 @@ export type Decision = { spent: number; epoch: number } | 'wait' | 'refused';
 export interface Horizon {
   nodeId: string;
   now: string;
+  /**
+   * ISO now, read when this node's hold is written, after the spend row's lock was taken: a
+   * reservation that waited for the lock longer than HOLD_RECLAIM_MS is not stamped as already
+   * silent (the next node would give it back while its call is served: an overshoot).
+   */
+  stamp: () => string;
   /** leases that expired before this are dropped (their node died) */
   staleBefore: string;
   /** a node's hold unwritten since this is given back to the budget */
@@ -88,7 +94,7 @@ async function grantLease(db: Kysely<Database>, clientId: string, g: LeaseGrant)
     }
     const row = await update.returning('spent_micros').executeTakeFirst();
     if (!row) return null;
-    const epoch = await addHold(trx, clientId, g, g.nodeId, g.micros, g.at);
+    const epoch = await addHold(trx, clientId, g, g.nodeId, g.micros, g.stamp());
     await trx
       .insertInto('budget_leases')
       .values({
@@ -145,7 +151,7 @@ async function decide(
       await spendRow(trx, clientId, item.budgetId, item.periodStart)
         .set((eb) => ({ spent_micros: eb('spent_micros', '+', item.micros) }))
         .execute();
-      const epoch = await addHold(trx, clientId, item, h.nodeId, item.micros, h.now);
+      const epoch = await addHold(trx, clientId, item, h.nodeId, item.micros, h.stamp());
       return { spent: spent + item.micros, epoch };
     }
     if ((await outstanding(trx, clientId, item, spent, h)) > 0) return 'wait';

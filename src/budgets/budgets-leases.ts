@@ -170,7 +170,7 @@ async function acquire(
     room: size * LEASE_SHARE,
     limit: item.limit,
     expiresAt: iso(nowMs + LEASE_TTL_MS),
-    at: iso(nowMs),
+    stamp: () => iso(ctx.clock.nowMs()),
   });
   if (granted === null) {
     // No room for a lease: decide alone until the database says otherwise.
@@ -232,6 +232,7 @@ export function horizon(ctx: LeaseCtx): Horizon {
   return {
     nodeId: ctx.nodeId,
     now: iso(now),
+    stamp: () => iso(ctx.clock.nowMs()),
     staleBefore: iso(now - LEASE_GRACE_MS),
     reclaimBefore: iso(now - HOLD_RECLAIM_MS),
   };
@@ -267,7 +268,7 @@ export async function reserveAll(
   for (;;) {
     const r = await ctx.store.reserve(clientId, items, {
       nodeId: ctx.nodeId,
-      at: iso(ctx.clock.nowMs()),
+      stamp: () => iso(ctx.clock.nowMs()),
     });
     if (r.ok) return r;
     const item = items[r.refused]!;
@@ -316,10 +317,10 @@ export async function reclaimSilent(ctx: LeaseCtx): Promise<void> {
 /** Keeps this node's holds alive: those of every budget period it reserved on in the last minute. */
 export async function heartbeat(ctx: LeaseCtx): Promise<void> {
   const since = ctx.clock.nowMs() - 60_000;
-  const at = iso(ctx.clock.nowMs());
   for (const s of ctx.states.values()) {
     if (s.usedAtMs < since) continue;
-    await ctx.store.heartbeat(s.clientId, s, ctx.nodeId, at);
+    // Each stamped when it is sent: one slow write does not make the next one look old.
+    await ctx.store.heartbeat(s.clientId, s, ctx.nodeId, iso(ctx.clock.nowMs()));
   }
 }
 

@@ -66,7 +66,7 @@ async function reserveAll(
   db: Kysely<Database>,
   clientId: string,
   items: ReserveItem[],
-  holder: { nodeId: string; at: string },
+  holder: { nodeId: string; stamp: () => string },
 ): Promise<{ ok: true; spent: number[]; epochs: number[] } | { ok: false; refused: number }> {
   const order = items
     .map((_, i) => i)
@@ -85,7 +85,7 @@ async function reserveAll(
           throw refusal;
         }
         spent[i] = s;
-        epochs[i] = await addHold(trx, clientId, item, holder.nodeId, item.micros, holder.at);
+        epochs[i] = await addHold(trx, clientId, item, holder.nodeId, item.micros, holder.stamp());
       }
       return { ok: true as const, spent, epochs };
     });
@@ -227,8 +227,11 @@ function createBudgetSpendStore(db: Kysely<Database>) {
     /**
      * Reserves on every item or on none (see reserveAll).
      */
-    reserve: (clientId: string, items: ReserveItem[], holder: { nodeId: string; at: string }) =>
-      reserveAll(db, clientId, items, holder),
+    reserve: (
+      clientId: string,
+      items: ReserveItem[],
+      holder: { nodeId: string; stamp: () => string },
+    ) => reserveAll(db, clientId, items, holder),
     /** Gives back what a call did not cost (a server error is not priced). */
     release: (h: HoldRef, micros: number) => release(db, h, micros),
     async spent(clientId: string, budgetId: string, periodStart: string): Promise<number> {
