@@ -2,12 +2,13 @@ import type { Logger } from '../infra/logger.ts';
 import type { Mailer } from '../infra/mailer.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { EmitEvent } from '../webhooks/index.ts';
-import { alertText, sendAlertMail } from './budgets-alert-mail.ts';
+import { alertText, deliverAlertMail } from './budgets-alert-mail.ts';
 import type { ReachedAlert } from './budgets-alert-watch.ts';
 import { periodBounds, reachedThresholds } from './budgets-fns.ts';
 import { toRule } from './budgets-rules.ts';
 import type { BudgetsStore } from './budgets-store.ts';
 import type { BudgetClientInfo } from './budgets-service.ts';
+import type { BudgetAlertMailsTable } from './budgets-types.ts';
 
 export interface AlertDeps {
   budgetsStore: BudgetsStore;
@@ -44,29 +45,43 @@ export async function fireAlert(deps: AlertDeps, a: ReachedAlert): Promise<void>
     spent: a.spentMicros,
     at: deps.clock.now().toISOString(),
   };
+  const mails = deps.mailer.enabled ? alertMails(deps, a, info) : [];
   const won = await deps.budgetsStore.claimAlert(a.clientId, claim, async (trx) => {
     await deps.emit?.(trx, { type: 'budget.threshold', clientId: a.clientId, data });
+    await deps.budgetsStore.queueAlertMails(trx, mails);
   });
-  if (!won || !deps.mailer.enabled) return;
-  const text = alertText(a, info?.name ?? a.clientId, currency);
+  if (!won) return;
+  await Promise.all(mails.map((m) => deliverAlertMail(deps, m)));
+}
+
+/** The alert's emails (billing address and operator), queued with the claim, due at once. */
+function alertMails(
+  deps: AlertDeps,
+  a: ReachedAlert,
+  info: BudgetClientInfo | null,
+): BudgetAlertMailsTable[] {
+  const text = alertText(a, info?.name ?? a.clientId, info?.currency ?? 'EUR');
   const recipients = [info?.alertEmail ?? null, deps.operatorEmail].filter(
     (to, i, all): to is string => !!to && all.indexOf(to) === i,
   );
   const html = `<p>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</p>`;
-  const subject = `Keyplane: budget ${a.threshold}% reached`;
-  await Promise.all(
-    recipients.map((to) =>
-      sendAlertMail(
-        deps.mailer,
-        deps.logger,
-        { to, subject, text, html },
-        {
-          budgetId: id,
-          threshold: a.threshold,
-        },
-      ),
-    ),
-  );
+  const now = deps.clock.now().toISOString();
+  return recipients.map((to) => ({
+    budget_id: a.rule.id,
+    period_start: a.periodStart,
+    threshold: a.threshold,
+    to_address: to,
+    client_id: a.clientId,
+    subject: `Keyplane: budget ${a.threshold}% reached`,
+    body_text: text,
+    body_html: html,
+    attempts: 0,
+    next_try_at: now,
+    sent_at: null,
+    given_up_at: null,
+    last_error: null,
+    created_at: now,
+  }));
 }
 
 /**

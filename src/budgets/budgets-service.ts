@@ -6,6 +6,7 @@ import type { Mailer } from '../infra/mailer.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 import { fireAlert, sweepAlerts } from './budgets-alert-fire.ts';
+import { sendDueAlertMails } from './budgets-alert-mail.ts';
 import * as admin from './budgets-admin.ts';
 import type { EmitEvent } from '../webhooks/index.ts';
 import { createBudgetGate, type ReachedAlert } from './budgets-gate.ts';
@@ -48,6 +49,13 @@ export interface BudgetsServiceDeps {
 export function createBudgetsService(deps: BudgetsServiceDeps) {
   const { budgetsStore, clock, logger } = deps;
   const fire = (a: ReachedAlert) => fireAlert(deps, a);
+  // Unclaimed thresholds first, then every alert email due (a retry, or one a stopped node
+  // never sent), whichever node queued it.
+  const sweep = async () => {
+    const tried = await sweepAlerts(deps, fire);
+    await sendDueAlertMails(deps);
+    return tried;
+  };
 
   const gate = createBudgetGate({
     budgetsStore,
@@ -67,7 +75,7 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
   const sweeper = setInterval(() => {
     sweeping = gate
       .reclaimSilent()
-      .then(() => sweepAlerts(deps, fire))
+      .then(sweep)
       .catch((err: unknown) => logger.warn({ err }, 'budget alert sweep failed'));
   }, ALERT_SWEEP_MS);
   sweeper.unref();
@@ -75,8 +83,11 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
   return {
     gate,
 
-    /** Fires the thresholds reached that nobody claimed (also run every ALERT_SWEEP_MS). */
-    sweepAlerts: () => sweepAlerts(deps, fire),
+    /**
+     * Fires the thresholds reached that nobody claimed and sends the alert emails due (also
+     * run every ALERT_SWEEP_MS).
+     */
+    sweepAlerts: sweep,
 
     create: (clientId: string, input: BudgetInput, actor: Actor) =>
       admin.create(ctx, clientId, input, actor),

@@ -8,6 +8,7 @@ import {
   type HoldRef,
 } from './budgets-hold-store.ts';
 import { createBudgetLeaseStore, lockSpend } from './budgets-lease-store.ts';
+import { createBudgetMailStore } from './budgets-mail-store.ts';
 import type { BudgetsTable } from './budgets-types.ts';
 
 /** One reservation of `micros` on a budget's period; `limit` null = soft (never refused). */
@@ -206,6 +207,11 @@ function createBudgetDeletes(db: Kysely<Database>) {
           .where('client_id', '=', clientId)
           .where('budget_id', '=', id)
           .execute();
+        await trx
+          .deleteFrom('budget_alert_mails')
+          .where('client_id', '=', clientId)
+          .where('budget_id', '=', id)
+          .execute();
         return Number(r.numDeletedRows) > 0;
       });
     },
@@ -214,6 +220,7 @@ function createBudgetDeletes(db: Kysely<Database>) {
         await trx.deleteFrom('budget_alerts').where('client_id', '=', clientId).execute();
         await trx.deleteFrom('budget_leases').where('client_id', '=', clientId).execute();
         await trx.deleteFrom('budget_holds').where('client_id', '=', clientId).execute();
+        await trx.deleteFrom('budget_alert_mails').where('client_id', '=', clientId).execute();
         await trx.deleteFrom('budget_spend').where('client_id', '=', clientId).execute();
         await trx.deleteFrom('budgets').where('client_id', '=', clientId).execute();
       });
@@ -309,6 +316,7 @@ export function createBudgetsStore(db: Kysely<Database>) {
     ...createBudgetAlertStore(db),
     ...createBudgetLeaseStore(db),
     ...createBudgetHoldStore(db),
+    ...createBudgetMailStore(db),
     scanForAlerts: (since: string) => scanForAlerts(db, since),
   };
 }

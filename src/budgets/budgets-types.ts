@@ -7,6 +7,7 @@ export type {
   BudgetsTable,
   BudgetSpendTable,
   BudgetAlertsTable,
+  BudgetAlertMailsTable,
   BudgetLeasesTable,
   BudgetsTables,
 } from '../store/tables/budgets.ts';

@@ -85,10 +85,31 @@ export interface BudgetHoldsTable {
   seen_at: string;
 }
 
+/** One alert email to one recipient: durable, so any node sends or retries it. */
+export interface BudgetAlertMailsTable {
+  budget_id: string;
+  period_start: string;
+  threshold: number;
+  to_address: string;
+  client_id: string;
+  subject: string;
+  body_text: string;
+  body_html: string;
+  /** tries so far */
+  attempts: number;
+  /** ISO: due then (a node sending it moves it on first); null once sent or given up */
+  next_try_at: string | null;
+  sent_at: string | null;
+  given_up_at: string | null;
+  last_error: string | null;
+  created_at: string;
+}
+
 export interface BudgetsTables {
   budgets: BudgetsTable;
   budget_spend: BudgetSpendTable;
   budget_alerts: BudgetAlertsTable;
   budget_leases: BudgetLeasesTable;
   budget_holds: BudgetHoldsTable;
+  budget_alert_mails: BudgetAlertMailsTable;
 }
