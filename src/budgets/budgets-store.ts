@@ -177,6 +177,15 @@ function createBudgetRowsStore(db: Kysely<Database>) {
   };
 }
 
+/** The tables that hold a budget's parts, each row keyed by client and budget. */
+const BUDGET_PARTS = [
+  'budget_spend',
+  'budget_alerts',
+  'budget_leases',
+  'budget_holds',
+  'budget_alert_mails',
+] as const;
+
 /** A budget removed goes with its spend, alerts and leases; so do a deleted client's. */
 function createBudgetDeletes(db: Kysely<Database>) {
   return {
@@ -187,41 +196,21 @@ function createBudgetDeletes(db: Kysely<Database>) {
           .where('client_id', '=', clientId)
           .where('id', '=', id)
           .executeTakeFirst();
-        await trx
-          .deleteFrom('budget_spend')
-          .where('client_id', '=', clientId)
-          .where('budget_id', '=', id)
-          .execute();
-        await trx
-          .deleteFrom('budget_alerts')
-          .where('client_id', '=', clientId)
-          .where('budget_id', '=', id)
-          .execute();
-        await trx
-          .deleteFrom('budget_leases')
-          .where('client_id', '=', clientId)
-          .where('budget_id', '=', id)
-          .execute();
-        await trx
-          .deleteFrom('budget_holds')
-          .where('client_id', '=', clientId)
-          .where('budget_id', '=', id)
-          .execute();
-        await trx
-          .deleteFrom('budget_alert_mails')
-          .where('client_id', '=', clientId)
-          .where('budget_id', '=', id)
-          .execute();
+        for (const table of BUDGET_PARTS) {
+          await trx
+            .deleteFrom(table)
+            .where('client_id', '=', clientId)
+            .where('budget_id', '=', id)
+            .execute();
+        }
         return Number(r.numDeletedRows) > 0;
       });
     },
     async deleteAllForClient(clientId: string): Promise<void> {
       await db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('budget_alerts').where('client_id', '=', clientId).execute();
-        await trx.deleteFrom('budget_leases').where('client_id', '=', clientId).execute();
-        await trx.deleteFrom('budget_holds').where('client_id', '=', clientId).execute();
-        await trx.deleteFrom('budget_alert_mails').where('client_id', '=', clientId).execute();
-        await trx.deleteFrom('budget_spend').where('client_id', '=', clientId).execute();
+        for (const table of BUDGET_PARTS) {
+          await trx.deleteFrom(table).where('client_id', '=', clientId).execute();
+        }
         await trx.deleteFrom('budgets').where('client_id', '=', clientId).execute();
       });
     },
