@@ -35,6 +35,26 @@ describe.each(ENGINES)('durable budget alert emails on %s', (engine) => {
     };
     return createHarness(engine, options);
   }
+  /** A client with a hard 0.10 budget of which 60 % is spent: the 50 % alert is due. */
+  async function budgetAtSixtyPercent(h: Harness, name: string, email: string) {
+    const actor = { type: 'system' as const, id: 'test' };
+    const { client } = await h.services.clients.create({ name, email }, actor);
+    const budget = await h.services.budgets.create(
+      client.id,
+      { amountMicros: 100_000, period: 'month', mode: 'hard' },
+      actor,
+    );
+    await h.services.store.db
+      .insertInto('budget_spend')
+      .values({
+        budget_id: budget.id,
+        period_start: budget.current.periodStart,
+        client_id: client.id,
+        spent_micros: 60_000,
+      })
+      .execute();
+    return budget;
+  }
   const mailsOf = (h: Harness, budgetId: string) =>
     h.services.store.db
       .selectFrom('budget_alert_mails')
@@ -46,24 +66,7 @@ describe.each(ENGINES)('durable budget alert emails on %s', (engine) => {
     const clock = createManualClock(new Date());
     // Node A claims the 50 % alert; the mail server refuses every try of its delivery (451).
     const a = await node(clock);
-    const { client } = await a.services.clients.create(
-      { name: 'Relayed', email: 'owner@relayed.example' },
-      { type: 'system', id: 'test' },
-    );
-    const budget = await a.services.budgets.create(
-      client.id,
-      { amountMicros: 100_000, period: 'month', mode: 'hard' },
-      { type: 'system', id: 'test' },
-    );
-    await a.services.store.db
-      .insertInto('budget_spend')
-      .values({
-        budget_id: budget.id,
-        period_start: budget.current.periodStart,
-        client_id: client.id,
-        spent_micros: 60_000,
-      })
-      .execute();
+    const budget = await budgetAtSixtyPercent(a, 'Relayed', 'owner@relayed.example');
     smtp.failNext('owner@relayed.example', ALERT_MAIL_TRIES);
     await a.services.budgets.sweepAlerts();
     const [queued] = await mailsOf(a, budget.id);
@@ -97,24 +100,7 @@ describe.each(ENGINES)('durable budget alert emails on %s', (engine) => {
     const clock = createManualClock(new Date());
     const h = await node(clock);
     open.push(h);
-    const { client } = await h.services.clients.create(
-      { name: 'Refused', email: 'owner@refused.example' },
-      { type: 'system', id: 'test' },
-    );
-    const budget = await h.services.budgets.create(
-      client.id,
-      { amountMicros: 100_000, period: 'month', mode: 'hard' },
-      { type: 'system', id: 'test' },
-    );
-    await h.services.store.db
-      .insertInto('budget_spend')
-      .values({
-        budget_id: budget.id,
-        period_start: budget.current.periodStart,
-        client_id: client.id,
-        spent_micros: 60_000,
-      })
-      .execute();
+    const budget = await budgetAtSixtyPercent(h, 'Refused', 'owner@refused.example');
     smtp.rejectAlways('owner@refused.example');
     await h.services.budgets.sweepAlerts();
     const [row] = await mailsOf(h, budget.id);
