@@ -246,28 +246,18 @@ describe.each(ENGINES)('budget leases on %s', (engine) => {
     expect(Number(dead.held_micros)).toBe(0);
     expect(Number(dead.epoch)).not.toBe(7);
     // The dead node's usage batch commits after all (it was in flight): its call is counted.
-    h.services.usage.record({
-      requestId: 'req_late_settlement',
-      clientId: b.clientId,
-      keyId: b.auth.keyId,
-      endpoint: 'GET /v1/health',
-      method: 'GET',
-      status: 200,
-      environment: 'live',
-      durationMs: 1,
-      ledger: [
-        {
-          account: holdAccount({
-            clientId: b.clientId,
-            budgetId: b.budgetId,
-            periodStart,
-            nodeId: 'dead-node',
-            epoch: 7,
-          }),
-          micros: PRICE,
-        },
-      ],
-    });
+    meter(b, 'req_late_settlement', [
+      {
+        account: holdAccount({
+          clientId: b.clientId,
+          budgetId: b.budgetId,
+          periodStart,
+          nodeId: 'dead-node',
+          epoch: 7,
+        }),
+        micros: PRICE,
+      },
+    ]);
     await h.services.usage.flush();
     expect(await reservedIn(b.budgetId)).toBe(995_000 - 80_000 + 2 * PRICE);
     expect(
