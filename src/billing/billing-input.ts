@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { emailAddress } from '../lib/email.ts';
-import type { BillingFrequency, PaymentMethod } from './billing-types.ts';
+import { PAYMENT_METHODS, type BillingFrequency, type PaymentMethod } from './billing-types.ts';
 
 /**
  * A client's payment details as set by an admin (issue 19: one schema per input): the HTTP
@@ -9,18 +9,9 @@ import type { BillingFrequency, PaymentMethod } from './billing-types.ts';
  * (src/lib/email.ts) that client addresses do, so every address billing keeps can be mailed.
  */
 export const paymentDetailsInput = z.object({
-  method: z.enum(
-    [
-      'bank_transfer',
-      'card',
-      'sepa_debit',
-      'paypal',
-      'other',
-    ] as const satisfies readonly PaymentMethod[],
-    {
-      error: 'must be one of bank_transfer, card, sepa_debit, paypal, other',
-    },
-  ),
+  method: z.enum(PAYMENT_METHODS as [PaymentMethod, ...PaymentMethod[]], {
+    error: `must be one of ${PAYMENT_METHODS.join(', ')}`,
+  }),
   frequency: z
     .enum(['weekly', 'monthly'] as const satisfies readonly BillingFrequency[], {
       error: 'must be weekly or monthly',

@@ -99,6 +99,24 @@ function clientRow(input: CreateClientInput, created: Date, now: Date): ClientsT
   };
 }
 
+/** A new client's row, stored and audited as created or imported. */
+async function insertAudited(
+  ctx: ClientsContext,
+  row: ClientsTable,
+  action: 'client.created' | 'client.imported',
+  actor: Actor,
+): Promise<void> {
+  await ctx.clientsStore.insert(row);
+  await ctx.audit.record({
+    actor,
+    action,
+    targetType: 'client',
+    targetId: row.id,
+    clientId: row.id,
+    data: { name: row.name, tier: row.tier },
+  });
+}
+
 async function create(
   ctx: ClientsContext,
   input: CreateClientInput,
@@ -107,15 +125,7 @@ async function create(
 ): Promise<{ client: Client; key: ApiKey; apiKey: string }> {
   const now = ctx.clock.now();
   const row = clientRow(input, now, now);
-  await ctx.clientsStore.insert(row);
-  await ctx.audit.record({
-    actor,
-    action: 'client.created',
-    targetType: 'client',
-    targetId: row.id,
-    clientId: row.id,
-    data: { name: row.name, tier: row.tier },
-  });
+  await insertAudited(ctx, row, 'client.created', actor);
   // The first key is the client's owner key: every scope, like seed 01's single key.
   const { key, apiKey } = await ctx.keys.create(
     row.id,
@@ -137,15 +147,7 @@ async function importClient(
   const now = ctx.clock.now();
   const created = input.createdAt ? new Date(Date.parse(input.createdAt)) : now;
   const row = clientRow(input, created, now);
-  await ctx.clientsStore.insert(row);
-  await ctx.audit.record({
-    actor,
-    action: 'client.imported',
-    targetType: 'client',
-    targetId: row.id,
-    clientId: row.id,
-    data: { name: row.name, tier: row.tier },
-  });
+  await insertAudited(ctx, row, 'client.imported', actor);
   return toClient(row);
 }
 
