@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { emailAddress } from '../lib/email.ts';
-import { PAYMENT_METHODS, type BillingFrequency, type PaymentMethod } from './billing-types.ts';
+import {
+  BILLING_FREQUENCIES,
+  PAYMENT_METHODS,
+  type BillingFrequency,
+  type PaymentMethod,
+} from './billing-types.ts';
 
 /**
  * A client's payment details as set by an admin (issue 19: one schema per input): the HTTP
@@ -13,7 +18,7 @@ export const paymentDetailsInput = z.object({
     error: `must be one of ${PAYMENT_METHODS.join(', ')}`,
   }),
   frequency: z
-    .enum(['weekly', 'monthly'] as const satisfies readonly BillingFrequency[], {
+    .enum(BILLING_FREQUENCIES as [BillingFrequency, ...BillingFrequency[]], {
       error: 'must be weekly or monthly',
     })
     .default('weekly'),

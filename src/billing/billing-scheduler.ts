@@ -3,7 +3,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Store } from '../store/create-db.ts';
 import { previousPeriod } from './billing-fns.ts';
 import type { BillingService } from './billing-service.ts';
-import type { BillingFrequency } from './billing-types.ts';
+import { BILLING_FREQUENCIES } from './billing-types.ts';
 
 export interface BillingSchedulerOptions {
   billing: BillingService;
@@ -133,7 +133,7 @@ async function withLock(store: Store, fn: () => Promise<void>): Promise<boolean>
 /** The periods due now: the last completed week and month, once the grace time has passed. */
 function duePeriods(clock: Clock, runAfterMs: number): string[] {
   const at = new Date(clock.now().getTime() - runAfterMs);
-  return (['weekly', 'monthly'] as BillingFrequency[]).map((k) => previousPeriod(k, at).id);
+  return BILLING_FREQUENCIES.map((k) => previousPeriod(k, at).id);
 }
 
 export type BillingScheduler = ReturnType<typeof createBillingScheduler>;

@@ -29,6 +29,8 @@ export const PAYMENT_METHODS: readonly PaymentMethod[] = [
   'other',
 ];
 
+export const BILLING_FREQUENCIES: readonly BillingFrequency[] = ['weekly', 'monthly'];
+
 export const INVOICE_STATUSES: readonly InvoiceStatus[] = ['issued', 'sent', 'paid', 'void'];
 
 export interface PaymentDetails {

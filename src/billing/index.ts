@@ -15,6 +15,7 @@ export { createBillingScheduler } from './billing-scheduler.ts';
 export { formatMoney, periodContaining } from './billing-fns.ts';
 export { paymentDetailsInput } from './billing-input.ts';
 export {
+  BILLING_FREQUENCIES,
   INVOICE_STATUSES,
   PAYMENT_METHODS,
   type BillingFrequency,

@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { INVOICE_STATUSES, PAYMENT_METHODS, paymentDetailsInput } from '../../billing/index.ts';
+import {
+  BILLING_FREQUENCIES,
+  INVOICE_STATUSES,
+  PAYMENT_METHODS,
+  paymentDetailsInput,
+} from '../../billing/index.ts';
 import type { Services } from '../../services.ts';
 import type { App } from '../app.ts';
 import { actorOf, requireAdmin } from '../auth.ts';
@@ -157,7 +162,7 @@ export async function invoiceRoutes(app: App, services: Services) {
 const paymentDetailsSchema = z.object({
   clientId: z.string(),
   method: z.enum(PAYMENT_METHODS as [string, ...string[]]),
-  frequency: z.enum(['weekly', 'monthly']),
+  frequency: z.enum(BILLING_FREQUENCIES as [string, ...string[]]),
   billingEmail: z.string().nullable().describe('null: invoices go to the client’s email'),
   currency: z.string(),
   company: companySchema,
@@ -171,7 +176,7 @@ const paymentDetailsSchema = z.object({
 
 const runResultSchema = z.object({
   period: z.string(),
-  kind: z.enum(['weekly', 'monthly']),
+  kind: z.enum(BILLING_FREQUENCIES as [string, ...string[]]),
   periodStart: z.string(),
   periodEnd: z.string(),
   clients: z.number().int().describe('clients due an invoice for this period'),
