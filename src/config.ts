@@ -172,6 +172,13 @@ export const configSchema = z
       })
       .strict()
       .default({ dispatch: true }),
+    budgets: z
+      .object({
+        /** A reservation made through POST /admin/v1/verify not reported by then is released. */
+        reservationTimeoutSeconds: z.coerce.number().int().positive().default(300),
+      })
+      .strict()
+      .default({ reservationTimeoutSeconds: 300 }),
   })
   .strict();
 

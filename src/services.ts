@@ -297,7 +297,7 @@ function buildMetering(
     logger,
     registry: metrics.registry,
     // A batch settles the budget holds of the calls it meters, in its transaction.
-    ledgerWrites: (entries) => budgetHolds.settlementWrites(entries),
+    ledgerWrites: (entries) => budgetHolds.settlementWrites(entries, clock.now().toISOString()),
   });
   base.closers.push(() => usage.close());
   /** Sliding-window limits: Redis when configured (global), in-process otherwise or meanwhile. */
@@ -377,6 +377,7 @@ function buildBudgets(
     mailer: base.mailer,
     operatorEmail: config.billing.operator.email ?? null,
     emit: parts.emit,
+    reservationTimeoutMs: config.budgets.reservationTimeoutSeconds * 1000,
   });
   base.closers.push(() => budgets.close());
   return budgets;

@@ -9,6 +9,7 @@ const PARTS = [
   'budget_leases',
   'budget_holds',
   'budget_alert_mails',
+  'budget_reservations',
 ] as const;
 
 /** A budget removed takes every row of its parts with it; so does a deleted client. */
@@ -35,6 +36,26 @@ describe.each(ENGINES)('deleting budgets on %s', (engine) => {
       })
       .execute();
     await harness.services.budgets.sweepAlerts();
+    // A reservation made through POST /admin/v1/verify, waiting for its report.
+    await harness.services.store.db
+      .insertInto('budget_reservations')
+      .values({
+        id: `bres_${budget.id.slice(4)}`,
+        budget_id: budget.id,
+        period_start: budget.current.periodStart,
+        client_id: clientId,
+        key_id: 'key_x',
+        node_id: 'node',
+        epoch: 1,
+        endpoint: 'GET /v1/health',
+        price_micros: 10_000,
+        created_at: budget.createdAt,
+        expires_at: budget.createdAt,
+        settled_at: null,
+        settled_by: null,
+        released_at: null,
+      })
+      .execute();
     return budget;
   }
 
@@ -59,10 +80,10 @@ describe.each(ENGINES)('deleting budgets on %s', (engine) => {
     );
     const doomed = await spentBudget(h, client.id);
     const kept = await spentBudget(h, client.id);
-    expect(await rowsOf(h, 'budget_id', doomed.id)).toBeGreaterThanOrEqual(2);
+    expect(await rowsOf(h, 'budget_id', doomed.id)).toBeGreaterThanOrEqual(3);
     await h.services.budgets.delete(client.id, doomed.id, actor);
     expect(await rowsOf(h, 'budget_id', doomed.id)).toBe(0);
-    expect(await rowsOf(h, 'budget_id', kept.id)).toBeGreaterThanOrEqual(2);
+    expect(await rowsOf(h, 'budget_id', kept.id)).toBeGreaterThanOrEqual(3);
   });
 
   it('a deleted client leaves no budget or part of one behind', async () => {
@@ -72,7 +93,7 @@ describe.each(ENGINES)('deleting budgets on %s', (engine) => {
       actor,
     );
     await spentBudget(h, client.id);
-    expect(await rowsOf(h, 'client_id', client.id)).toBeGreaterThanOrEqual(2);
+    expect(await rowsOf(h, 'client_id', client.id)).toBeGreaterThanOrEqual(3);
     await h.services.clients.delete(client.id, actor);
     expect(await rowsOf(h, 'client_id', client.id)).toBe(0);
     const left = await h.services.store.db

@@ -10,6 +10,7 @@ import { holdAccount } from './budgets-hold-store.ts';
 import {
   HOLD_HEARTBEAT_MS,
   heartbeat,
+  keepHold,
   newNodeId,
   reclaimSilent,
   refund,
@@ -228,6 +229,16 @@ export function createBudgetGate(deps: BudgetGateDeps) {
   return {
     reserve: (auth: BudgetCaller, endpoint: string | undefined) => reserve(ctx, auth, endpoint),
     settle: (hold: BudgetHold, status: number) => settle(ctx, hold, status),
+    /**
+     * A reservation made durable (it waits for a usage report, maybe to another node): the
+     * holds it is in, kept alive by this node until `untilMs`.
+     */
+    keep: (hold: BudgetHold, untilMs: number) =>
+      hold.items.map((it) => {
+        keepHold(leases, hold.clientId, it, untilMs);
+        const { budgetId, periodStart, epoch } = it;
+        return { budgetId, periodStart, epoch, nodeId: leases.nodeId };
+      }),
     /** Gives a whole reservation back (a later step of verification refused the call). */
     cancel: (hold: BudgetHold) => void settle(ctx, hold, 599),
     /** What this node has reserved on a budget's period and not spent yet (its lease). */

@@ -21,7 +21,7 @@ export function holdAccount(h: HoldRef): string {
   return JSON.stringify([h.clientId, h.budgetId, h.periodStart, h.nodeId, h.epoch]);
 }
 
-function parseAccount(account: string): HoldRef {
+export function parseAccount(account: string): HoldRef {
   const [clientId, budgetId, periodStart, nodeId, epoch] = JSON.parse(account) as [
     string,
     string,
@@ -34,7 +34,13 @@ function parseAccount(account: string): HoldRef {
 
 const newEpoch = () => randomInt(1, 2 ** 31);
 
-function holdRow(q: Q, clientId: string, budgetId: string, periodStart: string, nodeId: string) {
+export function holdRow(
+  q: Q,
+  clientId: string,
+  budgetId: string,
+  periodStart: string,
+  nodeId: string,
+) {
   return q
     .updateTable('budget_holds')
     .where('budget_id', '=', budgetId)
@@ -138,59 +144,72 @@ export async function heldByOthers(
   return Number(row?.held ?? 0);
 }
 
+/** A compiled statement, as a usage batch runs it. */
+export const compiled = (c: { sql: string; parameters: readonly unknown[] }): BatchStatement => [
+  c.sql,
+  [...c.parameters],
+];
+
+/** Locks a period's spend row (the first statement of every settlement on it). */
+export function lockSpendWrite(db: Kysely<Database>, clientId: string, h: HoldPeriod) {
+  return compiled(
+    spendRowOf(db, clientId, h)
+      .set((eb) => ({ spent_micros: eb.ref('spent_micros') }))
+      .compile(),
+  );
+}
+
+interface HoldPeriod {
+  budgetId: string;
+  periodStart: string;
+}
+
+export function spendRowOf(db: Kysely<Database>, clientId: string, h: HoldPeriod) {
+  return db
+    .updateTable('budget_spend')
+    .where('budget_id', '=', h.budgetId)
+    .where('period_start', '=', h.periodStart)
+    .where('client_id', '=', clientId);
+}
+
+/** Whether the hold `h` names is still in its epoch (not given back for a silent node). */
+export function holdLive(db: Kysely<Database>, h: HoldPeriod & { nodeId: string; epoch: number }) {
+  return db
+    .selectFrom('budget_holds')
+    .select('budget_holds.epoch')
+    .where('budget_holds.budget_id', '=', h.budgetId)
+    .where('budget_holds.period_start', '=', h.periodStart)
+    .where('budget_holds.node_id', '=', h.nodeId)
+    .where('budget_holds.epoch', '=', h.epoch);
+}
+
 /**
- * The writes that settle a usage batch's metered calls, run in its transaction: per hold (in
- * budget order, so two batches never deadlock), the spend row is locked, then the cost leaves
- * the hold (it stays in the spend, now metered), or, when the hold's epoch moved on (given
- * back meanwhile), the cost is added to the spend again.
+ * The writes that settle metered calls' cost under one hold, run in the usage batch's
+ * transaction: the spend row is locked, then the cost leaves the hold (it stays in the spend,
+ * now metered), or, when the hold's epoch moved on (given back meanwhile), the cost is added to
+ * the spend again. (budgets-ledger.ts orders them with the others.)
  */
-function settlementWrites(db: Kysely<Database>, entries: Array<[string, number]>) {
-  const out: BatchStatement[] = [];
-  const refs = entries
-    .map(([account, micros]) => ({ ...parseAccount(account), micros }))
-    .sort((a, b) => (a.budgetId + a.periodStart < b.budgetId + b.periodStart ? -1 : 1));
-  const add = (c: { sql: string; parameters: readonly unknown[] }) =>
-    out.push([c.sql, [...c.parameters]]);
-  for (const h of refs) {
-    const spend = db
-      .updateTable('budget_spend')
-      .where('budget_id', '=', h.budgetId)
-      .where('period_start', '=', h.periodStart)
-      .where('client_id', '=', h.clientId);
-    add(spend.set((eb) => ({ spent_micros: eb.ref('spent_micros') })).compile());
-    add(
-      spend
-        .set((eb) => ({ spent_micros: eb('spent_micros', '+', h.micros) }))
-        .where((eb) =>
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('budget_holds')
-                .select('budget_holds.epoch')
-                .where('budget_holds.budget_id', '=', h.budgetId)
-                .where('budget_holds.period_start', '=', h.periodStart)
-                .where('budget_holds.node_id', '=', h.nodeId)
-                .where('budget_holds.epoch', '=', h.epoch),
-            ),
-          ),
-        )
+export function holdSettlementWrites(db: Kysely<Database>, h: HoldRef, micros: number) {
+  return [
+    lockSpendWrite(db, h.clientId, h),
+    compiled(
+      spendRowOf(db, h.clientId, h)
+        .set((eb) => ({ spent_micros: eb('spent_micros', '+', micros) }))
+        .where((eb) => eb.not(eb.exists(holdLive(db, h))))
         .compile(),
-    );
-    add(
+    ),
+    compiled(
       holdRow(db, h.clientId, h.budgetId, h.periodStart, h.nodeId)
         .where('epoch', '=', h.epoch)
-        .set((eb) => ({ held_micros: eb('held_micros', '-', h.micros) }))
+        .set((eb) => ({ held_micros: eb('held_micros', '-', micros) }))
         .compile(),
-    );
-  }
-  return out;
+    ),
+  ];
 }
 
 /** The holds of budget_holds: moved with metering, kept alive by their node, reclaimed. */
 export function createBudgetHoldStore(db: Kysely<Database>) {
   return {
-    /** See settlementWrites: what a usage batch runs to settle the calls it meters. */
-    settlementWrites: (entries: Array<[string, number]>) => settlementWrites(db, entries),
     /** This node is alive: its hold on the period is not given back to the budget. */
     async heartbeat(
       clientId: string,

@@ -49,6 +49,8 @@ export interface LeaseState {
   acquiring: Promise<boolean> | null;
   /** when this node last reserved on it (its hold is kept alive a minute after) */
   usedAtMs: number;
+  /** a durable reservation waits for its report until then: the hold is kept alive too */
+  keepUntilMs: number;
 }
 
 export interface LeaseCtx {
@@ -84,6 +86,7 @@ export function stateOf(ctx: LeaseCtx, clientId: string, item: ReserveItem): Lea
       returning: 0,
       acquiring: null,
       usedAtMs: 0,
+      keepUntilMs: 0,
     };
     ctx.states.set(key, s);
   }
@@ -92,9 +95,24 @@ export function stateOf(ctx: LeaseCtx, clientId: string, item: ReserveItem): Lea
 }
 
 function pruneStates(ctx: LeaseCtx): void {
+  const now = ctx.clock.nowMs();
   for (const [key, s] of ctx.states) {
-    if (!s.lease && !s.acquiring && !s.returning) ctx.states.delete(key);
+    if (!s.lease && !s.acquiring && !s.returning && s.keepUntilMs < now) ctx.states.delete(key);
   }
+}
+
+/**
+ * Keeps this node's hold on a budget's period alive until `untilMs` (a durable reservation in
+ * it waits for its usage report until then), however long no call reserves on it.
+ */
+export function keepHold(
+  ctx: LeaseCtx,
+  clientId: string,
+  item: { budgetId: string; periodStart: string },
+  untilMs: number,
+): void {
+  const s = stateOf(ctx, clientId, { ...item, micros: 0, limit: null });
+  s.keepUntilMs = Math.max(s.keepUntilMs, untilMs);
 }
 
 /** The price out of this node's open lease: no query. Answers the spend after, or null. */
@@ -316,9 +334,10 @@ export async function reclaimSilent(ctx: LeaseCtx): Promise<void> {
 
 /** Keeps this node's holds alive: those of every budget period it reserved on in the last minute. */
 export async function heartbeat(ctx: LeaseCtx): Promise<void> {
-  const since = ctx.clock.nowMs() - 60_000;
+  const now = ctx.clock.nowMs();
+  const since = now - 60_000;
   for (const s of ctx.states.values()) {
-    if (s.usedAtMs < since) continue;
+    if (s.usedAtMs < since && s.keepUntilMs < now) continue;
     // Each stamped when it is sent: one slow write does not make the next one look old.
     await ctx.store.heartbeat(s.clientId, s, ctx.nodeId, iso(ctx.clock.nowMs()));
   }

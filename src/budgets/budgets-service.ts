@@ -10,6 +10,7 @@ import { sendDueAlertMails } from './budgets-alert-mail.ts';
 import * as admin from './budgets-admin.ts';
 import type { EmitEvent } from '../webhooks/index.ts';
 import { createBudgetGate, type ReachedAlert } from './budgets-gate.ts';
+import * as reservations from './budgets-reservations.ts';
 import type { BudgetsStore } from './budgets-store.ts';
 import type { BudgetInput, BudgetPatch } from './budgets-input.ts';
 
@@ -40,6 +41,8 @@ export interface BudgetsServiceDeps {
   operatorEmail: string | null;
   emit?: EmitEvent;
   rulesTtlMs?: number;
+  /** How long a reservation made through POST /admin/v1/verify waits for its report (default 300 s). */
+  reservationTimeoutMs?: number;
 }
 
 /**
@@ -68,6 +71,14 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
     rulesTtlMs: deps.rulesTtlMs,
   });
   const ctx: admin.AdminCtx = { deps, gate };
+  const held = reservations.createReservations({
+    store: budgetsStore,
+    gate,
+    clock,
+    logger,
+    priceOf: deps.priceOf,
+    timeoutMs: deps.reservationTimeoutMs ?? 300_000,
+  });
 
   // Thresholds reached but never claimed (their node died first) fire within a minute.
   let sweeping: Promise<unknown> = Promise.resolve();
@@ -75,6 +86,7 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
   const sweeper = setInterval(() => {
     sweeping = gate
       .reclaimSilent()
+      .then(held.releaseExpiredReservations)
       .then(sweep)
       .catch((err: unknown) => logger.warn({ err }, 'budget alert sweep failed'));
   }, ALERT_SWEEP_MS);
@@ -88,6 +100,8 @@ export function createBudgetsService(deps: BudgetsServiceDeps) {
      * run every ALERT_SWEEP_MS).
      */
     sweepAlerts: sweep,
+
+    ...held,
 
     create: (clientId: string, input: BudgetInput, actor: Actor) =>
       admin.create(ctx, clientId, input, actor),

@@ -8,7 +8,9 @@ import {
   type HoldRef,
 } from './budgets-hold-store.ts';
 import { createBudgetLeaseStore, lockSpend } from './budgets-lease-store.ts';
+import { ledgerWrites } from './budgets-ledger.ts';
 import { createBudgetMailStore } from './budgets-mail-store.ts';
+import { createBudgetReservationStore } from './budgets-reservation-store.ts';
 import type { BudgetsTable } from './budgets-types.ts';
 
 /** One reservation of `micros` on a budget's period; `limit` null = soft (never refused). */
@@ -184,6 +186,7 @@ const BUDGET_PARTS = [
   'budget_leases',
   'budget_holds',
   'budget_alert_mails',
+  'budget_reservations',
 ] as const;
 
 /** A budget removed goes with its spend, alerts and leases; so do a deleted client's. */
@@ -306,6 +309,13 @@ export function createBudgetsStore(db: Kysely<Database>) {
     ...createBudgetLeaseStore(db),
     ...createBudgetHoldStore(db),
     ...createBudgetMailStore(db),
+    ...createBudgetReservationStore(db),
+    /**
+     * What a usage batch runs in its transaction to settle the calls it meters: this node's
+     * holds and the reported calls' reservations (see budgets-ledger.ts); `at` is now (ISO).
+     */
+    settlementWrites: (entries: Array<[string, number]>, at: string) =>
+      ledgerWrites(db, entries, at),
     scanForAlerts: (since: string) => scanForAlerts(db, since),
   };
 }

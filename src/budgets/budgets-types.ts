@@ -9,6 +9,7 @@ export type {
   BudgetAlertsTable,
   BudgetAlertMailsTable,
   BudgetLeasesTable,
+  BudgetReservationsTable,
   BudgetsTables,
 } from '../store/tables/budgets.ts';
 

@@ -8,6 +8,7 @@ export type { BudgetsService, BudgetsServiceDeps, BudgetClientInfo } from './bud
 export { createBudgetsStore } from './budgets-store.ts';
 export type { BudgetsStore } from './budgets-store.ts';
 export type { BudgetGate } from './budgets-gate.ts';
+export type { ReservationReport } from './budgets-reservations.ts';
 export { LEASE_TTL_MS, LEASE_GRACE_MS, LEASE_SHARE } from './budgets-leases.ts';
 export { BUDGET_MODES, BUDGET_PERIODS, DEFAULT_THRESHOLDS } from './budgets-types.ts';
 export { budgetInput, budgetPatchInput } from './budgets-input.ts';

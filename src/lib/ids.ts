@@ -22,6 +22,7 @@ const PREFIXES = {
   webhookDelivery: 'whd',
   webhookAttempt: 'atm',
   budget: 'bud',
+  budgetReservation: 'bres',
 } as const;
 
 export type IdKind = keyof typeof PREFIXES;

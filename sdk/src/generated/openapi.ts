@@ -4073,6 +4073,8 @@ export interface operations {
             budgetId?: string;
             /** @description reason budget: when its period ends (epoch ms) */
             budgetResetAt?: number;
+            /** @description valid, with a price reserved on the client's budgets: pass it as the usage event's reservationId, which settles it at the real price */
+            reservationId?: string;
             meta: {
               [key: string]: unknown;
             };
@@ -8763,6 +8765,8 @@ export interface operations {
              * @enum {string}
              */
             environment?: 'live' | 'test';
+            /** @description the reservationId POST /admin/v1/verify answered for this call: settled once, at this event's price (a 5xx is refunded); an unknown, settled or another key's id settles nothing */
+            reservationId?: string;
           }[];
         };
       };

@@ -187,6 +187,12 @@ const verifyReply = z.object({
     .describe("USAGE_EXCEEDED: what ran out (the key's credits or a hard budget)"),
   budgetId: z.string().optional(),
   budgetResetAt: z.number().optional().describe('reason budget: when its period ends (epoch ms)'),
+  reservationId: z
+    .string()
+    .optional()
+    .describe(
+      "valid, with a price reserved on the client's budgets: pass it as the usage event's reservationId, which settles it at the real price",
+    ),
   meta: z.record(z.string(), z.unknown()),
 });
 
@@ -204,7 +210,15 @@ function verifyRoute(app: App, services: Services) {
     },
     async (request) => {
       const { key, ...opts } = request.body;
-      const { auth: _auth, ...result } = await services.keys.verify(key, opts);
+      const { auth: _auth, budgetHold, ...result } = await services.keys.verify(key, opts);
+      // The service reports the call later: its reservation waits for that report.
+      if (budgetHold && result.keyId && opts.endpoint) {
+        const reservationId = await services.budgets.reserveForReport(budgetHold, {
+          keyId: result.keyId,
+          endpoint: opts.endpoint,
+        });
+        return { ...result, reservationId };
+      }
       if (!result.valid) {
         void services.keys.reportFailure({
           code: result.code,

@@ -31,6 +31,13 @@ const eventSchema = z
       .enum(['live', 'test'])
       .optional()
       .describe("ignored: the key's own environment decides (test calls are never priced)"),
+    reservationId: z
+      .string()
+      .max(100)
+      .optional()
+      .describe(
+        "the reservationId POST /admin/v1/verify answered for this call: settled once, at this event's price (a 5xx is refunded); an unknown, settled or another key's id settles nothing",
+      ),
   })
   .strict();
 
@@ -79,6 +86,16 @@ export async function usageIngestRoutes(app: App, services: Services) {
           rejected.push({ index, requestId: e.requestId, code: 'not_found' });
           continue;
         }
+        const ledger = e.reservationId
+          ? await services.budgets.settlementOf({
+              clientId: e.clientId,
+              keyId: e.keyId,
+              reservationId: e.reservationId,
+              endpoint: e.endpoint,
+              status: e.status,
+              environment: key.environment,
+            })
+          : undefined;
         services.usage.record({
           requestId: e.requestId,
           clientId: e.clientId,
@@ -89,6 +106,7 @@ export async function usageIngestRoutes(app: App, services: Services) {
           environment: key.environment,
           durationMs: e.durationMs ?? 0,
           external: true,
+          ledger,
         });
         recorded++;
       }

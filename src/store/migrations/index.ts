@@ -18,6 +18,7 @@ import * as usageBlocksOneVersion from './0016-usage-blocks-one-version.ts';
 import * as budgetHolds from './0017-budget-holds.ts';
 import * as budgetFull from './0018-budget-full.ts';
 import * as budgetAlertMails from './0019-budget-alert-mails.ts';
+import * as budgetReservations from './0020-budget-reservations.ts';
 
 /**
  * Every migration, in order. Each module adds its own file; names sort by their number.
@@ -43,4 +44,5 @@ export const migrations: Record<string, Migration> = {
   '0017-budget-holds': budgetHolds,
   '0018-budget-full': budgetFull,
   '0019-budget-alert-mails': budgetAlertMails,
+  '0020-budget-reservations': budgetReservations,
 };

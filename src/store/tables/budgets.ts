@@ -105,6 +105,31 @@ export interface BudgetAlertMailsTable {
   created_at: string;
 }
 
+/**
+ * A price reserved on one budget's period through POST /admin/v1/verify, waiting for the usage
+ * report of its call (one row per budget the call is under; `id` is the reservation's). It is
+ * in its node's hold until the report settles it (`settled_at`) or the sweep releases it.
+ */
+export interface BudgetReservationsTable {
+  id: string;
+  budget_id: string;
+  period_start: string;
+  client_id: string;
+  key_id: string;
+  /** the hold the price is in (see BudgetHoldsTable) */
+  node_id: string;
+  epoch: number;
+  endpoint: string;
+  price_micros: number;
+  created_at: string;
+  /** ISO: not reported by then, the sweep releases it */
+  expires_at: string;
+  settled_at: string | null;
+  /** the settlement that claimed it (its statements in the usage batch check it) */
+  settled_by: string | null;
+  released_at: string | null;
+}
+
 export interface BudgetsTables {
   budgets: BudgetsTable;
   budget_spend: BudgetSpendTable;
@@ -112,4 +137,5 @@ export interface BudgetsTables {
   budget_leases: BudgetLeasesTable;
   budget_holds: BudgetHoldsTable;
   budget_alert_mails: BudgetAlertMailsTable;
+  budget_reservations: BudgetReservationsTable;
 }
