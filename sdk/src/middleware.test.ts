@@ -276,6 +276,40 @@ describe('middleware against a real Keyplane', () => {
         ['GET /things/:id', 3, '0.06'],
       ]);
     });
+
+    it('on a budget, verifies each call (no cached answer) and settles its reservation by its report', async () => {
+      const b = await admin.clients.create({ name: 'budgeted', email: 'b@example.test' });
+      const narrow = await admin.keys.create(b.client.id, { scopes: ['things:read'] });
+      // Room for three calls at 0.02.
+      const budget = await kp.services.budgets.create(
+        b.client.id,
+        { amountMicros: 60_000, period: 'day', mode: 'hard' },
+        { type: 'system', id: 'test' },
+      );
+      const h = { 'x-api-key': narrow.apiKey };
+      const before = { ...verifier.stats };
+      const calls = await Promise.all([1, 2, 3].map((i) => get(`/things/${i}`, h)));
+      expect(calls.map((r) => r.status)).toEqual([200, 200, 200]);
+      // A reserved answer is one call's: every call asked Keyplane, none came from the cache.
+      expect(verifier.stats.remote - before.remote).toBe(3);
+      expect(verifier.stats.cached - before.cached).toBe(0);
+      const refused = await get('/things/4', h);
+      expect(refused.status).toBe(429);
+      await reporter.flush();
+      await kp.services.usage.flush();
+      // Each report named its call's reservation: settled, nothing left held.
+      const spent = (await kp.services.budgets.get(b.client.id, budget.id)).current.spentMicros;
+      const usage = await admin.usage.query({ clientId: b.client.id, groupBy: 'endpoint' });
+      expect(spent).toBe(60_000);
+      expect(usage.totals.costMicros).toBe(60_000);
+      const open = await kp.services.store.db
+        .selectFrom('budget_reservations')
+        .select('id')
+        .where('client_id', '=', b.client.id)
+        .where('settled_at', 'is', null)
+        .execute();
+      expect(open).toEqual([]);
+    });
   });
 
   it('fails closed with 503 when Keyplane cannot be reached', async () => {

@@ -42,5 +42,7 @@ export function meter(
     method: call.method,
     status: call.status,
     durationMs: Math.max(0, performance.now() - call.startedAt),
+    // Settles the price verification reserved for this call on the client's budgets.
+    ...(context.reservationId ? { reservationId: context.reservationId } : {}),
   });
 }

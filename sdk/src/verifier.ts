@@ -15,6 +15,11 @@ export interface KeyplaneContext {
   };
   /** credits left after this call; null when the key has no credit limit */
   remaining: number | null;
+  /**
+   * The price Keyplane reserved for this call on the client's budgets (absent when none): the
+   * call's usage event names it, and settles it at the call's real price (a 5xx is refunded).
+   */
+  reservationId?: string;
 }
 
 export interface VerifierOptions {
@@ -27,8 +32,9 @@ export interface VerifierOptions {
   timeoutMs?: number;
   /**
    * How long a valid answer is reused (default 5000 ms; 0 = never). Only answers without a
-   * per-call limit are reused: a key with credits or a rate limit is checked on every call,
-   * so Keyplane counts each one. A revoked key stops working within this time.
+   * per-call limit are reused: a key with credits or a rate limit, or a call Keyplane reserved
+   * a price for on a budget (its answer has a `reservationId`), is checked on every call, so
+   * Keyplane counts each one. A revoked key stops working within this time.
    */
   cacheTtlMs?: number;
   /** How long a refusal is reused (default 1000 ms; 0 = never). Rate-limit refusals never are. */
@@ -212,6 +218,7 @@ export class KeyVerifier {
           meta: result.meta,
         },
         remaining: result.remaining,
+        ...(result.reservationId ? { reservationId: result.reservationId } : {}),
       },
     };
   }
@@ -222,7 +229,10 @@ export class KeyVerifier {
   }
 
   #ttlFor(r: VerifyResult): number {
-    if (r.valid) return r.ratelimit === null && r.remaining === null ? this.#ttl : 0;
+    // A reservation is one call's: a second call must reserve its own.
+    if (r.valid) {
+      return r.ratelimit === null && r.remaining === null && !r.reservationId ? this.#ttl : 0;
+    }
     return r.code === 'RATE_LIMITED' ? 0 : this.#negativeTtl;
   }
 }

@@ -182,6 +182,7 @@ class KeyplaneMeteringMiddleware:
             method,
             status,
             duration_ms=(time.perf_counter() - meter.started) * 1000,
+            reservation_id=meter.context.reservation_id,
         )
 
 

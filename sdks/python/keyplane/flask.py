@@ -122,6 +122,7 @@ class KeyplaneFlask:
                     request.method,
                     response.status_code,
                     duration_ms=(time.perf_counter() - started) * 1000,
+                    reservation_id=context.reservation_id,
                 )
             return response
 

@@ -145,6 +145,9 @@ class VerifyResult:
     #: credits left; None when the key has no credit limit
     remaining: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the price reserved for this call on the client's budgets (None: none); the call's usage
+    #: event names it, which settles it at the call's real price
+    reservation_id: str | None = None
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> VerifyResult:
@@ -163,6 +166,7 @@ class VerifyResult:
             ),
             remaining=body.get("remaining"),
             meta=dict(body.get("meta") or {}),
+            reservation_id=body.get("reservationId"),
         )
 
 
@@ -179,9 +183,11 @@ class UsageEvent:
     method: str
     status: int
     duration_ms: float = 0.0
+    #: the verify answer's ``reservation_id`` for this call: settled by this event
+    reservation_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "requestId": self.request_id,
             "clientId": self.client_id,
             "keyId": self.key_id,
@@ -190,3 +196,6 @@ class UsageEvent:
             "status": self.status,
             "durationMs": round(max(0.0, self.duration_ms), 3),
         }
+        if self.reservation_id:
+            body["reservationId"] = self.reservation_id
+        return body

@@ -94,10 +94,18 @@ class UsageReporter:
         *,
         duration_ms: float = 0.0,
         request_id: str | None = None,
+        reservation_id: str | None = None,
     ) -> None:
-        """Queues one finished call."""
+        """Queues one finished call (``reservation_id``: its verify answer's, which it settles)."""
         event = UsageEvent(
-            request_id or str(uuid.uuid4()), client_id, key_id, endpoint, method.upper(), status, duration_ms
+            request_id or str(uuid.uuid4()),
+            client_id,
+            key_id,
+            endpoint,
+            method.upper(),
+            status,
+            duration_ms,
+            reservation_id,
         )
         with self._cond:
             self._queue.append(event)

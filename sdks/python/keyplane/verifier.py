@@ -38,6 +38,9 @@ class KeyplaneContext:
     key: KeyInfo
     #: credits left after this call; None when the key has no credit limit
     remaining: int | None = None
+    #: the price Keyplane reserved for this call on the client's budgets (None: none); the
+    #: middleware's usage event names it, which settles it at the call's real price
+    reservation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,8 @@ def _to_check(result: VerifyResult) -> Check:
         status, code, message = _DENIALS.get(result.code, _DENIALS["NOT_FOUND"])
         return Check(None, Denial(status, code, message, headers))
     key = KeyInfo(result.key_id, result.environment, result.scopes, result.meta)
-    return Check(KeyplaneContext(ClientInfo(result.client_id), key, result.remaining), None, headers)
+    context = KeyplaneContext(ClientInfo(result.client_id), key, result.remaining, result.reservation_id)
+    return Check(context, None, headers)
 
 
 @dataclass
@@ -183,9 +187,11 @@ class _VerifierBase:
             self._cache.set(cache_id, result, self._clock() + ttl)
 
     def _ttl_for(self, r: VerifyResult) -> float:
-        # A key with credits or a rate limit is asked every time, so Keyplane counts each call.
+        # A key with credits or a rate limit is asked every time, so Keyplane counts each call;
+        # so is a call Keyplane reserved a price for on a budget (a reservation is one call's).
         if r.valid:
-            return self.cache_ttl if r.ratelimit is None and r.remaining is None else 0.0
+            per_call = r.ratelimit is not None or r.remaining is not None or r.reservation_id is not None
+            return 0.0 if per_call else self.cache_ttl
         return 0.0 if r.code == "RATE_LIMITED" else self.negative_cache_ttl
 
 
@@ -196,7 +202,8 @@ class KeyVerifier(_VerifierBase):
     - A valid answer is reused for ``cache_ttl`` seconds (default 5): **this is the revocation
       delay**, a revoked key or suspended client keeps working here for up to that long.
     - A refusal is reused for ``negative_cache_ttl`` (default 1 s); rate-limit refusals never.
-    - A key with credits or a rate limit is never answered from the cache.
+    - A key with credits or a rate limit, or a call Keyplane reserved a price for on a budget
+      (its answer has a ``reservation_id``), is never answered from the cache.
     - At most ``cache_size`` answers (default 10 000); least recently used go first.
     - A string that is not a well-formed key (shape, CRC-32 checksum) is refused offline.
 

@@ -193,6 +193,35 @@ def test_each_authenticated_call_is_metered_as_the_route_template(service, new_c
     assert usage_by_endpoint(admin, c["id"]) == {"GET /things/:thing_id": (3, "0.06")}
 
 
+def test_on_a_budget_each_call_is_verified_and_its_report_settles_its_reservation(service, new_client, admin, keyplane_server):
+    c = new_client("budgeted")
+    narrow = admin.create_key(c["id"], scopes=["things:read"])["apiKey"]
+    api = httpx.Client(base_url=keyplane_server.url, headers={"authorization": f"Bearer {keyplane_server.admin_token}"})
+    with api:
+        # Room for three calls at 0.02 a day.
+        made = api.post(f"/admin/v1/clients/{c['id']}/budgets", json={"amount": "0.06", "period": "day", "mode": "hard"})
+        assert made.status_code == 201, made.text
+        url = f"/admin/v1/clients/{c['id']}/budgets/{made.json()['budget']['id']}"
+
+        def spent() -> int:
+            return int(api.get(url).json()["budget"]["current"]["spentMicros"])
+
+        remote, cached = service.verifier.stats.remote, service.verifier.stats.cached
+        assert service.get("/things/1", narrow).status_code == 200
+        assert service.get("/things/2?status=503", narrow).status_code == 503
+        assert service.get("/things/3", narrow).status_code == 200
+        # A reserved answer is one call's: each call asked Keyplane, none came from the cache.
+        assert (service.verifier.stats.remote - remote, service.verifier.stats.cached - cached) == (3, 0)
+        assert service.reporter.flush()
+        # Each report named its call's reservation: the 503 was refunded, the others settled.
+        wait_for(lambda: spent() == 40_000, what="the 503's reservation refunded")
+        assert service.get("/things/4", narrow).status_code == 200
+        assert service.get("/things/5", narrow).status_code == 429
+        assert service.reporter.flush()
+        wait_for(lambda: usage_by_endpoint(admin, c["id"]).get("GET /things/:thing_id") == (4, "0.06"), what="usage")
+        assert spent() == 60_000
+
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_fails_closed_with_503_when_keyplane_is_unreachable(framework, keyplane_server, new_client):
     c = new_client("unreachable")

@@ -11,8 +11,9 @@ from dataclasses import asdict
 from typing import Any
 
 import uvicorn
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
 from flask import Flask, g
+from flask import request as flask_request
 from werkzeug.serving import make_server
 
 from keyplane import AsyncKeyVerifier, KeyplaneContext, KeyVerifier, UsageReporter
@@ -25,6 +26,8 @@ from .keyplane_server import free_port, wait_for
 def context_json(ctx: KeyplaneContext) -> dict[str, Any]:
     out = asdict(ctx)
     out["key"]["scopes"] = list(ctx.key.scopes)
+    if out["reservation_id"] is None:
+        del out["reservation_id"]
     return out
 
 
@@ -35,7 +38,8 @@ def flask_app(verifier: KeyVerifier, reporter: UsageReporter | None) -> Flask:
     @app.get("/things/<thing_id>")
     @require_key()
     def thing(thing_id: str) -> Any:
-        return {"id": thing_id, "keyplane": context_json(g.keyplane)}
+        # ?status=503: the call fails (its reservation on a budget is refunded).
+        return {"id": thing_id, "keyplane": context_json(g.keyplane)}, int(flask_request.args.get("status", 200))
 
     @app.get("/admin-only")
     @require_key(scopes=["reports:admin"])
@@ -54,7 +58,11 @@ def fastapi_app(verifier: AsyncKeyVerifier, reporter: UsageReporter | None) -> F
     KeyplaneFastAPI(app, verifier=verifier, reporter=reporter, meter=reporter is not None)
 
     @app.get("/things/{thing_id}")
-    async def thing(thing_id: str, kp: KeyplaneContext = Depends(KeyplaneKey())) -> Any:
+    async def thing(
+        thing_id: str, request: Request, response: Response, kp: KeyplaneContext = Depends(KeyplaneKey())
+    ) -> Any:
+        # ?status=503: the call fails (its reservation on a budget is refunded).
+        response.status_code = int(request.query_params.get("status", 200))
         return {"id": thing_id, "keyplane": context_json(kp)}
 
     @app.get("/admin-only")
