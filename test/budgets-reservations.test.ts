@@ -8,7 +8,14 @@ import { ENGINES } from './support/stores.ts';
 
 const CHEAP = 'POST /api/cheap';
 const DEAR = 'POST /api/dear';
-const PRICING = { [CHEAP]: '0.01', [DEAR]: '0.05', 'POST /api/free': 0, '*': 0 };
+const PRICING = {
+  [CHEAP]: '0.01',
+  [DEAR]: '0.05',
+  'POST /api/free': 0,
+  // An operator pricing everything: signing in to the dashboard is still not a metered call.
+  'POST /dashboard/api/session': '0.01',
+  '*': 0,
+};
 const TIMEOUT_S = 60;
 
 /**
@@ -232,6 +239,18 @@ describe.each(ENGINES)('budget reservations settled by usage reports on %s', (en
     // Its own key's report settles it.
     await report(a, { reservationId: v.reservationId });
     await exact(a, 10_000);
+  });
+
+  it('signing in to the dashboard with a key keeps no reservation, even at a priced endpoint', async () => {
+    const c = await newClient(h, 'Dashboard');
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/dashboard/api/session',
+      payload: { apiKey: c.apiKey },
+    });
+    expect(r.statusCode, r.body).toBe(200);
+    await h.services.budgets.gate.drain();
+    await exact(c, 0);
   });
 
   it('test keys reserve nothing: no reservationId', async () => {

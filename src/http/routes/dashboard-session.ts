@@ -142,6 +142,8 @@ async function openClient(
     });
     throw keyRefused(services, result);
   }
+  // Signing in is not a metered call: a price reserved on the client's budgets goes back.
+  if (result.budgetHold) services.budgets.gate.cancel(result.budgetHold);
   const auth = result.auth!;
   const opened = await services.dashboard.open(
     {
