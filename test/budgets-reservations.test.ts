@@ -253,6 +253,33 @@ describe.each(ENGINES)('budget reservations settled by usage reports on %s', (en
     await exact(c, 0);
   });
 
+  it("one request of several clients' events settles each event's own reservation only", async () => {
+    const a = await newClient(h, 'BatchA');
+    const b = await newClient(h, 'BatchB');
+    const ra = (await verify(a.apiKey)).reservationId;
+    const rb = (await verify(b.apiKey)).reservationId;
+    const event = (c: Client, reservationId: string | undefined, status: number) => ({
+      requestId: randomUUID(),
+      clientId: c.id,
+      keyId: c.keyId,
+      endpoint: CHEAP,
+      method: 'POST',
+      status,
+      reservationId,
+    });
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/admin/v1/usage/events',
+      headers: h.adminHeaders,
+      // B names A's reservation with a 503 first: it must not refund A's.
+      payload: { events: [event(b, ra, 503), event(a, ra, 200), event(b, rb, 503)] },
+    });
+    expect(r.json()).toEqual({ recorded: 3, rejected: [] });
+    await h.services.usage.flush();
+    await exact(a, 10_000);
+    await exact(b, 0);
+  });
+
   it('test keys reserve nothing: no reservationId', async () => {
     const c = await newClient(h, 'TestKey');
     const r = await h.app.inject({

@@ -42,39 +42,46 @@ function toRows(r: Reservation, createdAt: string, expiresAt: string): BudgetRes
 }
 
 /**
- * A reservation of the client's key not settled yet (released ones too: their late report is
- * still counted), or null: unknown, settled, or another client's or key's (all alike).
+ * The client's reservations among `ids` not settled yet (released ones too: their late report
+ * is still counted). Unknown, settled and other clients' ids are simply absent.
  */
 async function findOpen(
   db: Kysely<Database>,
   clientId: string,
-  keyId: string,
-  id: string,
-): Promise<Reservation | null> {
+  ids: string[],
+): Promise<Reservation[]> {
+  if (!ids.length) return [];
   const rows = await db
     .selectFrom('budget_reservations')
     .selectAll()
     .where('client_id', '=', clientId)
-    .where('key_id', '=', keyId)
-    .where('id', '=', id)
+    .where('id', 'in', ids)
     .where('settled_at', 'is', null)
+    .orderBy('id')
     .orderBy('budget_id')
     .execute();
-  const first = rows[0];
-  if (!first) return null;
-  return {
-    id,
-    clientId,
-    keyId,
-    endpoint: first.endpoint,
-    priceMicros: Number(first.price_micros),
-    items: rows.map((r) => ({
+  const byId = new Map<string, Reservation>();
+  for (const r of rows) {
+    let res = byId.get(r.id);
+    if (!res) {
+      res = {
+        id: r.id,
+        clientId,
+        keyId: r.key_id,
+        endpoint: r.endpoint,
+        priceMicros: Number(r.price_micros),
+        items: [],
+      };
+      byId.set(r.id, res);
+    }
+    res.items.push({
       budgetId: r.budget_id,
       periodStart: r.period_start,
       nodeId: r.node_id,
       epoch: Number(r.epoch),
-    })),
-  };
+    });
+  }
+  return [...byId.values()];
 }
 
 /**
@@ -132,8 +139,7 @@ export function createBudgetReservationStore(db: Kysely<Database>) {
         .values(toRows(r, createdAt, expiresAt))
         .execute();
     },
-    findOpenReservation: (clientId: string, keyId: string, id: string) =>
-      findOpen(db, clientId, keyId, id),
+    findOpenReservations: (clientId: string, ids: string[]) => findOpen(db, clientId, ids),
     /** Reservations past their expiry, neither settled nor released (any client's: the sweep's). */
     async expiredReservations(before: string, limit: number) {
       return db

@@ -4,6 +4,7 @@ import { isIdOf, newId } from '../lib/ids.ts';
 import type { KeyEnvironment } from '../lib/key-format.ts';
 import type { BudgetGate } from './budgets-gate.ts';
 import { reservationAccount } from './budgets-ledger.ts';
+import type { Reservation } from './budgets-reservation-store.ts';
 import type { BudgetsStore } from './budgets-store.ts';
 import type { BudgetHold } from './budgets-types.ts';
 
@@ -27,7 +28,8 @@ export interface ReservationsCtx {
 export interface ReservationReport {
   clientId: string;
   keyId: string;
-  reservationId: string;
+  /** absent: the event names no reservation (it settles nothing) */
+  reservationId: string | undefined;
   endpoint: string;
   status: number;
   environment: KeyEnvironment;
@@ -70,27 +72,41 @@ export async function reserveForReport(
   return id;
 }
 
+type Ledger = Array<{ account: string; micros: number }>;
+
 /**
- * What the usage event of a reported call settles in its batch: its reservation at the call's
- * real price (a server error, a free endpoint: 0, so the reservation is refunded), or nothing
- * when the id names no open reservation of this client's key (unknown, settled, another's).
+ * What the usage event of each reported call settles in its batch: its reservation at the
+ * call's real price (a server error, a free endpoint, a test key: 0, so the reservation is
+ * refunded), or nothing (undefined) when the id names no open reservation of the event's own
+ * client and key (unknown, settled, another client's or key's: all alike). One query per
+ * client in the reports.
  */
-export async function settlementOf(
+export async function settlementsOf(
   ctx: ReservationsCtx,
-  report: ReservationReport,
-): Promise<Array<{ account: string; micros: number }> | undefined> {
-  if (!isIdOf('budgetReservation', report.reservationId)) return undefined;
-  const r = await ctx.store.findOpenReservation(
-    report.clientId,
-    report.keyId,
-    report.reservationId,
-  );
-  if (!r) return undefined;
-  const real =
-    report.environment === 'test' || report.status >= 500
-      ? 0
-      : ctx.priceOf(report.endpoint, report.environment);
-  return [{ account: reservationAccount({ reservation: r, realMicros: real }), micros: 0 }];
+  reports: ReservationReport[],
+): Promise<Array<Ledger | undefined>> {
+  const wanted = new Map<string, Set<string>>();
+  for (const r of reports) {
+    const id = r.reservationId;
+    if (id === undefined || !isIdOf('budgetReservation', id)) continue;
+    wanted.set(r.clientId, (wanted.get(r.clientId) ?? new Set<string>()).add(id));
+  }
+  const found = new Map<string, Reservation>();
+  for (const [clientId, ids] of wanted) {
+    for (const res of await ctx.store.findOpenReservations(clientId, [...ids])) {
+      found.set(`${clientId}\u0000${res.id}`, res);
+    }
+  }
+  return reports.map((report) => {
+    if (report.reservationId === undefined) return undefined;
+    const r = found.get(`${report.clientId}\u0000${report.reservationId}`);
+    if (!r || r.keyId !== report.keyId) return undefined;
+    const real =
+      report.environment === 'test' || report.status >= 500
+        ? 0
+        : ctx.priceOf(report.endpoint, report.environment);
+    return [{ account: reservationAccount({ reservation: r, realMicros: real }), micros: 0 }];
+  });
 }
 
 /**
@@ -119,8 +135,8 @@ export function createReservations(ctx: ReservationsCtx) {
     /** A verified call's reservation, made durable for its usage report: its id. */
     reserveForReport: (hold: BudgetHold, call: { keyId: string; endpoint: string }) =>
       reserveForReport(ctx, hold, call),
-    /** What a reported call's usage event settles in its batch (see settlementOf). */
-    settlementOf: (report: ReservationReport) => settlementOf(ctx, report),
+    /** What each reported call's usage event settles in its batch (see settlementsOf). */
+    settlementsOf: (reports: ReservationReport[]) => settlementsOf(ctx, reports),
     /** Releases the reservations not reported in time (also run by the 30 s sweep). */
     releaseExpiredReservations: () => releaseExpired(ctx),
   };

@@ -70,32 +70,19 @@ export async function usageIngestRoutes(app: App, services: Services) {
       },
     },
     async (request, reply) => {
-      const { events } = request.body;
-      // One lookup per (client, key) pair. Another client's key answers not_found exactly like
-      // a missing one, so a batch cannot probe key ids.
-      const keys = new Map<string, ApiKey | null>();
-      const rejected: Array<{ index: number; requestId: string; code: string }> = [];
-      let recorded = 0;
-      for (const [index, e] of events.entries()) {
-        const pair = `${e.clientId}\u0000${e.keyId}`;
-        if (!keys.has(pair)) {
-          keys.set(pair, await services.keys.get(e.clientId, e.keyId).catch(notFoundAsNull));
-        }
-        const key = keys.get(pair);
-        if (!key) {
-          rejected.push({ index, requestId: e.requestId, code: 'not_found' });
-          continue;
-        }
-        const ledger = e.reservationId
-          ? await services.budgets.settlementOf({
-              clientId: e.clientId,
-              keyId: e.keyId,
-              reservationId: e.reservationId,
-              endpoint: e.endpoint,
-              status: e.status,
-              environment: key.environment,
-            })
-          : undefined;
+      const { accepted, rejected } = await withKeys(services, request.body.events);
+      // Each event naming its call's reservation settles it in the batch that meters it.
+      const ledgers = await services.budgets.settlementsOf(
+        accepted.map(({ e, key }) => ({
+          clientId: e.clientId,
+          keyId: e.keyId,
+          reservationId: e.reservationId,
+          endpoint: e.endpoint,
+          status: e.status,
+          environment: key.environment,
+        })),
+      );
+      accepted.forEach(({ e, key }, i) =>
         services.usage.record({
           requestId: e.requestId,
           clientId: e.clientId,
@@ -106,13 +93,35 @@ export async function usageIngestRoutes(app: App, services: Services) {
           environment: key.environment,
           durationMs: e.durationMs ?? 0,
           external: true,
-          ledger,
-        });
-        recorded++;
-      }
-      return reply.code(202).send({ recorded, rejected });
+          ledger: ledgers[i],
+        }),
+      );
+      return reply.code(202).send({ recorded: accepted.length, rejected });
     },
   );
+}
+
+type IngestEvent = z.output<typeof eventSchema>;
+
+/**
+ * The events whose key belongs to their client, with that key; the others rejected as
+ * not_found. One lookup per (client, key) pair. Another client's key answers not_found exactly
+ * like a missing one, so a batch cannot probe key ids.
+ */
+async function withKeys(services: Services, events: IngestEvent[]) {
+  const keys = new Map<string, ApiKey | null>();
+  const accepted: Array<{ e: IngestEvent; key: ApiKey }> = [];
+  const rejected: Array<{ index: number; requestId: string; code: string }> = [];
+  for (const [index, e] of events.entries()) {
+    const pair = `${e.clientId}\u0000${e.keyId}`;
+    if (!keys.has(pair)) {
+      keys.set(pair, await services.keys.get(e.clientId, e.keyId).catch(notFoundAsNull));
+    }
+    const key = keys.get(pair);
+    if (key) accepted.push({ e, key });
+    else rejected.push({ index, requestId: e.requestId, code: 'not_found' });
+  }
+  return { accepted, rejected };
 }
 
 function notFoundAsNull(err: unknown): null {
