@@ -173,6 +173,18 @@ describe('loadConfig', () => {
     expect(problems.some((p) => p.startsWith('providers.vultr.policy: '))).toBe(true);
   });
 
+  it('takes the budget reservation timeout from the file (default 300 s), a whole positive number', () => {
+    expect(loadConfig({}, dir()).budgets.reservationTimeoutSeconds).toBe(300);
+    const cwd = dir();
+    const file = join(cwd, 'keyplane.config.json');
+    writeFileSync(file, JSON.stringify({ budgets: { reservationTimeoutSeconds: 30 } }));
+    expect(loadConfig({}, cwd).budgets.reservationTimeoutSeconds).toBe(30);
+    writeFileSync(file, JSON.stringify({ budgets: { reservationTimeoutSeconds: 0 } }));
+    const problems = problemsOf(() => loadConfig({}, cwd));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^budgets\.reservationTimeoutSeconds: /);
+  });
+
   it('says when the named file is missing, cannot be parsed, or is not an object', () => {
     const cwd = dir();
     expect(problemsOf(() => loadConfig({ KEYPLANE_CONFIG: 'nope.json' }, cwd))).toEqual([
