@@ -30,6 +30,32 @@ async function call(
   return { status: res.statusCode, text };
 }
 
+/** The ms from node A's 200 for a leak report of `key` until node B refuses the key. */
+async function propagation(
+  nodes: { a: ServeProcess; b: ServeProcess; gh: ReturnType<typeof partnerKey> },
+  key: string,
+  i: number,
+) {
+  const { a, b, gh } = nodes;
+  const health = () => call(b.url, '/v1/health', { headers: { 'x-api-key': key } });
+  expect((await health()).status).toBe(200); // cached as valid on node B
+  const report = githubRequest([{ token: key, type: 't', url: `https://x/${i}` }], gh);
+  const res = await call(a.url, report.url, {
+    method: 'POST',
+    headers: report.headers,
+    body: report.payload,
+  });
+  const from = performance.now();
+  expect(res.status, res.text).toBe(200);
+  expect(JSON.parse(res.text)[0].label).toBe('true_positive');
+  for (;;) {
+    const status = (await health()).status;
+    const elapsed = performance.now() - from;
+    if (status === 401) return elapsed;
+    if (elapsed > 5 * DEADLINE_MS) throw new Error(`key ${i} still accepted after ${elapsed} ms`);
+  }
+}
+
 /**
  * Two `keyplane serve` processes on one store. A signed GitHub report goes to node A; from its
  * 200 the clock runs until node B (which had the key cached as valid) refuses the key. The
@@ -86,29 +112,15 @@ describe.each(ENGINES)('a leak report reaches another node on %s', (engine) => {
       for (const res of made) keys.push(JSON.parse(res.text).apiKey as string);
     }
 
+    // Ten reports at a time, each timed from its own 200 to node B's first 401: the p99 is of
+    // 100 independent propagations, measured while others are in flight (the one-by-one
+    // version took 22 s on SQLite, mostly waiting for the poll of each report in turn).
     const latencies: number[] = [];
-    for (const [i, key] of keys.entries()) {
-      const health = () => call(b!.url, '/v1/health', { headers: { 'x-api-key': key } });
-      expect((await health()).status).toBe(200); // cached as valid on node B
-      const report = githubRequest([{ token: key, type: 't', url: `https://x/${i}` }], gh);
-      const res = await call(a!.url, report.url, {
-        method: 'POST',
-        headers: report.headers,
-        body: report.payload,
-      });
-      const from = performance.now();
-      expect(res.status, res.text).toBe(200);
-      expect(JSON.parse(res.text)[0].label).toBe('true_positive');
-      for (;;) {
-        const status = (await health()).status;
-        const elapsed = performance.now() - from;
-        if (status === 401) {
-          latencies.push(elapsed);
-          break;
-        }
-        if (elapsed > 5 * DEADLINE_MS)
-          throw new Error(`key ${i} still accepted after ${elapsed} ms`);
-      }
+    for (let i = 0; i < REPORTS; i += 10) {
+      const group = keys
+        .slice(i, i + 10)
+        .map((key, j) => propagation({ a: a!, b: b!, gh }, key, i + j));
+      latencies.push(...(await Promise.all(group)));
     }
     const sorted = [...latencies].sort((x, y) => x - y);
     const p50 = percentile(sorted, 50);
