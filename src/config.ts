@@ -146,7 +146,10 @@ export const configSchema = z
         send: bool.default(true),
         /** Wait after a period ends before invoicing it, so late usage is flushed in. */
         runAfterMinutes: z.coerce.number().int().min(0).default(60),
-        checkIntervalSeconds: z.coerce.number().int().positive().default(300),
+        /** Fractions allowed (down to 0.05 s), for a test that waits on the scheduler. */
+        checkIntervalSeconds: z.coerce.number().min(0.05).default(300),
+        /** Wait before a send's second try (doubling, 3 tries in one send). */
+        sendBackoffMs: z.coerce.number().int().min(0).default(500),
         operator: z
           .object({
             name: z.string().default('Keyplane operator'),
@@ -162,6 +165,7 @@ export const configSchema = z
         send: true,
         runAfterMinutes: 60,
         checkIntervalSeconds: 300,
+        sendBackoffMs: 500,
         operator: { name: 'Keyplane operator' },
       }),
     leaks: leaksConfigSchema.default(() => leaksConfigSchema.parse({})),

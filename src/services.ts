@@ -331,6 +331,7 @@ function buildBilling(
       currency: config.currency,
       invoiceEmptyClients: config.billing.invoiceEmptyClients,
       operator: config.billing.operator,
+      backoffMs: config.billing.sendBackoffMs,
       ...billingRetry,
     },
     onError: (err, context) => logger.error({ err, ...context }, 'invoice delivery error'),

@@ -39,7 +39,7 @@ describe.each(ENGINES)('scheduled invoice runs in two keyplane serve processes o
     database = await createTestDatabase(engine);
     const file = {
       pricing: { 'POST /api/video/analyze': '0.05' },
-      billing: { checkIntervalSeconds: 1, runAfterMinutes },
+      billing: { checkIntervalSeconds: 0.2, runAfterMinutes },
     };
     const configFile = join(database.dir, 'keyplane.config.json');
     writeFileSync(configFile, JSON.stringify(file));

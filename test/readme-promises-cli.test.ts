@@ -31,6 +31,8 @@ describe.each(ENGINES)('README promises: the CLI on %s', (engine) => {
       file: {
         pricing: { 'GET /v1/health': '0.01', 'POST /api/alert': '0.10', '*': 0 },
         providers: { gemini: { policy: 'platform' } },
+        // The CLI reads this file: a failing send's tries wait 5 ms, then 10 ms (default 0.5 s, 1 s).
+        billing: { sendBackoffMs: 5 },
       },
     });
     env = {

@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { rebuildDashboardIfStale } from './dashboard-build.ts';
+import { createDatabaseTemplates } from './db-template.ts';
 import { buildKeyplaneBundle } from './keyplane-bundle.ts';
 import { startPostgres, startRedis, type RunningServer } from './servers.ts';
 
@@ -11,6 +12,10 @@ declare module 'vitest' {
     keyplaneBundle: string;
     /** This run's bundle of the SQLite usage writer thread (see keyplane-bundle.ts). */
     usageWriterBundle: string;
+    /** A migrated SQLite file, copied by createMigratedTestDatabase (see db-template.ts). */
+    sqliteTemplate: string;
+    /** The migrated PostgreSQL database it clones, when PostgreSQL runs. */
+    postgresTemplate: string | null;
   }
 }
 
@@ -50,11 +55,15 @@ export default async function setup(project: TestProject) {
   }
   project.provide('postgresUrl', postgresUrl);
   project.provide('redisUrl', redisUrl);
+  const templates = await createDatabaseTemplates(postgresUrl);
+  project.provide('sqliteTemplate', templates.sqlite);
+  project.provide('postgresTemplate', templates.postgres);
   const bundle = await buildKeyplaneBundle();
   project.provide('keyplaneBundle', bundle.file);
   project.provide('usageWriterBundle', bundle.usageWriter);
   return async () => {
-    await Promise.all(started.map((s) => s.stop()));
     bundle.remove();
+    await templates.remove();
+    await Promise.all(started.map((s) => s.stop()));
   };
 }

@@ -14,7 +14,7 @@ import type { Clock } from '../../src/lib/clock.ts';
 import { createServices, type Services, type ServicesDeps } from '../../src/services.ts';
 import { createStore, type Engine } from '../../src/store/create-db.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
-import { createTestDatabase, type TestDatabase } from './stores.ts';
+import { createMigratedTestDatabase, type TestDatabase } from './stores.ts';
 
 /** This run's bundle of the SQLite usage writer thread: the same code, started without tsx. */
 export const usageWriterBundle = (): URL => pathToFileURL(inject('usageWriterBundle'));
@@ -83,7 +83,7 @@ export async function createHarness(
   engine: Engine,
   options: HarnessOptions = {},
 ): Promise<Harness> {
-  const database = options.database ?? (await createTestDatabase(engine));
+  const database = options.database ?? (await createMigratedTestDatabase(engine));
   const config = testConfig(database, options);
   const logs = logCapture();
   const logger = createLogger({ level: 'info', destination: logs.stream });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,11 +20,27 @@ export interface TestDatabase {
 }
 
 /** A fresh, empty database: a new SQLite file, or a new PostgreSQL database. */
-export async function createTestDatabase(engine: Engine): Promise<TestDatabase> {
+export function createTestDatabase(engine: Engine): Promise<TestDatabase> {
+  return newDatabase(engine, null);
+}
+
+/**
+ * A fresh database with every migration applied: a copy of this run's migrated template
+ * (global-setup.ts migrates it once), which saves a migration per test (~0.1 s on PostgreSQL).
+ * The copy is the test's own; running `migrateToLatest` on it finds nothing left to do.
+ */
+export function createMigratedTestDatabase(engine: Engine): Promise<TestDatabase> {
+  const template = engine === 'sqlite' ? inject('sqliteTemplate') : inject('postgresTemplate');
+  return newDatabase(engine, template);
+}
+
+async function newDatabase(engine: Engine, template: string | null): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'kp-test-'));
   if (engine === 'sqlite') {
+    const file = join(dir, 'keyplane.db');
+    if (template) copyFileSync(template, file);
     return {
-      url: `sqlite:${join(dir, 'keyplane.db')}`,
+      url: `sqlite:${file}`,
       engine,
       dir,
       drop: async () => rmSync(dir, { recursive: true, force: true }),
@@ -35,7 +51,7 @@ export async function createTestDatabase(engine: Engine): Promise<TestDatabase> 
   const name = `kp_test_${randomBytes(6).toString('hex')}`;
   const c = new pg.Client({ connectionString: admin });
   await c.connect();
-  await c.query(`CREATE DATABASE ${name}`);
+  await c.query(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`);
   await c.end();
   const url = admin.replace(/\/[^/]*$/, `/${name}`);
   return {
@@ -56,7 +72,7 @@ export async function createTestDatabase(engine: Engine): Promise<TestDatabase> 
 export async function createTestStore(
   engine: Engine,
 ): Promise<{ store: Store; database: TestDatabase; close(): Promise<void> }> {
-  const database = await createTestDatabase(engine);
+  const database = await createMigratedTestDatabase(engine);
   const store = createStore(database.url);
   await migrateToLatest(store.db);
   return {
