@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { testWorker } from './support/harness.ts';
 import { createChangeFeed, type ChangeEvent, type ChangeFeed } from '../src/infra/change-feed.ts';
 import { createLogger } from '../src/infra/logger.ts';
 import { createRedis, type Redis } from '../src/infra/redis.ts';
@@ -12,7 +12,6 @@ import { ENGINES, createTestDatabase, redisUrl, type TestDatabase } from './supp
 
 /** The contract: a change made anywhere reaches every other process within 1 s. */
 const DEADLINE_MS = 1000;
-const CHILD = resolve(import.meta.dirname, 'support/change-feed-child.ts');
 const logger = createLogger({ level: 'silent' });
 
 let n = 0;
@@ -118,7 +117,7 @@ describe.each(ENGINES)('change feed between two stores on one %s database', (eng
 
 /** A child process on the same SQLite file: the CLI, or a second server. */
 function child(args: string[]) {
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], {
+  const proc: ChildProcess = spawn(process.execPath, [testWorker('change-feed-child'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { createAuditService } from '../src/audit/audit-service.ts';
@@ -7,7 +6,7 @@ import { createAuditStore } from '../src/audit/audit-store.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { createStore, type Engine, type Store } from '../src/store/create-db.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
-import { TEST_MASTER_KEY } from './support/harness.ts';
+import { TEST_MASTER_KEY, testWorker } from './support/harness.ts';
 import { runKeyplaneInProcess } from './support/cli.ts';
 import { createTestDatabase, ENGINES, type TestDatabase } from './support/stores.ts';
 
@@ -211,12 +210,11 @@ describe.each(ENGINES)('keyplane audit on %s', (engine) => {
     const database = await createTestDatabase(engine);
     const store = createStore(database.url);
     await migrateToLatest(store.db);
-    const worker = resolve(import.meta.dirname, 'support/audit-append-worker.ts');
     const runWorker = (tag: string, n: number) =>
       new Promise<number | null>((ok) => {
         const child = spawn(
           process.execPath,
-          ['--import', 'tsx', worker, database.url, String(n), tag],
+          [testWorker('audit-append-worker'), database.url, String(n), tag],
           {
             stdio: ['ignore', 'ignore', 'inherit'],
           },

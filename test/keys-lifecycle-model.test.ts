@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '../src/lib/clock.ts';
 
 type ManualClock = ReturnType<typeof createManualClock>;
-import { createHarness, TEST_MASTER_KEY, type Harness } from './support/harness.ts';
+import { createHarness, TEST_MASTER_KEY, testWorker, type Harness } from './support/harness.ts';
 import { ENGINES } from './support/stores.ts';
 import { storedUsage } from './support/usage.ts';
 
@@ -295,8 +294,6 @@ describe.each(ENGINES)('key lifecycle against a model on %s', (engine) => {
   });
 });
 
-const WORKER = resolve(import.meta.dirname, 'support/keys-worker.ts');
-
 /** Two worker processes on the harness's database, started together; their JSON answers. */
 async function twoWorkers(h: Harness, args: string[][]): Promise<Array<Record<string, unknown>>> {
   const env = {
@@ -307,7 +304,7 @@ async function twoWorkers(h: Harness, args: string[][]): Promise<Array<Record<st
     KEYPLANE_LOG_LEVEL: 'silent',
   };
   const procs = args.map((a) =>
-    spawn(process.execPath, ['--import', 'tsx', WORKER, ...a], {
+    spawn(process.execPath, [testWorker('keys-worker'), ...a], {
       env,
       stdio: ['pipe', 'pipe', 'inherit'],
     }),

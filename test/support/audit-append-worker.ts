@@ -1,7 +1,7 @@
 /**
  * A second "node" for audit concurrency tests: opens its own store on the database given as
  * argv[2] and appends argv[3] audit entries as fast as it can, tagged with argv[4].
- * Run with `node --import tsx`.
+ * Run with `node --import tsx`, or as its bundle (test/support/keyplane-bundle.ts).
  */
 import { createAuditService } from '../../src/audit/audit-service.ts';
 import { createAuditStore } from '../../src/audit/audit-store.ts';

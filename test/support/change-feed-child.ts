@@ -1,5 +1,6 @@
 /**
- * Another process on the same store, for the change-feed tests (run with `node --import tsx`):
+ * Another process on the same store, for the change-feed tests (run with `node --import tsx`,
+ * or as its bundle: test/support/keyplane-bundle.ts):
  *   publish URL KIND ID CLIENT  — what the CLI does after a write: publish once, close, exit
  *   listen URL                  — what a server does: print each event as a JSON line until killed
  */

@@ -1,7 +1,7 @@
 import type { TestProject } from 'vitest/node';
 import { rebuildDashboardIfStale } from './dashboard-build.ts';
 import { createDatabaseTemplates } from './db-template.ts';
-import { buildKeyplaneBundle } from './keyplane-bundle.ts';
+import { buildKeyplaneBundle, type TestWorker } from './keyplane-bundle.ts';
 import { startPostgres, startRedis, type RunningServer } from './servers.ts';
 
 declare module 'vitest' {
@@ -16,6 +16,8 @@ declare module 'vitest' {
     sqliteTemplate: string;
     /** The migrated PostgreSQL database it clones, when PostgreSQL runs. */
     postgresTemplate: string | null;
+    /** This run's bundles of the suite's child-process scripts (keyplane-bundle.ts TEST_WORKERS). */
+    testWorkers: Record<TestWorker, string>;
   }
 }
 
@@ -61,6 +63,7 @@ export default async function setup(project: TestProject) {
   const bundle = await buildKeyplaneBundle();
   project.provide('keyplaneBundle', bundle.file);
   project.provide('usageWriterBundle', bundle.usageWriter);
+  project.provide('testWorkers', bundle.workers);
   return async () => {
     bundle.remove();
     await templates.remove();

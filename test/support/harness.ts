@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { Writable } from 'node:stream';
 import type { DestinationStream } from 'pino';
 import { inject } from 'vitest';
+import type { TestWorker } from './keyplane-bundle.ts';
 import type { configSchema } from '../../src/config.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { buildApp, type App } from '../../src/http/app.ts';
@@ -18,6 +19,8 @@ import { createMigratedTestDatabase, type TestDatabase } from './stores.ts';
 
 /** This run's bundle of the SQLite usage writer thread: the same code, started without tsx. */
 export const usageWriterBundle = (): URL => pathToFileURL(inject('usageWriterBundle'));
+/** The bundled script of one of the suite's child processes, for `node FILE ARGS…`. */
+export const testWorker = (name: TestWorker): string => inject('testWorkers')[name];
 
 export const TEST_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 

@@ -39,11 +39,20 @@ function startBundledWriter(path: string, source: string, writerBundle: string):
   );
 }
 
+/**
+ * The test suite's own child processes (a second node on the same store), bundled like the CLI:
+ * started with `node --import tsx` each spent about 2 s of CPU compiling the server again.
+ */
+export const TEST_WORKERS = ['keys-worker', 'audit-append-worker', 'change-feed-child'] as const;
+export type TestWorker = (typeof TEST_WORKERS)[number];
+
 export interface KeyplaneBundle {
   /** The bundled `src/cli/main.ts`: what `node FILE ARGS…` runs as `keyplane ARGS…`. */
   file: string;
   /** The bundled `src/usage/usage-writer-worker.ts`, the SQLite usage writer thread. */
   usageWriter: string;
+  /** Each of TEST_WORKERS bundled, by name: what `node FILE ARGS…` runs. */
+  workers: Record<TestWorker, string>;
   remove(): void;
 }
 
@@ -72,9 +81,18 @@ export async function buildKeyplaneBundle(): Promise<KeyplaneBundle> {
       plugins: [keepSourceLocations(usageWriter)],
       logLevel: 'warning',
     });
+  const workers = Object.fromEntries(
+    TEST_WORKERS.map((name) => [name, join(dir, `${name}.mjs`)]),
+  ) as Record<TestWorker, string>;
   await Promise.all([
     bundle('src/cli/main.ts', file),
     bundle('src/usage/usage-writer-worker.ts', usageWriter),
+    ...TEST_WORKERS.map((name) => bundle(`test/support/${name}.ts`, workers[name])),
   ]);
-  return { file, usageWriter, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    file,
+    usageWriter,
+    workers,
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

@@ -3,7 +3,7 @@
  * KEYPLANE_DATABASE_URL (the usual KEYPLANE_* environment) and, on the start signal (a line on
  * stdin, so both workers begin together), either verifies argv[3] `count` times (`spend KEY N`)
  * or rolls a key (`roll CLIENT_ID KEY_ID GRACE_SECONDS`). Prints one JSON line with the outcome.
- * Run with `node --import tsx`.
+ * Run with `node --import tsx`, or as its bundle (test/support/keyplane-bundle.ts).
  */
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../../src/config.ts';
