@@ -2,13 +2,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, inject, it, vi } from 'vitest';
+import { runKeyplaneInProcess } from './support/cli.ts';
 import { TEST_MASTER_KEY } from './support/harness.ts';
-import {
-  runKeyplane,
-  startKeyplane,
-  tempDir,
-  type ServeProcess,
-} from './support/keyplane-process.ts';
+import { startKeyplane, tempDir, type ServeProcess } from './support/keyplane-process.ts';
 import { createTestDatabase } from './support/stores.ts';
 
 // Each test spawns keyplane a few times; on a busy machine that alone takes seconds.
@@ -89,9 +85,11 @@ describe('keyplane serve on the embedded default (SQLite in ./data)', () => {
 
   it('prints no bootstrap token when admin tokens were already made with the CLI', async () => {
     const cwd = tempDir();
-    const made = await runKeyplane(['admin-tokens', 'create', '--name', 'first', '--json'], {
-      cwd,
-    });
+    // The CLI in-process (the same program as the binary); the server is the real process.
+    const made = await runKeyplaneInProcess(
+      ['admin-tokens', 'create', '--name', 'first', '--json'],
+      { cwd },
+    );
     expect(made.code, made.stderr).toBe(0);
     const { token } = JSON.parse(made.stdout);
     const p = await startKeyplane({ cwd });
