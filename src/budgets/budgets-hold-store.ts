@@ -92,16 +92,23 @@ export async function takeFromHold(q: Q, h: HoldRef, micros: number): Promise<bo
   return Number(r.numUpdatedRows) > 0;
 }
 
+/** A silent node's hold given back: whose, and how much. */
+export interface GivenBack {
+  nodeId: string;
+  micros: number;
+}
+
 /**
  * Gives back the holds of nodes silent since `before` (no write, no heartbeat: the node died)
- * on one budget's period, each under a new epoch. Answers how much; the caller, holding the
- * spend row's lock, takes it off the spend.
+ * on one budget's period, each under a new epoch. Answers how much (and pushes each hold onto
+ * `given`); the caller, holding the spend row's lock, takes it off the spend.
  */
 export async function reclaimSilent(
   q: Q,
   clientId: string,
   item: { budgetId: string; periodStart: string },
   before: string,
+  given: GivenBack[] = [],
 ): Promise<number> {
   const rows = await q
     .selectFrom('budget_holds')
@@ -121,7 +128,10 @@ export async function reclaimSilent(
       .where('seen_at', '<', before)
       .set({ held_micros: 0, epoch: newEpoch() })
       .executeTakeFirst();
-    if (Number(done.numUpdatedRows) > 0) total += Number(r.held_micros);
+    if (Number(done.numUpdatedRows) > 0) {
+      total += Number(r.held_micros);
+      given.push({ nodeId: r.node_id, micros: Number(r.held_micros) });
+    }
   }
   return total;
 }
@@ -210,7 +220,11 @@ export function holdSettlementWrites(db: Kysely<Database>, h: HoldRef, micros: n
 /** The holds of budget_holds: moved with metering, kept alive by their node, reclaimed. */
 export function createBudgetHoldStore(db: Kysely<Database>) {
   return {
-    /** This node is alive: its hold on the period is not given back to the budget. */
+    /**
+     * This node is alive: its hold on the period is not given back to the budget. Only ever
+     * moves seen_at forward: a heartbeat that waited (for a pool connection, for the row's
+     * lock) must not write its older stamp over a reservation's newer one.
+     */
     async heartbeat(
       clientId: string,
       item: { budgetId: string; periodStart: string },
@@ -219,6 +233,7 @@ export function createBudgetHoldStore(db: Kysely<Database>) {
     ) {
       await holdRow(db, clientId, item.budgetId, item.periodStart, nodeId)
         .where('held_micros', '>', 0)
+        .where('seen_at', '<', at)
         .set({ seen_at: at })
         .execute();
     },

@@ -1,6 +1,12 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../store/database.ts';
-import { addHold, reclaimSilent, heldByOthers, takeFromHold } from './budgets-hold-store.ts';
+import {
+  addHold,
+  reclaimSilent,
+  heldByOthers,
+  takeFromHold,
+  type GivenBack,
+} from './budgets-hold-store.ts';
 import type { ReserveItem } from './budgets-store.ts';
 
 type Q = Kysely<Database> | Transaction<Database>;
@@ -47,6 +53,8 @@ export interface Horizon {
   staleBefore: string;
   /** a node's hold unwritten since this is given back to the budget */
   reclaimBefore: string;
+  /** the silent nodes' holds this decision gave back (the caller logs them once committed) */
+  given: GivenBack[];
 }
 
 async function ensureRow(q: Q, clientId: string, budgetId: string, periodStart: string) {
@@ -146,7 +154,7 @@ async function decide(
     await ensureRow(trx, clientId, item.budgetId, item.periodStart);
     let spent = await lockSpend(trx, clientId, item.budgetId, item.periodStart);
     const fits = () => item.limit === null || spent + item.micros <= item.limit;
-    if (!fits()) spent -= await reclaim(trx, clientId, item, h.reclaimBefore);
+    if (!fits()) spent -= await reclaim(trx, clientId, item, h);
     if (fits()) {
       await spendRow(trx, clientId, item.budgetId, item.periodStart)
         .set((eb) => ({ spent_micros: eb('spent_micros', '+', item.micros) }))
@@ -181,9 +189,9 @@ async function reclaim(
   trx: Transaction<Database>,
   clientId: string,
   item: { budgetId: string; periodStart: string },
-  before: string,
+  h: Horizon,
 ): Promise<number> {
-  const back = await reclaimSilent(trx, clientId, item, before);
+  const back = await reclaimSilent(trx, clientId, item, h.reclaimBefore, h.given);
   if (back > 0) {
     await spendRow(trx, clientId, item.budgetId, item.periodStart)
       .set((eb) => ({ spent_micros: eb('spent_micros', '-', back) }))
@@ -233,7 +241,7 @@ async function liveLeases(
   return db.transaction().execute(async (trx) => {
     await ensureRow(trx, clientId, item.budgetId, item.periodStart);
     const spent = await lockSpend(trx, clientId, item.budgetId, item.periodStart);
-    const back = await reclaim(trx, clientId, item, h.reclaimBefore);
+    const back = await reclaim(trx, clientId, item, h);
     const n = await outstanding(trx, clientId, item, spent - back, h);
     const full = item.limit !== null && spent - back + item.micros > item.limit;
     if (n === 0 && full) await markFull(trx, clientId, item, h.now);

@@ -28,6 +28,12 @@ export const LEASE_TTL_MS = 1_000;
 export const LEASE_GRACE_MS = 2_000;
 export const HOLD_HEARTBEAT_MS = 1_000;
 export const HOLD_RECLAIM_MS = 5_000;
+/**
+ * A reservation decided alone is served only if it committed within HOLD_RECLAIM_MS minus this
+ * of its hold's stamp: later (this node stalled: paused, starved, waiting on the database),
+ * another node may already have given it back, so it is given back here too and decided again.
+ */
+export const HOLD_FENCE_MARGIN_MS = 2_000;
 /** How long a call waits for reservations that may come back before it is refused. */
 const WAIT_MS = HOLD_RECLAIM_MS + LEASE_TTL_MS + 1_000;
 /** A lease of g is granted only while spend + LEASE_SHARE·g fits the amount. */
@@ -245,15 +251,41 @@ export async function retire(ctx: LeaseCtx, s: LeaseState, lease: BudgetLease): 
 }
 
 /** The times a node decides with: what is stale, silent and given back (see Horizon). */
-export function horizon(ctx: LeaseCtx): Horizon {
+export function horizon(ctx: LeaseCtx): Horizon & { stampedMs: number } {
   const now = ctx.clock.nowMs();
-  return {
+  const h = {
     nodeId: ctx.nodeId,
     now: iso(now),
-    stamp: () => iso(ctx.clock.nowMs()),
+    stampedMs: now,
+    stamp: () => {
+      h.stampedMs = ctx.clock.nowMs();
+      return iso(h.stampedMs);
+    },
     staleBefore: iso(now - LEASE_GRACE_MS),
     reclaimBefore: iso(now - HOLD_RECLAIM_MS),
+    given: [],
   };
+  return h;
+}
+
+/** Operators want to know: a node fell silent and its hold went back to the budget. */
+function logGiven(
+  ctx: LeaseCtx,
+  h: Horizon,
+  clientId: string,
+  item: { budgetId: string; periodStart: string },
+): void {
+  for (const g of h.given) {
+    ctx.logger.warn(
+      { silentNodeId: g.nodeId, clientId, budgetId: item.budgetId, micros: g.micros },
+      'gave back the budget hold of a silent node',
+    );
+  }
+}
+
+/** Whether a reservation stamped at `stampedMs` committed too late to be served (see margin). */
+function fenced(ctx: LeaseCtx, stampedMs: number): boolean {
+  return ctx.clock.nowMs() - stampedMs > HOLD_RECLAIM_MS - HOLD_FENCE_MARGIN_MS;
 }
 
 /**
@@ -263,7 +295,14 @@ export function horizon(ctx: LeaseCtx): Horizon {
 async function exact(ctx: LeaseCtx, s: LeaseState, item: ReserveItem): Promise<Reserved> {
   const deadline = performance.now() + WAIT_MS;
   for (;;) {
-    const d = await ctx.store.decide(s.clientId, item, horizon(ctx));
+    const h = horizon(ctx);
+    const d = await ctx.store.decide(s.clientId, item, h);
+    logGiven(ctx, h, s.clientId, item);
+    if (typeof d === 'object' && fenced(ctx, h.stampedMs)) {
+      await giveBackLate(ctx, s.clientId, [item], [d.epoch]);
+      if (performance.now() > deadline) return { ok: false };
+      continue;
+    }
     if (typeof d === 'object') {
       s.known = d.spent;
       return { ok: true, spent: d.spent, lease: null, epoch: d.epoch };
@@ -284,17 +323,39 @@ export async function reserveAll(
 ): Promise<{ ok: true; spent: number[]; epochs: number[] } | { ok: false; refused: number }> {
   const deadline = performance.now() + WAIT_MS;
   for (;;) {
-    const r = await ctx.store.reserve(clientId, items, {
-      nodeId: ctx.nodeId,
-      stamp: () => iso(ctx.clock.nowMs()),
-    });
+    const holder = horizon(ctx);
+    const r = await ctx.store.reserve(clientId, items, holder);
+    if (r.ok && fenced(ctx, holder.stampedMs)) {
+      await giveBackLate(ctx, clientId, items, r.epochs);
+      if (performance.now() > deadline) return { ok: false, refused: 0 };
+      continue;
+    }
     if (r.ok) return r;
     const item = items[r.refused]!;
     const s = stateOf(ctx, clientId, item);
     if (s.lease) await retire(ctx, s, s.lease);
-    const live = await ctx.store.liveLeases(clientId, item, horizon(ctx));
+    const h = horizon(ctx);
+    const live = await ctx.store.liveLeases(clientId, item, h);
+    logGiven(ctx, h, clientId, item);
     if (!live || performance.now() > deadline) return r;
     await delay(20);
+  }
+}
+
+/** Reservations that committed too late to be served (see HOLD_FENCE_MARGIN_MS) go back. */
+async function giveBackLate(
+  ctx: LeaseCtx,
+  clientId: string,
+  items: ReserveItem[],
+  epochs: number[],
+): Promise<void> {
+  ctx.logger.warn(
+    { budgetIds: items.map((i) => i.budgetId) },
+    'a budget reservation committed too late to be served: given back, decided again',
+  );
+  for (const [i, item] of items.entries()) {
+    const ref = { clientId, ...item, nodeId: ctx.nodeId, epoch: epochs[i]! };
+    await ctx.store.release(ref, item.micros);
   }
 }
 
@@ -327,7 +388,9 @@ export function refund(
 export async function reclaimSilent(ctx: LeaseCtx): Promise<void> {
   const h = horizon(ctx);
   for (const p of await ctx.store.silentPeriods(h.reclaimBefore)) {
-    await ctx.store.liveLeases(p.clientId, { ...p, micros: 0, limit: null }, h);
+    const hp = horizon(ctx);
+    await ctx.store.liveLeases(p.clientId, { ...p, micros: 0, limit: null }, hp);
+    logGiven(ctx, hp, p.clientId, p);
   }
   await ctx.store.dropEmptyHolds(iso(ctx.clock.nowMs() - 3_600_000));
 }
