@@ -340,14 +340,12 @@ describe.skipIf(!available)('hard budget on three keyplane processes (PostgreSQL
         victim.child.kill('SIGSTOP');
         pausedAt = Date.now();
         try {
-          // the others fill the budget, then give the paused node's hold back (a real fault: a
-          // paused VM, a stop-the-world stall)
+          // The fault (a paused VM, a stop-the-world stall) lasts until another node gave the
+          // paused node's hold back, or 8 s (past HOLD_RECLAIM_MS; paused inside a transaction,
+          // the node keeps the spend row locked and nobody can give anything back meanwhile).
           await waitFor(() => givenBack(), 'the paused node’s hold given back', {
-            timeoutMs: 40_000,
-          }).catch(async (err: unknown) => {
-            const rows = await h.services.store.db.selectFrom('budget_holds').selectAll().execute();
-            throw new Error(`${String(err)}: holds ${JSON.stringify(rows)}; ${warnings()}`);
-          });
+            timeoutMs: 8_000,
+          }).catch(() => undefined);
         } finally {
           victim.child.kill('SIGCONT');
           resumedAt = Date.now();
@@ -366,7 +364,7 @@ describe.skipIf(!available)('hard budget on three keyplane processes (PostgreSQL
       'spend and metered usage to equal what was served',
       { timeoutMs: 20_000 },
     ).catch(async (err: unknown) => {
-      const now = `spend ${await spendOf(b.clientId, b.budgetId)}, metered ${await meteredOf(b.clientId)}, served ${served}`;
+      const now = `spend ${await spendOf(b.clientId, b.budgetId)}, metered ${await meteredOf(b.clientId)}, served ${served}, paused node exit ${victim.child.exitCode}`;
       throw new Error(`${String(err)}: ${now}; ${warnings()}`);
     });
     await waitFor(async () => (await heldOf(b.budgetId)) === 0, 'nothing held', {

@@ -5,9 +5,6 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './database.ts';
 
-/** PostgreSQL ends a transaction left idle this long (its client paused or stuck). */
-export const IDLE_IN_TRANSACTION_MS = 10_000;
-
 export type Engine = 'sqlite' | 'postgres';
 
 export interface Store {
@@ -59,9 +56,6 @@ export function createStore(url: string, options: { poolSize?: number } = {}): S
     connectionString: url,
     max: options.poolSize ?? 10,
     types: pgTypes,
-    // A process paused or stalled inside a transaction (a stopped VM) would hold its row locks
-    // forever, and every node waiting on them with it: the server ends such a transaction.
-    options: `-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`,
   });
   // An idle client that loses its server must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
