@@ -365,4 +365,32 @@ describe.each(ENGINES)('budget leases on %s', (engine) => {
     expect(await node.reserve(b.auth, 'GET /v1/health')).toMatchObject({ allowed: false });
     expect(await reservedIn(b.budgetId)).toBe(3 * PRICE);
   });
+
+  it('a heartbeat that was sent before a newer reservation and arrives after it does not make the hold look older', async () => {
+    // Node A's heartbeat stamped T0 waits (for a pool connection, for its hold row's lock)
+    // while A reserves again at T0 + 4 s; written last, it must not set the hold back to T0,
+    // or node B would take A's live hold for a silent node's and give back a served call.
+    const b = await newBudget('LateBeat', 2 * PRICE);
+    const clock = createManualClock(new Date());
+    const a = await otherNode(clock);
+    const t0 = new Date(clock.nowMs()).toISOString();
+    clock.advance(4_000);
+    const first = await a.reserve(b.auth, 'GET /v1/health');
+    expect(first).toMatchObject({ allowed: true });
+    const row = () =>
+      db()
+        .selectFrom('budget_holds')
+        .select(['node_id', 'period_start', 'seen_at'])
+        .where('budget_id', '=', b.budgetId)
+        .executeTakeFirstOrThrow();
+    const held = await row();
+    const item = { budgetId: b.budgetId, periodStart: held.period_start };
+    await createBudgetsStore(db()).heartbeat(b.clientId, item, held.node_id, t0);
+    expect((await row()).seen_at).toBe(held.seen_at);
+    // 5.5 s after the stale heartbeat's stamp, 1.5 s after the reservation: not silent.
+    clock.advance(1_500);
+    const node = await otherNode(clock);
+    await node.reclaimSilent();
+    expect(await reservedIn(b.budgetId)).toBe(PRICE);
+  });
 });
