@@ -3,14 +3,6 @@ import { createHarness, type Harness } from './support/harness.ts';
 import { ENGINES } from './support/stores.ts';
 
 const actor = { type: 'system' as const, id: 'test' };
-const PARTS = [
-  'budget_spend',
-  'budget_alerts',
-  'budget_leases',
-  'budget_holds',
-  'budget_alert_mails',
-  'budget_reservations',
-] as const;
 
 /** A budget removed takes every row of its parts with it; so does a deleted client. */
 describe.each(ENGINES)('deleting budgets on %s', (engine) => {
@@ -59,9 +51,22 @@ describe.each(ENGINES)('deleting budgets on %s', (engine) => {
     return budget;
   }
 
+  /**
+   * Every table that holds part of a budget (a budget_id column), read from the migrated
+   * schema: a budget table added later without joining the delete list fails this test.
+   */
+  async function partTables(harness: Harness) {
+    const tables = await harness.services.store.db.introspection.getTables();
+    const parts = tables
+      .filter((t) => t.name !== 'budgets' && t.columns.some((c) => c.name === 'budget_id'))
+      .map((t) => t.name as 'budget_spend');
+    expect(parts.length).toBeGreaterThanOrEqual(6);
+    return parts;
+  }
+
   async function rowsOf(harness: Harness, column: 'budget_id' | 'client_id', value: string) {
     let n = 0;
-    for (const table of PARTS) {
+    for (const table of await partTables(harness)) {
       const rows = await harness.services.store.db
         .selectFrom(table)
         .select('client_id')

@@ -69,33 +69,41 @@ describe.each(ENGINES)('budget reservations settled by usage reports on %s', (en
     return r.json<{ valid: boolean; code: string; reservationId?: string }>();
   }
 
-  async function report(
-    c: { id: string; keyId: string },
-    e: { reservationId?: string; status?: number; endpoint?: string; requestId?: string },
-    harness = h,
-  ) {
+  type EventInput = {
+    reservationId?: string;
+    status?: number;
+    endpoint?: string;
+    requestId?: string;
+  };
+
+  /** One usage event of client c's key, as a service reports it. */
+  function usageEvent(c: { id: string; keyId: string }, e: EventInput) {
+    return {
+      requestId: e.requestId ?? randomUUID(),
+      clientId: c.id,
+      keyId: c.keyId,
+      endpoint: e.endpoint ?? CHEAP,
+      method: 'POST',
+      status: e.status ?? 200,
+      ...(e.reservationId ? { reservationId: e.reservationId } : {}),
+    };
+  }
+
+  /** Reports events in one request and waits until they are metered. */
+  async function send(events: Array<ReturnType<typeof usageEvent>>, harness = h) {
     const r = await harness.app.inject({
       method: 'POST',
       url: '/admin/v1/usage/events',
       headers: harness.adminHeaders,
-      payload: {
-        events: [
-          {
-            requestId: e.requestId ?? randomUUID(),
-            clientId: c.id,
-            keyId: c.keyId,
-            endpoint: e.endpoint ?? CHEAP,
-            method: 'POST',
-            status: e.status ?? 200,
-            ...(e.reservationId ? { reservationId: e.reservationId } : {}),
-          },
-        ],
-      },
+      payload: { events },
     });
     expect(r.statusCode, r.body).toBe(202);
     await harness.services.usage.flush();
     return r.json<{ recorded: number; rejected: unknown[] }>();
   }
+
+  const report = (c: { id: string; keyId: string }, e: EventInput, harness = h) =>
+    send([usageEvent(c, e)], harness);
 
   const spent = async (c: Client) =>
     (await h.services.budgets.get(c.id, c.budgetId)).current.spentMicros;
@@ -186,23 +194,8 @@ describe.each(ENGINES)('budget reservations settled by usage reports on %s', (en
   it('two reports of one reservation in one batch settle it once', async () => {
     const c = await newClient(h, 'OneBatch');
     const v = await verify(c.apiKey);
-    const event = (status: number) => ({
-      requestId: randomUUID(),
-      clientId: c.id,
-      keyId: c.keyId,
-      endpoint: CHEAP,
-      method: 'POST',
-      status,
-      reservationId: v.reservationId,
-    });
-    const r = await h.app.inject({
-      method: 'POST',
-      url: '/admin/v1/usage/events',
-      headers: h.adminHeaders,
-      payload: { events: [event(200), event(503)] },
-    });
-    expect(r.statusCode, r.body).toBe(202);
-    await h.services.usage.flush();
+    const { reservationId } = v;
+    await send([usageEvent(c, { reservationId }), usageEvent(c, { reservationId, status: 503 })]);
     // Exactly one of them settled it: at 0.01 (200) or refunded (503), never both or neither.
     expect([0, 10_000]).toContain(await spent(c));
     expect(await held(c)).toBe(0);
@@ -258,24 +251,13 @@ describe.each(ENGINES)('budget reservations settled by usage reports on %s', (en
     const b = await newClient(h, 'BatchB');
     const ra = (await verify(a.apiKey)).reservationId;
     const rb = (await verify(b.apiKey)).reservationId;
-    const event = (c: Client, reservationId: string | undefined, status: number) => ({
-      requestId: randomUUID(),
-      clientId: c.id,
-      keyId: c.keyId,
-      endpoint: CHEAP,
-      method: 'POST',
-      status,
-      reservationId,
-    });
-    const r = await h.app.inject({
-      method: 'POST',
-      url: '/admin/v1/usage/events',
-      headers: h.adminHeaders,
-      // B names A's reservation with a 503 first: it must not refund A's.
-      payload: { events: [event(b, ra, 503), event(a, ra, 200), event(b, rb, 503)] },
-    });
-    expect(r.json()).toEqual({ recorded: 3, rejected: [] });
-    await h.services.usage.flush();
+    // B names A's reservation with a 503 first: it must not refund A's.
+    const recorded = await send([
+      usageEvent(b, { reservationId: ra, status: 503 }),
+      usageEvent(a, { reservationId: ra }),
+      usageEvent(b, { reservationId: rb, status: 503 }),
+    ]);
+    expect(recorded).toEqual({ recorded: 3, rejected: [] });
     await exact(a, 10_000);
     await exact(b, 0);
   });
