@@ -101,10 +101,8 @@ export async function settlementsOf(
     if (report.reservationId === undefined) return undefined;
     const r = found.get(`${report.clientId}\u0000${report.reservationId}`);
     if (!r || r.keyId !== report.keyId) return undefined;
-    const real =
-      report.environment === 'test' || report.status >= 500
-        ? 0
-        : ctx.priceOf(report.endpoint, report.environment);
+    // As metering prices it: a server error costs nothing (priceOf: neither does a test key).
+    const real = report.status >= 500 ? 0 : ctx.priceOf(report.endpoint, report.environment);
     return [{ account: reservationAccount({ reservation: r, realMicros: real }), micros: 0 }];
   });
 }
